@@ -1,0 +1,84 @@
+"""The `rnnkit` command: a thin dispatcher over the modules in rnnkit.commands.
+
+Each command module defines NAME, HELP, ``add_arguments(parser)`` and
+``run(args) -> int``. Errors meant for the user (RnnkitError) become one line on
+stderr and a non-zero exit code, never a traceback.
+"""
+
+import argparse
+import importlib
+import sys
+
+from rnnkit import __version__
+from rnnkit.errors import RnnkitError, UsageError
+
+# Module names under rnnkit.commands, in the order `rnnkit --help` lists them.
+COMMANDS = [
+    "demo",
+    "train",
+    "eval",
+    "predict",
+    "generate",
+    "score",
+    "fill",
+    "ngram",
+    "gradcheck",
+    "gradflow",
+    "plot",
+]
+
+
+def _load_commands():
+    modules = []
+    for name in COMMANDS:
+        try:
+            modules.append(importlib.import_module(f"rnnkit.commands.{name}"))
+        except ModuleNotFoundError as exc:
+            # A command whose module is not written yet is simply not offered;
+            # a missing third-party import inside a written module is a real bug.
+            if exc.name != f"rnnkit.commands.{name}":
+                raise
+    return modules
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        # argparse's own usage errors: one line plus usage, exit code 2.
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser():
+    parser = _Parser(prog="rnnkit", description="Recurrent networks and RNN language models on NumPy.")
+    parser.add_argument("--version", action="version", version=f"rnnkit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for module in _load_commands():
+        p = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return args._run(args) or 0
+    except UsageError as exc:
+        print(f"rnnkit {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except RnnkitError as exc:
+        print(f"rnnkit {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"rnnkit {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
