@@ -1,0 +1,44 @@
+"""Input lookup: token ids to vectors, the product E^T one_hot(id) done as a row read.
+
+SEED §7: "U times a one-hot vector is one column of U". Building the one-hot
+vectors (vocabulary-sized) would waste memory and time, so the lookup reads
+the row directly; tests show the two agree.
+"""
+
+from rnnkit.backend import as_dtype, rng as make_rng, xp
+from rnnkit.nn.module import Module, check_array
+
+
+class Embedding(Module):
+    """Parameter E (num_embeddings x dim).
+
+    forward(ids (T, B) integers) -> (T, B, dim)
+    backward(dout (T, B, dim)) -> None (ids have no gradient); accumulates grads["E"].
+    """
+
+    def __init__(self, num_embeddings, dim, seed=None, dtype=None, scale=0.1):
+        super().__init__()
+        dtype = as_dtype(dtype)
+        self.num_embeddings, self.dim = num_embeddings, dim
+        self.add_param("E", make_rng(seed).uniform(-scale, scale, size=(num_embeddings, dim)).astype(dtype))
+        self._ids = None
+
+    def forward(self, ids):
+        check_array("ids", ids, 2)
+        if ids.dtype.kind not in "iu":
+            raise ValueError(f"ids: expected integer token ids, got dtype {ids.dtype}")
+        if ids.size and (ids.min() < 0 or ids.max() >= self.num_embeddings):
+            raise ValueError(f"ids: token ids must lie in [0, {self.num_embeddings}), got {ids.min()}..{ids.max()}")
+        self._ids = ids
+        return self.params["E"][ids]
+
+    def backward(self, dout):
+        ids = self._ids
+        check_array("dout", dout, 3, (*ids.shape, self.dim))
+        scatter_add_rows(self.grads["E"], ids.reshape(-1), dout.reshape(-1, self.dim))
+        return None
+
+
+def scatter_add_rows(target, rows, values):
+    """target[rows[i]] += values[i], summing repeated rows (a word seen twice)."""
+    xp.add.at(target, rows, values)

@@ -1,0 +1,131 @@
+"""Optimisers and gradient clipping (SEED §5 update, §6 remedy for exploding gradients).
+
+Each optimiser updates the arrays of a ``params`` dict in place from the
+matching ``grads`` dict. ``lr`` is a plain attribute so a schedule can change
+it; ``state_dict()`` / ``load_state_dict()`` hold everything a resumed run
+needs (step count and moment buffers).
+"""
+
+from rnnkit.backend import xp
+
+
+class Optimizer:
+    def __init__(self, params, grads, lr):
+        if lr <= 0:
+            raise ValueError(f"learning rate must be positive, got {lr}")
+        self.params, self.grads, self.lr = params, grads, lr
+        self.step_count = 0
+        self.buffers = {}  # name -> dict of per-parameter arrays
+
+    def _buffer(self, kind, name):
+        slot = self.buffers.setdefault(kind, {})
+        if name not in slot:
+            slot[name] = xp.zeros_like(self.params[name])
+        return slot[name]
+
+    def step(self):
+        self.step_count += 1
+        for name, p in self.params.items():
+            self.update(name, p, self.grads[name])
+
+    def update(self, name, p, g):
+        raise NotImplementedError
+
+    def state_dict(self):
+        arrays = {f"{kind}/{name}": a for kind, slot in self.buffers.items() for name, a in slot.items()}
+        return {"lr": self.lr, "step_count": self.step_count, "arrays": arrays}
+
+    def load_state_dict(self, state):
+        self.lr = float(state["lr"])
+        self.step_count = int(state["step_count"])
+        self.buffers = {}
+        for key, a in state["arrays"].items():
+            kind, name = key.split("/", 1)
+            self.buffers.setdefault(kind, {})[name] = xp.array(a, dtype=self.params[name].dtype)
+
+
+class SGD(Optimizer):
+    """The article's update: w <- w - lr * ∇w."""
+
+    def update(self, name, p, g):
+        p -= self.lr * g
+
+
+class Momentum(Optimizer):
+    """SGD with momentum (PyTorch's form): v <- mu v + g; w <- w - lr v."""
+
+    def __init__(self, params, grads, lr, momentum=0.9):
+        super().__init__(params, grads, lr)
+        self.momentum = momentum
+
+    def update(self, name, p, g):
+        v = self._buffer("v", name)
+        v *= self.momentum
+        v += g
+        p -= self.lr * v
+
+
+class Adagrad(Optimizer):
+    """Adagrad: per-weight steps shrink with the sum of squared past gradients."""
+
+    def __init__(self, params, grads, lr, eps=1e-10):
+        super().__init__(params, grads, lr)
+        self.eps = eps
+
+    def update(self, name, p, g):
+        acc = self._buffer("sum_sq", name)
+        acc += g * g
+        p -= self.lr * g / (xp.sqrt(acc) + self.eps)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015) with bias-corrected first and second moments."""
+
+    def __init__(self, params, grads, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
+        super().__init__(params, grads, lr)
+        self.beta1, self.beta2 = betas
+        self.eps = eps
+
+    def update(self, name, p, g):
+        m, v = self._buffer("m", name), self._buffer("v", name)
+        m *= self.beta1
+        m += (1 - self.beta1) * g
+        v *= self.beta2
+        v += (1 - self.beta2) * g * g
+        m_hat_scale = 1.0 / (1 - self.beta1**self.step_count)
+        v_hat_scale = 1.0 / (1 - self.beta2**self.step_count)
+        p -= self.lr * (m * m_hat_scale) / (xp.sqrt(v * v_hat_scale) + self.eps)
+
+
+OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adagrad": Adagrad, "adam": Adam}
+
+
+def make_optimizer(name, params, grads, lr, **kwargs):
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}")
+    return OPTIMIZERS[name](params, grads, lr, **kwargs)
+
+
+def global_norm(grads):
+    """sqrt of the sum of every squared gradient element, accumulated in float64."""
+    return float(sum(float(xp.vdot(g.ravel(), g.ravel())) for g in grads.values()) ** 0.5)
+
+
+def clip_grad_norm(grads, max_norm):
+    """Scale all gradients together so their global norm is at most ``max_norm``.
+
+    Keeps the direction of the update and caps its length: the threshold the
+    article proposes for exploding gradients. Returns the norm before clipping.
+    """
+    norm = global_norm(grads)
+    if max_norm and norm > max_norm:
+        scale = max_norm / (norm + 1e-6)
+        for g in grads.values():
+            g *= scale
+    return norm
+
+
+def clip_grad_value(grads, clip):
+    """Clip every gradient element into [-clip, clip] (changes the direction)."""
+    for g in grads.values():
+        xp.clip(g, -clip, clip, out=g)
