@@ -1,0 +1,106 @@
+import numpy
+import pytest
+
+from rnnkit.nn import Dropout, Embedding, Linear, SoftmaxCrossEntropy, init_weights, log_softmax, softmax
+from rnnkit.nn.gradcheck import check_gradients
+from rnnkit.nn.optim import SGD, clip_grad_norm, clip_grad_value, global_norm, make_optimizer
+
+
+def test_linear_and_embedding_gradients(rng):
+    emb = Embedding(6, 3, dtype=numpy.float64, seed=0)
+    lin = Linear(3, 5, dtype=numpy.float64, seed=0)
+    lin.params["c"][...] = rng.standard_normal(5)
+    ids = rng.integers(0, 6, (4, 2))
+    ids[0, 0] = ids[1, 1]  # a repeated id must sum its gradients
+    targets = rng.integers(0, 5, 8)
+    ce = SoftmaxCrossEntropy()
+
+    def loss_and_grads():
+        emb.zero_grad()
+        lin.zero_grad()
+        loss = ce.forward(lin.forward(emb.forward(ids)).reshape(8, 5), targets)
+        emb.backward(lin.backward(ce.backward().reshape(4, 2, 5)))
+        return loss, {"E": emb.grads["E"], "V": lin.grads["V"], "c": lin.grads["c"]}
+
+    errors = check_gradients(loss_and_grads, {"E": emb.params["E"], "V": lin.params["V"], "c": lin.params["c"]})
+    assert max(errors.values()) < 1e-8, errors
+
+
+def test_softmax_is_a_distribution_and_stable():
+    x = numpy.array([[1000.0, 1001.0, 999.0], [-5.0, 0.0, 5.0]])
+    y = softmax(x)
+    assert numpy.allclose(y.sum(axis=1), 1) and (y > 0).all()
+    assert numpy.allclose(numpy.exp(log_softmax(x)), y)
+    ce = SoftmaxCrossEntropy()
+    loss = ce.forward(x, numpy.array([1, 2]))
+    assert numpy.isfinite(loss)
+    expected = -numpy.mean(numpy.log(y[[0, 1], [1, 2]]))
+    assert abs(loss - expected) < 1e-12
+
+
+def test_softmax_inplace_overwrites_logits_only_when_asked(rng):
+    logits = rng.standard_normal((4, 6))
+    keep = logits.copy()
+    SoftmaxCrossEntropy().forward(logits, numpy.zeros(4, int))
+    assert numpy.array_equal(logits, keep)
+    ce = SoftmaxCrossEntropy(inplace=True)
+    ce.forward(logits, numpy.zeros(4, int))
+    assert numpy.allclose(logits.sum(axis=1), 1)
+    with pytest.raises(ValueError, match=r"class ids must lie in \[0, 6\)"):
+        ce.forward(keep, numpy.full(4, 6))
+
+
+def test_initialisers():
+    r = numpy.random.default_rng(0)
+    U, W = init_weights("uniform", r, 20, 10, numpy.float64)
+    assert numpy.abs(U).max() <= 1e-4 and numpy.abs(W).max() <= 1e-4
+    U, W = init_weights("orthogonal", r, 20, 10, numpy.float64)
+    assert numpy.allclose(W.T @ W, numpy.eye(20), atol=1e-12)
+    U, W = init_weights("identity", r, 20, 10, numpy.float64, scale=0.5)
+    assert numpy.array_equal(W, 0.5 * numpy.eye(20)) and numpy.abs(U).max() < 0.01
+    U, W = init_weights("xavier", r, 20, 10, numpy.float64)
+    assert numpy.abs(U).max() <= (6 / 30) ** 0.5 and numpy.abs(W).max() <= (6 / 40) ** 0.5
+    with pytest.raises(ValueError, match="unknown init"):
+        init_weights("zeros", r, 2, 2, numpy.float64)
+
+
+def test_clipping():
+    grads = {"a": numpy.array([3.0, 0.0]), "b": numpy.array([[4.0]])}
+    assert clip_grad_norm(grads, 10.0) == 5.0 and grads["a"][0] == 3.0  # under the threshold: untouched
+    norm = clip_grad_norm(grads, 1.0)
+    assert norm == 5.0 and abs(global_norm(grads) - 1.0) < 1e-6
+    direction = grads["a"][0] / grads["b"][0, 0]
+    assert abs(direction - 0.75) < 1e-12, "clipping by norm keeps the direction"
+    grads = {"a": numpy.array([-3.0, 0.5, 2.0])}
+    clip_grad_value(grads, 1.0)
+    assert numpy.array_equal(grads["a"], [-1.0, 0.5, 1.0])
+
+
+def test_optimizer_state_round_trip():
+    p = {"w": numpy.ones(3)}
+    g = {"w": numpy.full(3, 0.5)}
+    opt = make_optimizer("adam", p, g, lr=0.1)
+    opt.step()
+    state = opt.state_dict()
+    p2 = {"w": p["w"].copy()}
+    opt2 = make_optimizer("adam", p2, {"w": g["w"]}, lr=0.1)
+    opt2.load_state_dict(state)
+    opt.step()
+    opt2.step()
+    assert numpy.array_equal(p["w"], p2["w"])
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        make_optimizer("lbfgs", p, g, lr=1)
+    with pytest.raises(ValueError, match="learning rate must be positive"):
+        SGD(p, g, lr=0)
+
+
+def test_dropout_scales_and_masks(rng):
+    d = Dropout(0.5, seed=0)
+    x = numpy.ones((1000, 10), numpy.float32)
+    y = d.forward(x)
+    assert set(numpy.unique(y)) <= {0.0, 2.0} and abs(y.mean() - 1.0) < 0.05
+    assert numpy.array_equal(d.backward(numpy.ones_like(x)), y)
+    d.eval()
+    assert d.forward(x) is x
+    with pytest.raises(ValueError, match=r"dropout probability must be in \[0, 1\)"):
+        Dropout(1.0)
