@@ -1,0 +1,313 @@
+"""Training and evaluation speed of rnnkit against PyTorch on the CPU, side by side.
+
+For each configuration, two worker processes (one rnnkit, one PyTorch) build
+the same language model (same vocabulary, sizes, data windows from PTB's
+training set, batch, BPTT length, SGD with gradient clipping) and are told in
+turn, alternating which goes first, to run a fixed number of steps. Each
+repetition's tokens per second is recorded; the JSON record per configuration
+gives median, min and max of each side, their ratio, the model's floating-point
+work per token, the GEMM throughput NumPy reaches on the model's own matrix
+shapes in the same run (in the rnnkit worker, so under the same BLAS settings),
+the fraction of that limit rnnkit reaches, and each worker's peak RSS.
+
+    python benchmarks/speed.py                      # all configurations, machine's BLAS settings
+    python benchmarks/speed.py --native             # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset for the workers
+    python benchmarks/speed.py --configs elman-1x200 --reps 7
+    python benchmarks/speed.py --smoke              # tiny sizes: checks the output's shape, not speed
+
+Separate processes keep each side's memory and thread pools apart; PyTorch
+uses its default thread count on the same cores.
+"""
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+CONFIGS = {
+    # name: (mode, cell, layers, hidden)
+    "elman-1x200": ("train", "rnn", 1, 200),
+    "elman-2x650": ("train", "rnn", 2, 650),
+    "elman-1x200-eval": ("eval", "rnn", 1, 200),
+    "elman-2x650-eval": ("eval", "rnn", 2, 650),
+    "lstm-2x200": ("train", "lstm", 2, 200),
+    "gru-1x200": ("train", "gru", 1, 200),
+}
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+
+
+# --------------------------------------------------------------------------- data
+
+def ptb_train_ids(vocab_limit=None):
+    """PTB's training set as int32 ids (words and <eos> per line), vocabulary of 10,000."""
+    import numpy
+    from rnnkit.lm.datasets import ptb
+
+    words = ptb().train.replace("\n", " <eos> ").split()
+    vocab, ids = numpy.unique(numpy.array(words), return_inverse=True)
+    return ids.astype(numpy.int32), len(vocab)
+
+
+def synthetic_ids(vocab, n, seed=0):
+    import numpy
+
+    return numpy.random.default_rng(seed).integers(0, vocab, n).astype(numpy.int32), vocab
+
+
+def windows(ids, batch, bptt, count):
+    """``count`` (input, target) windows of (bptt, batch) from parallel streams."""
+    n = (len(ids) - 1) // batch
+    streams = ids[: n * batch].reshape(batch, n).T
+    targets = ids[1: n * batch + 1].reshape(batch, n).T
+    out = []
+    for i in range(count):
+        start = (i * bptt) % (n - bptt)
+        out.append((streams[start:start + bptt].copy(), targets[start:start + bptt].copy()))
+    return out
+
+
+# --------------------------------------------------------------------------- workers
+
+class RnnkitSide:
+    def __init__(self, cfg, vocab):
+        from rnnkit.lm.model import RNNLM
+        from rnnkit.nn.optim import SGD, clip_grad_norm
+
+        self.model = RNNLM(vocab, embed=cfg["hidden"], hidden=cfg["hidden"], layers=cfg["layers"], cell=cfg["cell"],
+                           seed=0)
+        self.opt = SGD(self.model.params, self.model.grads, lr=1.0)
+        self.clip = clip_grad_norm
+        self.state = None
+        self.train = cfg["mode"] == "train"
+        self.model.train(self.train)
+
+    def num_params(self):
+        return self.model.num_params()
+
+    def step(self, x, y):
+        loss = self.model.loss(x, y, self.state)
+        self.state = self.model.final_state
+        if self.train:
+            self.model.zero_grad()
+            self.model.backward()
+            self.clip(self.model.grads, 0.25)
+            self.opt.step()
+        return loss
+
+
+class TorchSide:
+    def __init__(self, cfg, vocab):
+        import torch
+
+        torch.manual_seed(0)
+        self.torch = torch
+        H, L = cfg["hidden"], cfg["layers"]
+        rnn_cls = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cfg["cell"]]
+        self.emb = torch.nn.Embedding(vocab, H)
+        self.rnn = rnn_cls(H, H, num_layers=L)
+        self.out = torch.nn.Linear(H, vocab)
+        self.modules = torch.nn.ModuleList([self.emb, self.rnn, self.out])
+        self.opt = torch.optim.SGD(self.modules.parameters(), lr=1.0)
+        self.state = None
+        self.train = cfg["mode"] == "train"
+        self.modules.train(self.train)
+
+    def num_params(self):
+        return sum(p.numel() for p in self.modules.parameters())
+
+    def _detach(self, state):
+        if isinstance(state, tuple):
+            return tuple(s.detach() for s in state)
+        return state.detach()
+
+    def step(self, x, y):
+        torch = self.torch
+        x, y = torch.from_numpy(x).long(), torch.from_numpy(y).long()
+        with torch.set_grad_enabled(self.train):
+            h, state = self.rnn(self.emb(x), self.state)
+            logits = self.out(h.reshape(-1, h.shape[-1]))
+            loss = torch.nn.functional.cross_entropy(logits, y.reshape(-1))
+        self.state = self._detach(state)
+        if self.train:
+            self.opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.modules.parameters(), 0.25)
+            self.opt.step()
+        return loss.item()
+
+
+def gemm_shapes(cfg, vocab):
+    """(m, k, n, calls per window) of every matrix product the model needs per window."""
+    T, B, H, L, G = cfg["bptt"], cfg["batch"], cfg["hidden"], cfg["layers"], GATES[cfg["cell"]]
+    N = T * B
+    shapes = [(N, H, vocab, 1)]                               # logits = h V^T
+    for _ in range(L):
+        shapes += [(N, H, G * H, 1), (B, H, G * H, T)]        # input projection; recurrence per step
+    if cfg["mode"] == "train":
+        shapes += [(vocab, N, H, 1), (N, vocab, H, 1)]        # dV; dh
+        for _ in range(L):
+            shapes += [(G * H, N, H, 1), (N, G * H, H, 1),    # dU; dx
+                       (G * H, N, H, 1), (B, G * H, H, T)]    # dW; ds per step
+    return shapes
+
+
+def measure_gemm(shapes, seconds=0.3):
+    """Time each product on float32 random matrices: seconds per window at NumPy's speed."""
+    import numpy
+
+    rng = numpy.random.default_rng(0)
+    total_time, total_flops = 0.0, 0
+    for m, k, n, calls in shapes:
+        a = rng.standard_normal((m, k), dtype=numpy.float32)
+        b = rng.standard_normal((k, n), dtype=numpy.float32)
+        a @ b
+        reps, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds / len(shapes) or reps < 3:
+            a @ b
+            reps += 1
+        per_call = (time.perf_counter() - start) / reps
+        total_time += calls * per_call
+        total_flops += calls * 2 * m * k * n
+    return total_time, total_flops
+
+
+def blas_kernel():
+    try:
+        from threadpoolctl import threadpool_info
+
+        return [f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')} x{i.get('num_threads')}"
+                for i in threadpool_info() if i.get("user_api") == "blas"]
+    except ImportError:
+        return ["unknown (threadpoolctl not installed)"]
+
+
+def worker(side_name, cfg):
+    if cfg["smoke"]:
+        ids, vocab = synthetic_ids(cfg["vocab"], 20000)
+    else:
+        ids, vocab = ptb_train_ids()
+    side = (RnnkitSide if side_name == "rnnkit" else TorchSide)(cfg, vocab)
+    batches = windows(ids, cfg["batch"], cfg["bptt"], 64)
+    cursor = 0
+    reply = {"ready": True, "vocab": vocab, "params": side.num_params()}
+    print(json.dumps(reply), flush=True)
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        if cmd["op"] == "run":
+            start = time.perf_counter()
+            for _ in range(cmd["steps"]):
+                x, y = batches[cursor % len(batches)]
+                cursor += 1
+                side.step(x, y)
+            reply = {"seconds": time.perf_counter() - start}
+        elif cmd["op"] == "gemm":
+            seconds, flops = measure_gemm(gemm_shapes(cfg, vocab), 0.05 if cfg["smoke"] else 0.5)
+            reply = {"seconds": seconds, "flops": flops, "kernel": blas_kernel()}
+        elif cmd["op"] == "stats":
+            reply = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+        else:
+            break
+        print(json.dumps(reply), flush=True)
+
+
+# --------------------------------------------------------------------------- driver
+
+class Worker:
+    def __init__(self, side, cfg, env):
+        self.proc = subprocess.Popen([sys.executable, __file__, "--worker", side, "--cfg", json.dumps(cfg)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        self.hello = self._read()
+
+    def _read(self):
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"benchmark worker died (exit code {self.proc.wait()})")
+        return json.loads(line)
+
+    def ask(self, **cmd):
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def summary(values):
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def run_config(name, args, env):
+    mode, cell, layers, hidden = CONFIGS[name]
+    cfg = {"mode": mode, "cell": cell, "layers": layers, "hidden": hidden, "batch": args.batch, "bptt": args.bptt,
+           "smoke": args.smoke, "vocab": 200}
+    if args.smoke:
+        cfg["hidden"] = 16
+    workers = {side: Worker(side, cfg, env) for side in ("rnnkit", "torch")}
+    tokens = args.steps * cfg["batch"] * cfg["bptt"]
+    for w in workers.values():
+        w.ask(op="run", steps=max(1, args.steps // 2))  # warm-up
+    speeds = {side: [] for side in workers}
+    for rep in range(args.reps):
+        order = ("rnnkit", "torch") if rep % 2 == 0 else ("torch", "rnnkit")
+        for side in order:
+            speeds[side].append(tokens / workers[side].ask(op="run", steps=args.steps)["seconds"])
+    gemm = workers["rnnkit"].ask(op="gemm")
+    stats = {side: w.ask(op="stats") for side, w in workers.items()}
+    hello = {side: w.hello for side, w in workers.items()}
+    for w in workers.values():
+        w.close()
+    window_tokens = cfg["batch"] * cfg["bptt"]
+    limit = window_tokens / gemm["seconds"]
+    ours, theirs = summary(speeds["rnnkit"]), summary(speeds["torch"])
+    return {
+        "config": name, "mode": mode, "cell": cell, "layers": layers, "hidden": cfg["hidden"],
+        "vocab": hello["rnnkit"]["vocab"], "batch": cfg["batch"], "bptt": cfg["bptt"],
+        "params": {"rnnkit": hello["rnnkit"]["params"], "torch": hello["torch"]["params"]},
+        "reps": args.reps, "steps_per_rep": args.steps,
+        "rnnkit_tokens_per_s": ours, "torch_tokens_per_s": theirs,
+        "ratio_median": ours["median"] / theirs["median"],
+        "flops_per_token": gemm["flops"] / window_tokens,
+        "gemm_gflops": gemm["flops"] / gemm["seconds"] / 1e9,
+        "gemm_limit_tokens_per_s": limit,
+        "fraction_of_gemm_limit": ours["median"] / limit,
+        "peak_rss_mb": {side: s["peak_rss_mb"] for side, s in stats.items()},
+        "blas": gemm["kernel"],
+        "blas_env": {k: env.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")},
+    }
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated names: " + ", ".join(CONFIGS))
+    p.add_argument("--reps", type=int, default=5, help="timed repetitions per side (after a warm-up)")
+    p.add_argument("--steps", type=int, default=10, help="training windows per repetition")
+    p.add_argument("--batch", type=int, default=20)
+    p.add_argument("--bptt", type=int, default=35)
+    p.add_argument("--native", action="store_true",
+                   help="unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for the workers (NumPy's own kernel choice)")
+    p.add_argument("--smoke", action="store_true", help="tiny model and synthetic data: checks the output only")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.add_argument("--cfg", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        return worker(args.worker, json.loads(args.cfg))
+    env = dict(os.environ)
+    if args.native:
+        env.pop("OPENBLAS_CORETYPE", None)
+        env.pop("OPENBLAS_L2_SIZE", None)
+    if args.smoke:
+        args.reps, args.steps = min(args.reps, 2), min(args.steps, 2)
+    for name in args.configs.split(","):
+        if name not in CONFIGS:
+            p.error(f"unknown configuration {name!r}; expected one of {', '.join(CONFIGS)}")
+        print(json.dumps(run_config(name, args, env)), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
