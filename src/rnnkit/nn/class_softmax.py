@@ -1,0 +1,152 @@
+"""Class-based softmax (Mikolov et al. 2011): a large vocabulary at a fraction of the cost.
+
+A full softmax over a vocabulary of size |V| costs |V| x H per token. Putting
+every word w in one class c(w) factorises the probability exactly:
+
+    P(w | h) = P(c(w) | h) * P(w | c(w), h)
+    P(c | h)       = softmax over classes   (Vc h + bc)
+    P(w | c, h)    = softmax over the words of class c only   (V_c h + b_c)
+
+so a training step costs (C + |c(w)|) x H per token instead of |V| x H, and
+the probabilities are still normalised over the whole vocabulary: evaluation
+reports exact perplexities. Classes are frequency bins (``frequency_classes``):
+frequent words get small classes of their own, rare words share large ones.
+
+The word weights are stored with each class's words in one contiguous block of
+rows, so the words of a class are a slice (a view, no gather) of V.
+"""
+
+import numpy
+
+from rnnkit.backend import as_dtype, rng as make_rng, xp
+from rnnkit.nn.init import glorot_uniform
+from rnnkit.nn.module import Module, check_array
+from rnnkit.nn.softmax import log_softmax
+
+
+def frequency_classes(counts, num_classes, power=0.5):
+    """A class id per word: words sorted by count, cut into bins of equal count**power mass.
+
+    power=1 is Mikolov's original frequency binning; power=0.5 (the rnnlm
+    toolkit's default) puts fewer words in the most frequent classes' share and
+    balances the class sizes better.
+    """
+    counts = numpy.asarray(counts, dtype=numpy.float64)
+    if counts.ndim != 1 or counts.size == 0:
+        raise ValueError("counts: expected a non-empty 1-D array of word counts")
+    num_classes = max(1, min(int(num_classes), counts.size))
+    order = numpy.argsort(-counts, kind="stable")
+    mass = numpy.maximum(counts[order], 1.0) ** power
+    cum = numpy.cumsum(mass) / mass.sum()
+    # a word's class is the bin its cumulative mass (before it) falls into
+    bins = numpy.minimum(((cum - mass / mass.sum()) * num_classes).astype(numpy.int64), num_classes - 1)
+    word_class = numpy.empty(counts.size, dtype=numpy.int64)
+    word_class[order] = bins
+    # renumber so that class ids are 0..K-1 with no empty class
+    _, word_class = numpy.unique(word_class, return_inverse=True)
+    return word_class
+
+
+class ClassSoftmax(Module):
+    """Output layer and loss: P(w|h) = P(c(w)|h) P(w|c(w),h).
+
+    Parameters: "Vc" (C x H), "bc" (C), "V" (vocab x H, rows in class order), "c" (vocab).
+    loss(h (N, H), targets (N,)) -> mean nats;  backward_loss() -> dh (N, H)
+    token_log_probs(h, targets) -> (N,) exact log P(target | h)
+    log_probs(h) -> (N, vocab) exact log P(w | h) for every word (costs a full softmax)
+    """
+
+    def __init__(self, hidden_size, vocab_size, word_class, seed=None, dtype=None):
+        super().__init__()
+        dtype = as_dtype(dtype)
+        word_class = numpy.asarray(word_class, dtype=numpy.int64)
+        check_array("word_class", word_class, 1, (vocab_size,))
+        rng = make_rng(seed)
+        self.hidden_size, self.vocab_size = hidden_size, vocab_size
+        self.word_class = word_class
+        self.num_classes = int(word_class.max()) + 1
+        # row_of[w]: the row of word w in V; the rows of class k are start[k]:start[k+1]
+        self.order = numpy.argsort(word_class, kind="stable")
+        self.row_of = numpy.empty(vocab_size, dtype=numpy.int64)
+        self.row_of[self.order] = numpy.arange(vocab_size)
+        sizes = numpy.bincount(word_class, minlength=self.num_classes)
+        self.start = numpy.concatenate([[0], numpy.cumsum(sizes)])
+        self.add_param("Vc", glorot_uniform(rng, (self.num_classes, hidden_size), dtype))
+        self.add_param("bc", xp.zeros(self.num_classes, dtype=dtype))
+        self.add_param("V", glorot_uniform(rng, (vocab_size, hidden_size), dtype))
+        self.add_param("c", xp.zeros(vocab_size, dtype=dtype))
+        self._cache = None
+
+    def _groups(self, targets):
+        """(class, positions in the batch, positions of the targets within their class) per class present."""
+        cls = self.word_class[targets]
+        order = numpy.argsort(cls, kind="stable")
+        sorted_cls = cls[order]
+        cut = numpy.flatnonzero(numpy.diff(sorted_cls)) + 1
+        within = self.row_of[targets] - self.start[cls]
+        return [(int(cls[idx[0]]), idx, within[idx]) for idx in numpy.split(order, cut)]
+
+    def _class_terms(self, h, targets):
+        """log P(c(w)|h) per token, and the class probabilities for backward."""
+        logits = h @ self.params["Vc"].T + self.params["bc"]
+        logp = log_softmax(logits)
+        cls = self.word_class[targets]
+        return logp[numpy.arange(len(targets)), cls], logp
+
+    def token_log_probs(self, h, targets):
+        check_array("h", h, 2, (None, self.hidden_size))
+        check_array("targets", targets, 1, (h.shape[0],))
+        V, c = self.params["V"], self.params["c"]
+        logp, _ = self._class_terms(h, targets)
+        for k, idx, within in self._groups(targets):
+            lo, hi = self.start[k], self.start[k + 1]
+            word_logp = log_softmax(h[idx] @ V[lo:hi].T + c[lo:hi])
+            logp[idx] += word_logp[numpy.arange(len(idx)), within]
+        return logp
+
+    def loss(self, h, targets):
+        check_array("h", h, 2, (None, self.hidden_size))
+        check_array("targets", targets, 1, (h.shape[0],))
+        N = h.shape[0]
+        V, c = self.params["V"], self.params["c"]
+        class_logp_target, class_logp = self._class_terms(h, targets)
+        total = -float(class_logp_target.sum(dtype=numpy.float64))
+        # gradient of the mean loss w.r.t. the class logits: (P(c|h) - onehot) / N
+        d_class = numpy.exp(class_logp)
+        d_class[numpy.arange(N), self.word_class[targets]] -= 1.0
+        d_class /= N
+        word_parts = []
+        for k, idx, within in self._groups(targets):
+            lo, hi = self.start[k], self.start[k + 1]
+            logp = log_softmax(h[idx] @ V[lo:hi].T + c[lo:hi])
+            rows = numpy.arange(len(idx))
+            total -= float(logp[rows, within].sum(dtype=numpy.float64))
+            d = numpy.exp(logp)
+            d[rows, within] -= 1.0
+            d /= N
+            word_parts.append((lo, hi, idx, d))
+        self._cache = (h, d_class, word_parts)
+        return total / N
+
+    def backward_loss(self):
+        h, d_class, word_parts = self._cache
+        V = self.params["V"]
+        self.grads["Vc"] += d_class.T @ h
+        self.grads["bc"] += d_class.sum(axis=0)
+        dh = d_class @ self.params["Vc"]
+        for lo, hi, idx, d in word_parts:
+            self.grads["V"][lo:hi] += d.T @ h[idx]
+            self.grads["c"][lo:hi] += d.sum(axis=0)
+            dh[idx] += d @ V[lo:hi]
+        self._cache = None
+        return dh
+
+    def log_probs(self, h):
+        check_array("h", h, 2, (None, self.hidden_size))
+        V, c = self.params["V"], self.params["c"]
+        class_logp = log_softmax(h @ self.params["Vc"].T + self.params["bc"])
+        out_rows = xp.empty((h.shape[0], self.vocab_size), dtype=h.dtype)
+        for k in range(self.num_classes):
+            lo, hi = self.start[k], self.start[k + 1]
+            out_rows[:, lo:hi] = log_softmax(h @ V[lo:hi].T + c[lo:hi]) + class_logp[:, k:k + 1]
+        return out_rows[:, self.row_of]  # back from class order to word ids

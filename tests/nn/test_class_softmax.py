@@ -1,0 +1,54 @@
+import numpy
+import pytest
+
+from rnnkit.nn.class_softmax import ClassSoftmax, frequency_classes
+from rnnkit.nn.gradcheck import check_gradients
+
+
+def _layer(rng, vocab=12, hidden=5):
+    counts = rng.integers(1, 100, vocab)
+    layer = ClassSoftmax(hidden, vocab, frequency_classes(counts, 4), seed=0, dtype=numpy.float64)
+    for p in layer.params.values():
+        p[...] = rng.uniform(-1, 1, p.shape)
+    return layer
+
+
+def test_frequency_classes_bin_by_mass():
+    counts = numpy.array([1000, 500, 10, 10, 10, 10, 5, 5, 1, 1])
+    cls = frequency_classes(counts, 3, power=1.0)
+    assert cls[0] == 0 and cls.max() == 2
+    assert (numpy.diff(cls[numpy.argsort(-counts, kind="stable")]) >= 0).all(), "classes follow frequency order"
+    assert len(numpy.unique(frequency_classes(counts, 50))) <= 10
+
+
+def test_probabilities_are_exactly_normalised(rng):
+    layer = _layer(rng)
+    h = rng.standard_normal((7, 5))
+    logp = layer.log_probs(h)
+    assert numpy.allclose(numpy.exp(logp).sum(axis=1), 1.0, atol=1e-12)
+    targets = rng.integers(0, 12, 7)
+    assert numpy.allclose(layer.token_log_probs(h, targets), logp[numpy.arange(7), targets])
+    assert abs(layer.loss(h, targets) + logp[numpy.arange(7), targets].mean()) < 1e-12
+
+
+def test_gradients(rng):
+    layer = _layer(rng)
+    h = rng.standard_normal((9, 5))
+    targets = rng.integers(0, 12, 9)
+
+    def loss_and_grads():
+        layer.zero_grad()
+        loss = layer.loss(h, targets)
+        dh = layer.backward_loss()
+        return loss, {**layer.grads, "h": dh}
+
+    errors = check_gradients(loss_and_grads, {**layer.params, "h": h})
+    assert max(errors.values()) < 1e-8, errors
+
+
+def test_bad_input(rng):
+    layer = _layer(rng)
+    with pytest.raises(ValueError, match=r"h: expected shape \(\?, 5\)"):
+        layer.loss(numpy.zeros((3, 4)), numpy.zeros(3, int))
+    with pytest.raises(ValueError, match="word_class"):
+        ClassSoftmax(5, 12, numpy.zeros(11, int))
