@@ -1,0 +1,36 @@
+"""`rnnkit predict MODEL_DIR "PREFIX" [--top K] [--json]`: the article's game."""
+
+import json
+
+from rnnkit.errors import UsageError
+from rnnkit.lm.api import LanguageModel
+from rnnkit.lm.predict import predict
+
+NAME = "predict"
+HELP = "the most likely next tokens after a prefix, with their probabilities"
+
+
+def add_arguments(p):
+    p.add_argument("model", metavar="MODEL_DIR")
+    p.add_argument("prefix", metavar="PREFIX", help='e.g. "我昨天上学迟到了，老师批评了"; "" asks for a first token')
+    p.add_argument("--top", type=int, default=10, metavar="K", help="how many tokens (default: 10)")
+    p.add_argument("--json", action="store_true", help="one JSON object instead of text")
+
+
+def run(args):
+    if args.top < 1:
+        raise UsageError(f"--top must be a positive integer, got {args.top}")
+    lm = LanguageModel.load(args.model)
+    r = predict(lm.model, lm.vocab, lm.tokenizer, args.prefix, args.top)
+    if args.json:
+        print(json.dumps({"prefix": args.prefix, "tokens": r["prefix_tokens"], "unknown": r["unknown"],
+                          "predictions": [{"token": t, "probability": p} for t, p in r["predictions"]]},
+                         ensure_ascii=False))
+        return 0
+    shown = " ".join(r["prefix_tokens"]) if lm.tokenizer != "char" else "".join(r["prefix_tokens"])
+    print(f"{shown} ____")
+    if r["unknown"]:
+        print(f"(unknown to the model, read as <unk>: {' '.join(r['unknown'])})")
+    for rank, (token, p) in enumerate(r["predictions"], 1):
+        print(f"{rank:3d}  {p:8.4f}  {token}")
+    return 0

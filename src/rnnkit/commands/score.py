@@ -1,0 +1,70 @@
+"""`rnnkit score MODEL_DIR [FILE|-] [--json] [--nbest ...]`: sentence scores and n-best re-ranking.
+
+Plain scoring prints one tab-separated row per input line:
+    log10 probability, perplexity, tokens (with <eos>), OOV tokens, text
+With --nbest the input is an n-best list (see rnnkit.lm.score for the format)
+and every utterance's candidates are printed best first:
+    utt_id, rank, combined score, LM log10 probability, acoustic score (or -), text
+--json prints one JSON object per line (per input line, or per utterance).
+"""
+
+import json
+import math
+import sys
+
+from rnnkit.errors import UsageError
+from rnnkit.lm.api import LanguageModel
+from rnnkit.lm.score import rescore_nbest, score_lines
+from rnnkit.lm.tokenize import read_lines
+
+NAME = "score"
+HELP = "log-probability and perplexity of each line, or re-rank an n-best list (--nbest)"
+
+
+def add_arguments(p):
+    p.add_argument("model", metavar="MODEL_DIR")
+    p.add_argument("file", metavar="FILE", nargs="?", default="-", help="UTF-8 text, one sentence per line (default: -, standard input)")
+    p.add_argument("--json", action="store_true", help="JSON lines instead of tab-separated text")
+    p.add_argument("--nbest", action="store_true", help="FILE is an n-best list: 'utt_id<TAB>text[<TAB>score]' lines")
+    p.add_argument("--lm-weight", type=float, default=1.0, metavar="W", help="weight of the LM log10 probability (default: 1)")
+    p.add_argument("--am-weight", type=float, default=1.0, metavar="W", help="weight of the acoustic/OCR score (default: 1)")
+    p.add_argument("--best", action="store_true", help="with --nbest: print only 'utt_id<TAB>best text'")
+
+
+def _fmt(x):
+    return "-" if x is None else f"{x:.4f}"
+
+
+def run(args):
+    if not args.nbest and (args.best or args.lm_weight != 1.0 or args.am_weight != 1.0):
+        raise UsageError("--best, --lm-weight and --am-weight apply to --nbest only")
+    for name in ("lm_weight", "am_weight"):
+        if not math.isfinite(getattr(args, name)):
+            raise UsageError(f"--{name.replace('_', '-')} must be a finite number")
+    lm = LanguageModel.load(args.model)
+    lines = read_lines(args.file)
+    source = "<stdin>" if args.file == "-" else args.file
+    out = sys.stdout
+    if args.nbest:
+        for utt, cands in rescore_nbest(lm.model, lm.vocab, lm.tokenizer, lines, source, args.lm_weight, args.am_weight):
+            if args.json:
+                out.write(json.dumps({"utt": utt, "candidates": cands}, ensure_ascii=False) + "\n")
+            elif args.best:
+                out.write(f"{utt}\t{cands[0]['text']}\n")
+            else:
+                for c in cands:
+                    out.write(f"{utt}\t{c['rank']}\t{c['combined']:.4f}\t{c['lm_logprob']:.4f}\t"
+                              f"{_fmt(c['am_score'])}\t{c['text']}\n")
+        return 0
+    rows = score_lines(lm.model, lm.vocab, lm.tokenizer, lines)
+    for r in rows:
+        if args.json:
+            out.write(json.dumps(r, ensure_ascii=False) + "\n")
+        else:
+            out.write(f"{r['logprob']:.4f}\t{r['ppl']:.2f}\t{r['tokens']}\t{r['oov']}\t{r['text']}\n")
+    if rows and not args.json:
+        total = sum(r["logprob"] for r in rows)
+        count = sum(r["tokens"] for r in rows)
+        print(f"# {len(rows)} lines, {count} tokens: log10 probability {total:.4f}, "
+              f"perplexity {10 ** (-total / count):.2f}", file=sys.stderr)
+    return 0

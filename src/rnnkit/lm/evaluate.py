@@ -1,0 +1,58 @@
+"""Perplexity: how surprised the model is by a text, per token.
+
+    cross-entropy   H = -(1/N) Σ_t log p(w_t | w_<t)   (nats; divided by ln 2: bits)
+    perplexity      PPL = e^H
+
+The text is one stream with an <eos> after every line, read from the start
+state (an <eos> in front), so every token is predicted once: PTB's test set
+gives N = 82,430. The stream is read with batch 1, carrying the state through
+the whole text, exactly as a user's sentences follow each other; the window
+length only sets how many steps are computed per call.
+"""
+
+import math
+
+from rnnkit.backend import xp
+from rnnkit.lm.data import with_start
+
+EVAL_WINDOW = 128  # steps per call; a speed knob only, the result does not depend on it
+
+
+def stream_nll(model, ids, eos_id, window=EVAL_WINDOW):
+    """(total negative log-likelihood in nats, number of predicted tokens) of the stream ``ids``."""
+    was_training = model.training
+    model.eval()
+    stream = with_start(ids, eos_id)
+    total, state = 0.0, None
+    try:
+        for start in range(0, stream.size - 1, window):
+            x = stream[start : start + window]
+            y = stream[start + 1 : start + 1 + window]
+            x = x[: y.size]
+            logp = model.token_log_probs(x[:, None], y[:, None], state)
+            state = model.final_state
+            total -= float(logp.sum(dtype=xp.float64))
+    finally:
+        model.train(was_training)
+    return total, int(ids.size)
+
+
+def summary(nll, tokens, oov=None):
+    """The numbers `rnnkit eval` prints, from a total NLL in nats over ``tokens``."""
+    nats = nll / tokens if tokens else float("nan")
+    out = {
+        "perplexity": math.exp(nats) if nats < 700 else float("inf"),
+        "nats_per_token": nats,
+        "bits_per_token": nats / math.log(2),
+        "tokens": tokens,
+    }
+    if oov is not None:
+        out["oov"] = oov
+        out["oov_rate"] = oov / tokens if tokens else 0.0
+    return out
+
+
+def evaluate(model, encoded, eos_id):
+    """The summary for an Encoded text (see data.encode_file)."""
+    nll, n = stream_nll(model, encoded.ids, eos_id)
+    return summary(nll, n, encoded.oov)

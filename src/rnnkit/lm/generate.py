@@ -1,0 +1,77 @@
+"""Sampling text from the model: the game played over and over.
+
+At each step the softmax output o_t is a distribution over the next token; we
+draw one token from it (sharpened or flattened by a temperature, optionally
+cut to the k most probable), feed it back as the next input, and carry the
+state. ``<eos>`` ends a line and the next one starts from it, as in training.
+The draws come from one seeded generator: same seed, same text.
+"""
+
+from rnnkit.backend import rng as make_rng, xp
+from rnnkit.errors import UsageError
+from rnnkit.lm.predict import read_prefix
+from rnnkit.lm.vocab import EOS
+
+
+def check_sampling(max_tokens, temperature, top_k):
+    if max_tokens is None or max_tokens < 1:
+        raise UsageError(f"--max-tokens must be a positive integer, got {max_tokens}")
+    if temperature is None or not temperature >= 0 or temperature == float("inf"):
+        raise UsageError(f"--temperature must be 0 (always the most probable token) or positive, got {temperature}")
+    if top_k is not None and top_k < 1:
+        raise UsageError(f"--top-k must be a positive integer, got {top_k}")
+
+
+def sample_next(logp, rng, temperature=1.0, top_k=None):
+    """One token id drawn from log-probabilities ``logp`` (vocab,)."""
+    if temperature == 0:
+        return int(xp.argmax(logp))
+    scores = logp.astype(xp.float64) / temperature
+    if top_k is not None and top_k < scores.size:
+        cut = xp.partition(scores, -top_k)[-top_k]
+        scores = xp.where(scores >= cut, scores, -xp.inf)
+    p = xp.exp(scores - scores.max())
+    p /= p.sum()
+    return int(rng.choice(p.size, p=p))
+
+
+def generate_ids(model, vocab, prefix_ids, max_tokens, temperature=1.0, top_k=None, seed=None):
+    """The ids of ``max_tokens`` sampled tokens following <eos> + prefix_ids."""
+    check_sampling(max_tokens, temperature, top_k)
+    rng = make_rng(seed)
+    model.eval()
+    context = xp.concatenate([xp.array([vocab.eos_id], dtype=xp.int32), prefix_ids.astype(xp.int32, copy=False)])
+    logp = model.log_probs(context[:, None])[-1, 0]
+    state = model.final_state
+    out = []
+    for _ in range(max_tokens):
+        token = sample_next(logp, rng, temperature, top_k)
+        out.append(token)
+        logp = model.log_probs(xp.array([[token]], dtype=xp.int32), state)[-1, 0]
+        state = model.final_state
+    return out
+
+
+def join_tokens(tokens, tokenizer):
+    """Text from tokens: words with spaces between; characters and jieba words without.
+
+    ``<eos>`` becomes a line break.
+    """
+    sep = " " if tokenizer == "word" else ""
+    lines, line = [], []
+    for tok in tokens:
+        if tok == EOS:
+            lines.append(sep.join(line))
+            line = []
+        else:
+            line.append(tok)
+    lines.append(sep.join(line))
+    return "\n".join(lines)
+
+
+def generate(model, vocab, tokenizer, prefix="", max_tokens=50, temperature=1.0, top_k=None, seed=None):
+    """The prefix followed by the sampled text, as one string."""
+    check_sampling(max_tokens, temperature, top_k)
+    tokens, ids, _ = read_prefix(prefix or "", tokenizer, vocab)
+    sampled = generate_ids(model, vocab, ids, max_tokens, temperature, top_k, seed)
+    return join_tokens(tokens + vocab.decode(sampled), tokenizer)

@@ -1,0 +1,197 @@
+"""Model and checkpoint files: written atomically, read with checks, never pickled.
+
+A model directory holds
+
+    config.json            architecture, tokenizer, training arguments, rnnkit
+                           version, and the SHA-256 of the two files below
+    vocab.json             the dictionary: tokens in id order and their counts
+    weights.safetensors    the parameters, by name (safetensors: plain arrays,
+                           no code runs when it is read)
+
+Every file goes to a temporary name in the same directory and is renamed over
+the old one (an atomic step on POSIX file systems), so a crash leaves the old
+file or the new one, never half of either. config.json is written last and
+names the hashes of the files it goes with: a directory caught between two
+saves is detected instead of loading weights that belong to another model.
+"""
+
+import hashlib
+import json
+import os
+import struct
+
+from rnnkit.backend import xp
+from rnnkit.errors import RnnkitError
+
+FORMAT = "rnnkit-lm"
+FORMAT_VERSION = 1
+CONFIG = "config.json"
+VOCAB = "vocab.json"
+WEIGHTS = "weights.safetensors"
+METRICS = "metrics.jsonl"
+CHECKPOINT = "checkpoint.safetensors"
+
+
+# --- atomic writing ------------------------------------------------------------
+
+
+def atomic_write(path, data):
+    """Write ``data`` (bytes) to ``path`` through a temporary file and a rename."""
+    directory = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())  # the bytes are on disk before the name points at them
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)  # make the rename itself durable
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+def json_bytes(obj):
+    return (json.dumps(obj, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+# --- safetensors -------------------------------------------------------------
+
+
+def tensors_bytes(arrays, metadata=None):
+    """The safetensors encoding of a dict name -> array (contiguous copies where needed)."""
+    from safetensors.numpy import save
+
+    return save({k: xp.ascontiguousarray(v) for k, v in arrays.items()}, metadata=metadata)
+
+
+def read_tensors(path, data=None):
+    """(arrays, metadata) from a safetensors file; RnnkitError for a broken or foreign file."""
+    from safetensors.numpy import load
+
+    if data is None:
+        data = _read_bytes(path)
+    try:
+        arrays = load(data)
+        (header_len,) = struct.unpack("<Q", data[:8])
+        header = json.loads(data[8 : 8 + header_len])
+    except Exception as exc:  # safetensors raises its own error types for every kind of damage
+        raise RnnkitError(f"{path}: not a readable safetensors file, truncated or damaged ({_first_line(exc)})") from None
+    return arrays, header.get("__metadata__") or {}
+
+
+def _first_line(exc):
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _read_bytes(path):
+    if not os.path.exists(path):
+        raise RnnkitError(f"{path}: missing")
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def read_json(path):
+    data = _read_bytes(path)
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RnnkitError(f"{path}: not valid JSON, truncated or damaged ({exc})") from None
+
+
+# --- model directories -------------------------------------------------------
+
+
+def check_model_dir_free(path, force):
+    """Refuse to train into a directory that already holds something, unless --force."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise RnnkitError(f"{path}: exists and is not a directory")
+    if os.path.isdir(path) and os.listdir(path) and not force:
+        raise RnnkitError(f"{path}: exists and is not empty; use --force to train into it, or --resume to continue")
+
+
+def save_model(model_dir, config, vocab_json, arrays):
+    """Write the three files of a model directory, config.json last."""
+    os.makedirs(model_dir, exist_ok=True)
+    weights = tensors_bytes(arrays)
+    vocab = json_bytes(vocab_json)
+    atomic_write(os.path.join(model_dir, WEIGHTS), weights)
+    atomic_write(os.path.join(model_dir, VOCAB), vocab)
+    config = dict(config, format=FORMAT, format_version=FORMAT_VERSION,
+                  files={WEIGHTS: sha256(weights), VOCAB: sha256(vocab)})
+    atomic_write(os.path.join(model_dir, CONFIG), json_bytes(config))
+
+
+def load_model_files(model_dir):
+    """(config, vocab json, arrays) of a model directory, every file checked."""
+    if not os.path.exists(model_dir):
+        raise RnnkitError(f"{model_dir}: no such model directory")
+    if not os.path.isdir(model_dir):
+        raise RnnkitError(f"{model_dir}: not a model directory (expected a directory with {CONFIG})")
+    config_path = os.path.join(model_dir, CONFIG)
+    if not os.path.exists(config_path):
+        raise RnnkitError(f"{model_dir}: not an rnnkit model directory ({CONFIG} missing)")
+    config = read_json(config_path)
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise RnnkitError(f"{config_path}: not an rnnkit language model (no \"format\": \"{FORMAT}\")")
+    if config.get("format_version") != FORMAT_VERSION:
+        raise RnnkitError(
+            f"{config_path}: model format version {config.get('format_version')!r}; "
+            f"this rnnkit reads version {FORMAT_VERSION}"
+        )
+    contents = {}
+    for name in (WEIGHTS, VOCAB):
+        path = os.path.join(model_dir, name)
+        data = _read_bytes(path)
+        want = config.get("files", {}).get(name)
+        if want is not None and sha256(data) != want:
+            raise RnnkitError(
+                f"{path}: does not match {CONFIG} (truncated, modified, or left from another save)"
+            )
+        contents[name] = data
+    arrays, _ = read_tensors(os.path.join(model_dir, WEIGHTS), contents[WEIGHTS])
+    try:
+        vocab_json = json.loads(contents[VOCAB].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RnnkitError(f"{os.path.join(model_dir, VOCAB)}: not valid JSON ({exc})") from None
+    return config, vocab_json, arrays
+
+
+def check_arrays(source, expected, loaded):
+    """Raise RnnkitError unless ``loaded`` has exactly ``expected``'s names, shapes and dtypes."""
+    missing = sorted(set(expected) - set(loaded))
+    extra = sorted(set(loaded) - set(expected))
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append("missing " + ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else ""))
+        if extra:
+            parts.append("unexpected " + ", ".join(extra[:5]) + (" ..." if len(extra) > 5 else ""))
+        raise RnnkitError(f"{source}: arrays do not fit the model ({'; '.join(parts)})")
+    for name, want in expected.items():
+        got = loaded[name]
+        if got.shape != want.shape:
+            raise RnnkitError(f"{source}: {name} has shape {got.shape}, the model needs {want.shape}")
+        if got.dtype != want.dtype:
+            raise RnnkitError(f"{source}: {name} has dtype {got.dtype}, the model needs {want.dtype}")
+
+
+def copy_into(params, arrays):
+    """Write loaded arrays into the model's own arrays, in place (the dicts stay valid)."""
+    for name, p in params.items():
+        p[...] = arrays[name]

@@ -1,0 +1,214 @@
+"""The RNN language model of SEED §7, built from the engine's layers.
+
+    x_t  = E[id_t]                      the lookup that equals E^T one_hot(id_t)
+    s_t  = f(U x_t + W s_{t-1} + b)     式2, in every layer of the stack (§4)
+    o_t  = softmax(V s_t + c)           式1 with g = softmax
+    L    = -(1/N) Σ_t log o_t[id_{t+1}] cross-entropy against the next token
+
+With ``embed=0`` there is no separate embedding: the ids go straight into the
+first recurrent layer, whose U x_t then is the column of U picked by the
+one-hot x_t (Mikolov's RNNLM works this way). With an embedding the first
+layer's U reads the dense vector E[id_t] instead; more parameters, and it can
+be shared with the output layer (``tie_weights``: V = E, Press & Wolf 2017).
+
+Dropout (Zaremba et al. 2014) acts on the non-recurrent connections only: on
+the embedding's output, between layers (inside the engine's stack) and on the
+last layer's output before V.
+
+The output layer is one object with ``loss`` / ``backward_loss`` /
+``token_log_probs`` / ``log_probs``, so the full softmax and the engine's
+class-based softmax (Mikolov et al. 2011: P(w|h) = P(c(w)|h) P(w|c(w),h),
+exact, about ten times cheaper to train on a 10k vocabulary) are
+interchangeable, and a sampled one could join them. The cell is the engine's:
+"rnn" (Elman), "lstm" or "gru".
+"""
+
+from rnnkit.backend import as_dtype, rng as make_rng, xp
+from rnnkit.nn import Dropout, Embedding, Linear, Module, RecurrentStack, SoftmaxCrossEntropy, log_softmax
+from rnnkit.nn.class_softmax import ClassSoftmax, frequency_classes
+from rnnkit.nn.module import tree_leaves
+
+CELLS = ("rnn", "lstm", "gru")
+SOFTMAXES = ("full", "class")
+
+
+class FullSoftmax(Linear):
+    """o_t = softmax(V s_t + c) over the whole vocabulary, with the cross-entropy loss.
+
+    loss(h (N, H), targets (N,)) -> mean nats;  backward() -> dh (N, H)
+    log_probs(h (N, H)) -> (N, vocab) log o_t
+    """
+
+    def __init__(self, hidden_size, vocab_size, seed=None, dtype=None):
+        super().__init__(hidden_size, vocab_size, seed=seed, dtype=dtype)
+        # In place: the (N, vocab) logits become probabilities and then their
+        # gradient without a copy; they are the largest arrays of training.
+        self._xent = SoftmaxCrossEntropy(inplace=True)
+
+    def loss(self, h, targets):
+        return self._xent.forward(self.forward(h), targets)
+
+    def backward_loss(self):
+        return self.backward(self._xent.backward())
+
+    def log_probs(self, h):
+        return log_softmax(self.forward(h))
+
+    def token_log_probs(self, h, targets):
+        return self.log_probs(h)[xp.arange(targets.size), targets]
+
+
+class RNNLM(Module):
+    """ids (T, B) -> log-probabilities of the next token, trained by BPTT.
+
+    Parameters, by name: ``embedding.E`` (absent with embed=0), the stack's
+    ``rnn.layers.<i>.U/W/b``, ``output.V`` (absent when tied to
+    embedding.E) and ``output.c``.
+    """
+
+    def __init__(self, vocab_size, embed=200, hidden=200, layers=1, cell="rnn", activation="tanh",
+                 init="xavier", dropout=0.0, tie_weights=False, softmax="full", classes=None, word_class=None,
+                 seed=None, dtype=None):
+        super().__init__()
+        if cell not in CELLS:
+            raise ValueError(f"unknown cell {cell!r}; expected one of {', '.join(CELLS)}")
+        if softmax not in SOFTMAXES:
+            raise ValueError(f"unknown softmax {softmax!r}; expected one of {', '.join(SOFTMAXES)}")
+        if tie_weights and embed != hidden:
+            raise ValueError(f"tied weights need embed == hidden, got embed {embed} and hidden {hidden}")
+        if tie_weights and softmax == "class":
+            raise ValueError("tied weights need the full softmax (the class softmax keeps V in class order)")
+        if softmax == "class" and word_class is None:
+            raise ValueError("the class softmax needs word_class (see class_of_words)")
+        dtype = as_dtype(dtype)
+        self.cfg = dict(vocab_size=vocab_size, embed=embed, hidden=hidden, layers=layers, cell=cell,
+                        activation=activation, init=init, dropout=dropout, tie_weights=tie_weights,
+                        softmax=softmax, classes=classes)
+        rng = make_rng(seed)
+        self.embedding = None
+        if embed:
+            self.embedding = self.add_child("embedding", Embedding(vocab_size, embed, seed=rng, dtype=dtype))
+        # Only the Elman cell has a choice of f and of initialisation scheme.
+        cell_kwargs = dict(activation=activation, init=init) if cell == "rnn" else {}
+        self.rnn = self.add_child("rnn", RecurrentStack(embed or vocab_size, hidden, num_layers=layers, cell=cell,
+                                                        dropout=dropout, seed=rng, dtype=dtype, **cell_kwargs))
+        if softmax == "class":
+            self.output = ClassSoftmax(self.rnn.output_size, vocab_size, word_class, seed=rng, dtype=dtype)
+        else:
+            self.output = FullSoftmax(self.rnn.output_size, vocab_size, seed=rng, dtype=dtype)
+        if tie_weights:
+            # One array for both uses, and one gradient array that both layers
+            # add into (in place), so the update sees the sum of both gradients.
+            self.output.params["V"] = self.embedding.params["E"]
+            self.output.grads["V"] = self.embedding.grads["E"]
+        self.add_child("output", self.output)
+        self.drop_in = self.add_child("drop_in", Dropout(dropout if embed else 0.0, seed=rng))
+        self.drop_out = self.add_child("drop_out", Dropout(dropout, seed=rng))
+        self.vocab_size = vocab_size
+        self.final_state = None
+        self._shape = None
+
+    # --- configuration -----------------------------------------------------
+
+    def config(self):
+        return dict(self.cfg)
+
+    def buffers(self):
+        """Arrays that are saved with the weights but not trained: the word classes."""
+        if self.cfg["softmax"] == "class":
+            return {"output.word_class": self.output.word_class}
+        return {}
+
+    @classmethod
+    def from_config(cls, cfg, buffers=None, seed=None, dtype=None):
+        word_class = (buffers or {}).get("output.word_class")
+        return cls(seed=seed, dtype=dtype, word_class=word_class, **cfg)
+
+    # --- forward and backward ------------------------------------------------
+
+    def hidden_states(self, ids, state=None):
+        """The last layer's states s_t for inputs ids (T, B): (T, B, H). Sets final_state."""
+        x = ids
+        if self.embedding is not None:
+            x = self.drop_in.forward(self.embedding.forward(ids))
+        h = self.drop_out.forward(self.rnn.forward(x, state))
+        self.final_state = self.rnn.final_state
+        return h
+
+    def loss(self, ids, targets, state=None):
+        """Mean cross-entropy (nats per token) of predicting ``targets`` (T, B) from ``ids``."""
+        h = self.hidden_states(ids, state)
+        T, B, H = h.shape
+        self._shape = (T, B, H)
+        return self.output.loss(h.reshape(T * B, H), targets.reshape(T * B))
+
+    def backward(self):
+        """BPTT through the window of the last ``loss``: accumulates every parameter's gradient."""
+        dh = self.output.backward_loss().reshape(self._shape)
+        dx, _ = self.rnn.backward(self.drop_out.backward(dh))
+        if self.embedding is not None:
+            self.embedding.backward(self.drop_in.backward(dx))
+
+    def log_probs(self, ids, state=None):
+        """log o_t for every step: (T, B, vocab). Sets final_state."""
+        h = self.hidden_states(ids, state)
+        T, B, H = h.shape
+        return self.output.log_probs(h.reshape(T * B, H)).reshape(T, B, self.vocab_size)
+
+    def token_log_probs(self, ids, targets, state=None):
+        """log o_t[targets_t] only: (T, B). Cheaper than log_probs with the class softmax."""
+        h = self.hidden_states(ids, state)
+        T, B, H = h.shape
+        return self.output.token_log_probs(h.reshape(T * B, H), targets.reshape(T * B)).reshape(T, B)
+
+    def start_state(self, eos_id, batch=1):
+        """The state after reading <eos> from zeros: where every sentence starts."""
+        self.hidden_states(xp.full((1, batch), eos_id, dtype=xp.int32))
+        return self.final_state
+
+    # --- what a checkpoint must restore ------------------------------------
+
+    def generators(self):
+        """The random generators that dropout draws from, each listed once."""
+        seen, out = set(), []
+        stack = [self]
+        while stack:
+            module = stack.pop(0)
+            if isinstance(module, Dropout) and id(module.rng) not in seen:
+                seen.add(id(module.rng))
+                out.append(module.rng)
+            stack.extend(getattr(module, "_children", {}).values())
+        return out
+
+
+def class_of_words(counts, classes):
+    """Frequency-binned word classes for the class softmax, from the vocabulary's counts."""
+    return frequency_classes(counts, classes)
+
+
+def flatten_state(state):
+    """(arrays, structure) of a nested recurrent state, for a checkpoint file."""
+    leaves = tree_leaves(state)
+    counter = iter(range(len(leaves)))
+
+    def shape_of(node):
+        if node is None:
+            return None
+        if isinstance(node, (tuple, list)):
+            return {"tuple" if isinstance(node, tuple) else "list": [shape_of(n) for n in node]}
+        return next(counter)
+
+    return leaves, shape_of(state)
+
+
+def unflatten_state(leaves, structure):
+    def build(node):
+        if node is None:
+            return None
+        if isinstance(node, dict):
+            (kind, items), = node.items()
+            built = [build(n) for n in items]
+            return tuple(built) if kind == "tuple" else built
+        return leaves[node]
+
+    return build(structure)

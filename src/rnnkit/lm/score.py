@@ -1,0 +1,140 @@
+"""Scoring sentences, and re-ranking the n-best lists of speech recognition and OCR.
+
+Each line is one sentence, scored on its own from the start state (the state
+after <eos>): log p(w_1 .. w_n <eos>) = Σ_t log o_t[w_{t+1}] over its tokens
+and its end. Scores are log10 probabilities, the unit of SRILM, KenLM and
+ARPA files, so they sit beside N-gram scores without conversion.
+
+N-best lists (SEED §1: a language model chooses among the candidates of a
+recogniser). The file is UTF-8 text, one candidate per line, tab-separated:
+
+    utt_id <TAB> candidate text [<TAB> acoustic score]
+
+Candidates with the same utt_id form one list (they need not be adjacent).
+The optional third field is the recogniser's own score for the candidate
+(acoustic model or OCR), a log-probability-like number where higher is
+better; give all candidates one or give none. Blank lines and lines starting
+with ``#`` are skipped. The combined score is
+
+    combined = lm_weight * log10 P_lm(candidate) + am_weight * acoustic score
+
+and each list is printed best first.
+"""
+
+import math
+
+from rnnkit.backend import xp
+from rnnkit.errors import RnnkitError
+from rnnkit.lm.tokenize import get_tokenizer
+
+LOG10_E = 1.0 / math.log(10.0)
+SCORE_BATCH = 64  # sentences per forward pass; a speed knob, results do not depend on it
+
+
+def sentence_log_probs(model, vocab, id_lists, batch=SCORE_BATCH):
+    """Natural-log probabilities of every token and the final <eos> of each sentence.
+
+    ``id_lists``: one int array per sentence (without <eos>). Returns one
+    float64 array per sentence, of length len + 1. Sentences of similar length
+    are run together, each from the start state; the padding after a short
+    sentence cannot change its scores, because the network only looks back.
+    """
+    model.eval()
+    eos = vocab.eos_id
+    out = [None] * len(id_lists)
+    order = sorted(range(len(id_lists)), key=lambda i: len(id_lists[i]))
+    for lo in range(0, len(order), batch):
+        group = order[lo : lo + batch]
+        steps = max(len(id_lists[i]) for i in group) + 1
+        x = xp.full((steps, len(group)), eos, dtype=xp.int32)  # x[0] = <eos>: the start token
+        y = xp.full((steps, len(group)), eos, dtype=xp.int32)
+        for b, i in enumerate(group):
+            ids = id_lists[i]
+            x[1 : len(ids) + 1, b] = ids
+            y[: len(ids), b] = ids  # and y[len(ids)] stays <eos>: the sentence's end
+        logp = model.token_log_probs(x, y)
+        for b, i in enumerate(group):
+            out[i] = logp[: len(id_lists[i]) + 1, b].astype(xp.float64)
+    return out
+
+
+def encode_all(lines, tokenizer, vocab):
+    """(token lists, id arrays, OOV counts) of lines."""
+    cut = get_tokenizer(tokenizer)
+    tokens = [cut(line) for line in lines]
+    ids = [xp.array(vocab.encode(t), dtype=xp.int32) for t in tokens]
+    oov = [sum(1 for w in t if w not in vocab) for t in tokens]
+    return tokens, ids, oov
+
+
+def score_lines(model, vocab, tokenizer, lines):
+    """One dict per line: text, tokens (with <eos>), oov, logprob (log10), ppl."""
+    tokens, ids, oov = encode_all(lines, tokenizer, vocab)
+    rows = []
+    for n, (text, toks, lp, k) in enumerate(zip(lines, tokens, sentence_log_probs(model, vocab, ids), oov)):
+        log10p = float(lp.sum()) * LOG10_E
+        count = len(toks) + 1
+        rows.append({"line": n + 1, "text": text, "tokens": count, "oov": k,
+                     "logprob": log10p, "ppl": 10.0 ** (-log10p / count)})
+    return rows
+
+
+# --- n-best lists ------------------------------------------------------------------
+
+
+def read_nbest(lines, source):
+    """[(utt_id, text, acoustic score or None)] from the lines of an n-best file."""
+    entries = []
+    with_score = None
+    for n, line in enumerate(lines, 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        fields = line.split("\t")
+        if len(fields) not in (2, 3):
+            raise RnnkitError(
+                f"{source}: line {n}: expected 'utt_id<TAB>text[<TAB>score]', got {len(fields)} tab-separated field(s)"
+            )
+        utt, text = fields[0].strip(), fields[1]
+        if not utt:
+            raise RnnkitError(f"{source}: line {n}: empty utterance id")
+        score = None
+        if len(fields) == 3:
+            try:
+                score = float(fields[2])
+            except ValueError:
+                raise RnnkitError(f"{source}: line {n}: the score {fields[2]!r} is not a number") from None
+            if not math.isfinite(score):
+                raise RnnkitError(f"{source}: line {n}: the score {fields[2]!r} is not finite")
+        if with_score is None:
+            with_score = score is not None
+        elif with_score != (score is not None):
+            raise RnnkitError(f"{source}: line {n}: some candidates have a score and some do not; give all or none")
+        entries.append((utt, text, score))
+    if not entries:
+        raise RnnkitError(f"{source}: no candidates (expected lines 'utt_id<TAB>text[<TAB>score]')")
+    return entries
+
+
+def rank_nbest(entries, lm_logprobs, lm_weight=1.0, am_weight=1.0):
+    """Group candidates by utterance (in order of first appearance), best combined score first.
+
+    ``lm_logprobs``: the log10 LM probability of each entry's text. Returns
+    [(utt_id, [candidate dicts with rank, combined, lm_logprob, am_score, text])].
+    """
+    groups = {}
+    for (utt, text, am), lm in zip(entries, lm_logprobs):
+        combined = lm_weight * lm + (am_weight * am if am is not None else 0.0)
+        groups.setdefault(utt, []).append({"text": text, "lm_logprob": lm, "am_score": am, "combined": combined})
+    ranked = []
+    for utt, cands in groups.items():
+        cands.sort(key=lambda c: -c["combined"])  # stable: ties keep the file's order
+        for r, c in enumerate(cands, 1):
+            c["rank"] = r
+        ranked.append((utt, cands))
+    return ranked
+
+
+def rescore_nbest(model, vocab, tokenizer, lines, source, lm_weight=1.0, am_weight=1.0):
+    entries = read_nbest(lines, source)
+    scores = [row["logprob"] for row in score_lines(model, vocab, tokenizer, [text for _, text, _ in entries])]
+    return rank_nbest(entries, scores, lm_weight, am_weight)
