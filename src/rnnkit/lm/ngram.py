@@ -119,13 +119,21 @@ closed vocabulary, discounts); without it a file is read as KenLM would: the
 
 Implementation
 --------------
-Counting never touches a Python dictionary of tuples. Token ids form one flat
-stream; the n-grams of order k are packed into one int64 each as
-``index of (w_1..w_{k-1}) at order k-1 * |V| + w_k``, and ``np.unique`` turns
-them into sorted n-gram indexes: a trie built one order at a time. For
-queries every n-gram also gets a 64-bit hash chained the same way (hash of
-the prefix, then the last word); a hash match is confirmed against the
-entry's prefix index and last word, so a lookup is exact.
+No Python dictionary of tuples and no Python loop per n-gram:
+
+- counting: token ids form one flat stream; the n-grams of order k are packed
+  into one int64 each as ``index of (w_1..w_{k-1}) at order k-1 * |V| + w_k``,
+  and one argsort makes them distinct, sorted n-gram indexes: a trie built one
+  order at a time, whose indexes are the prefixes of the next order;
+- querying: every n-gram also gets a 64-bit hash chained the same way (hash
+  of the prefix, then the last word); a hash match is confirmed against the
+  entry's prefix index and last word, so a lookup is exact;
+- ARPA text: files are read and written as byte arrays. NumPy finds the
+  fields of every line, checks their number, hashes the words to ids and
+  parses plain decimals exactly (an integer mantissa of at most 15 digits
+  divided by a power of ten is what strtod returns); only unusual numbers
+  (exponents, inf) go through Python's float(). Writing renders the numbers
+  and copies the words' bytes into place the same way.
 """
 
 from __future__ import annotations
@@ -137,9 +145,10 @@ import os
 import re
 import tempfile
 from dataclasses import dataclass, field
-from itertools import repeat
+from itertools import chain, repeat
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from rnnkit.errors import RnnkitError, UsageError
 from rnnkit.lm.tokenize import TOKENIZERS, get_tokenizer, read_lines
@@ -193,6 +202,24 @@ def read_sentences(path, tokenizer="word"):
     return sentences
 
 
+def _sentence_stream(word_ids, lengths, bos, eos):
+    """One stream ``<s> w.. </s> <s> ...`` of ids, the depth of each position in its
+    sentence (0 at <s>), the sentence start positions, and the mask of word positions."""
+    spans = lengths + 2
+    starts = np.zeros(len(lengths), dtype=np.int64)
+    np.cumsum(spans[:-1], out=starts[1:])
+    total = int(spans.sum())
+    stream = np.empty(total, dtype=np.int64)
+    is_word = np.ones(total, dtype=bool)
+    is_word[starts] = False
+    is_word[starts + lengths + 1] = False
+    stream[starts] = bos
+    stream[starts + lengths + 1] = eos
+    stream[is_word] = word_ids
+    depth = np.arange(total, dtype=np.int64) - np.repeat(starts, spans)
+    return stream, depth, starts, is_word
+
+
 # ---------------------------------------------------------------------------
 # Hashing n-grams for lookup
 
@@ -207,10 +234,10 @@ def _hash_step(prefix_hash, word_ids):
     """Hash of an n-gram from the hash of its first n-1 words and its last word id.
 
     The splitmix64 finaliser is a bijection, so two n-grams with the same
-    prefix never collide; different prefixes collide with chance 2**-64,
-    and the table builder re-salts if it ever happens.
+    prefix never collide; different prefixes collide with chance 2**-64, and
+    the index builder re-salts if that ever happens.
     """
-    x = prefix_hash + (word_ids.astype(np.uint64) + np.uint64(1)) * _HASH_GOLDEN
+    x = prefix_hash + (np.asarray(word_ids).astype(np.uint64) + np.uint64(1)) * _HASH_GOLDEN
     x ^= x >> np.uint64(30)
     x *= _HASH_M1
     x ^= x >> np.uint64(27)
@@ -223,9 +250,10 @@ def _hash_step(prefix_hash, word_ids):
 class _OrderTable:
     """The n-grams of one order, in their natural order (trie order or file order).
 
-    prefix[e] is the entry index of w_1..w_{k-1} at order k-1 (-1 at order 1,
-    -2 when an ARPA file lacks the prefix, which makes the entry unreachable as
-    in KenLM and SRILM); word[e] is the id of w_k. For order 1, entry = word id.
+    prefix[e] is the entry index of w_1..w_{k-1} at order k-1 (-1 at order 1;
+    -2 when an ARPA file lacks the prefix, which leaves the entry unreachable,
+    since a lookup only extends a context that was found); word[e] is the id
+    of w_k. At order 1 the entry index is the word id.
     """
 
     prefix: np.ndarray
@@ -239,7 +267,7 @@ class _OrderTable:
         return len(self.word)
 
     def find(self, hashes, prefix_entries, words):
-        """Entry index of each (prefix entry, word) pair, or -1 where not listed."""
+        """Entry index of each (prefix entry, word) pair with the given hashes, -1 where not listed."""
         if len(hashes) == 0 or len(self.word) == 0:
             return np.full(len(hashes), -1, dtype=np.int64)
         pos = np.searchsorted(self.sorted_hash, hashes)
@@ -293,8 +321,8 @@ class NgramModel:
 
     Attributes: ``order``, ``vocab`` (list of words; a word's id is its index),
     ``word_index`` (word -> id), ``tokenizer``, ``open_vocabulary``,
-    ``estimation`` (discounts and counts when estimated or recorded in the side
-    file; None otherwise). See the module docstring for the methods.
+    ``estimation`` (discounts and counts when estimated here, or as recorded in
+    the side file; None otherwise), ``source`` (the file it was read from).
     """
 
     def __init__(self, vocab, tables, tokenizer="word", open_vocabulary=None, estimation=None, source=None):
@@ -308,6 +336,9 @@ class NgramModel:
         self.unk_id = self.word_index.get(UNK, -1)
         self.bos_id = self.word_index.get(BOS, -1)
         self.eos_id = self.word_index.get(EOS, -1)
+        if self.bos_id < 0 or self.eos_id < 0:
+            where = f"{source}: " if source else ""
+            raise RnnkitError(f"{where}the model has no {BOS if self.bos_id < 0 else EOS} unigram")
         if open_vocabulary is None:
             open_vocabulary = self.unk_id >= 0
         if open_vocabulary and self.unk_id < 0:
@@ -315,12 +346,20 @@ class NgramModel:
         self.open_vocabulary = bool(open_vocabulary)
         self.estimation = estimation
         self.source = source
-        self._build_hash_index()
+        self.sidecar = None  # the side file it was read with, if any
+        self._unigram_hash = None  # the lookup index is built on the first query
 
-    # -- construction helpers ------------------------------------------------
+    @classmethod
+    def load(cls, path):
+        """Read an ARPA file (plain or gzip) and its side file ``path + '.json'`` if present."""
+        return read_arpa(path)
 
-    def _build_hash_index(self):
+    # -- the lookup index ----------------------------------------------------
+
+    def _index(self):
         """Hash every entry and sort the hashes; re-salt in the (2**-64) case of a collision."""
+        if self._unigram_hash is not None:
+            return
         for salt in _SALTS:
             hashes = [_hash_step(np.full(len(self.vocab), salt, dtype=np.uint64), np.arange(len(self.vocab)))]
             collided = False
@@ -329,36 +368,22 @@ class NgramModel:
                 reachable = table.prefix >= 0
                 h = np.zeros(len(table), dtype=np.uint64)
                 h[reachable] = _hash_step(hashes[-1][table.prefix[reachable]], table.word[reachable])
-                # Unreachable entries (prefix missing from the file) keep hash 0 and never match.
-                order = np.argsort(h, kind="stable")
+                # Unreachable entries keep hash 0; their prefix -2 never matches a lookup.
+                order = np.argsort(h)
                 sorted_h = h[order]
                 live = reachable[order]
-                dup = (sorted_h[1:] == sorted_h[:-1]) & live[1:] & live[:-1]
-                if dup.any():
-                    first = order[:-1][dup]
-                    second = order[1:][dup]
-                    same = (table.prefix[first] == table.prefix[second]) & (table.word[first] == table.word[second])
-                    if same.any():
-                        raise RnnkitError(f"duplicate {k}-gram in the model")
-                    collided = True
+                if ((sorted_h[1:] == sorted_h[:-1]) & live[1:] & live[:-1]).any():
+                    collided = True  # duplicates were refused when the tables were built
                     break
                 table.sorted_hash = sorted_h
                 table.sorted_entry = order.astype(np.int64)
                 hashes.append(h)
             if not collided:
                 self._unigram_hash = hashes[0]
-                self._salt = salt
                 return
         raise RnnkitError("could not build a collision-free hash index (this should never happen)")
 
-    # -- loading -------------------------------------------------------------
-
-    @classmethod
-    def load(cls, path):
-        """Read an ARPA file (plain or .gz) and its side file ``path + '.json'`` if present."""
-        return read_arpa(path)
-
-    # -- queries -------------------------------------------------------------
+    # -- scoring -------------------------------------------------------------
 
     def encode(self, tokens):
         """Word ids of tokens; an OOV becomes <unk> (open vocabulary) or -1 (closed)."""
@@ -367,44 +392,37 @@ class NgramModel:
         return [get(w, missing) for w in tokens]
 
     def _stream(self, sentences):
-        """One id stream ``<s> w.. </s> <s> ...``, sentence depth of each position, OOV mask."""
-        lengths = np.fromiter((len(s) for s in sentences), dtype=np.int64, count=len(sentences))
-        get = self.word_index.get
-        flat = np.fromiter((get(w, -1) for s in sentences for w in s), dtype=np.int64, count=int(lengths.sum()))
+        """Id stream of the sentences with <s> and </s>, depths, sentence starts and lengths, OOV mask."""
+        lengths = np.fromiter(map(len, sentences), dtype=np.int64, count=len(sentences))
+        flat = np.fromiter(
+            map(self.word_index.get, chain.from_iterable(sentences), repeat(-1)),
+            dtype=np.int64,
+            count=int(lengths.sum()),
+        )
         oov = flat < 0
         if self.open_vocabulary:
             flat[oov] = self.unk_id
-        spans = lengths + 2
-        starts = np.zeros(len(sentences), dtype=np.int64)
-        np.cumsum(spans[:-1], out=starts[1:])
-        total = int(spans.sum())
-        ids = np.empty(total, dtype=np.int64)
-        word_mask = np.ones(total, dtype=bool)
-        word_mask[starts] = False
-        word_mask[starts + lengths + 1] = False
-        ids[starts] = self.bos_id
-        ids[starts + lengths + 1] = self.eos_id
-        ids[word_mask] = flat
-        oov_stream = np.zeros(total, dtype=bool)
-        oov_stream[word_mask] = oov
-        depth = np.arange(total, dtype=np.int64) - np.repeat(starts, spans)
-        return ids, depth, oov_stream, starts, lengths
+        ids, depth, starts, is_word = _sentence_stream(flat, lengths, self.bos_id, self.eos_id)
+        oov_stream = np.zeros(len(ids), dtype=bool)
+        oov_stream[is_word] = oov
+        return ids, depth, starts, lengths, oov_stream
 
     def _score_ids(self, ids, depth):
-        """log10 p(ids[i] | history) for every position (NaN where it cannot be scored).
+        """log10 p(ids[i] | history) at every position; NaN where it has none.
 
         ids < 0 are skipped OOVs: no probability, and no n-gram reaches across them.
         """
+        self._index()
         n = len(ids)
         valid = ids >= 0
-        entries = [np.where(valid, ids, -1)]  # order 1: entry index = word id
+        entries = [np.where(valid, ids, -1)]  # order 1: the entry index is the word id
         hashes = [self._unigram_hash[np.where(valid, ids, 0)]]
         for k in range(2, self.order + 1):
             prev = entries[-1]
             entry = np.full(n, -1, dtype=np.int64)
             h = np.zeros(n, dtype=np.uint64)
-            # The k-gram ending at i is only looked up if its context (the
-            # (k-1)-gram ending at i-1) was found: KenLM's and SRILM's rule.
+            # The k-gram ending at i is only looked up if its context, the
+            # (k-1)-gram ending at i-1, was found (as KenLM and SRILM do).
             cand = np.flatnonzero((prev[:-1] >= 0) & (depth[1:] >= k - 1) & valid[1:]) + 1
             if len(cand):
                 hk = _hash_step(hashes[-1][cand - 1], ids[cand])
@@ -413,6 +431,7 @@ class NgramModel:
             entries.append(entry)
             hashes.append(h)
 
+        # The longest listed n-gram ending at i gives the probability ...
         logp = np.full(n, np.nan)
         longest = np.zeros(n, dtype=np.int64)
         for k in range(1, self.order + 1):
@@ -420,7 +439,7 @@ class NgramModel:
             found = e >= 0
             logp[found] = self.tables[k - 1].logprob[e[found]]
             longest[found] = k
-        # Back-off weights of the contexts longer than the n-gram that matched.
+        # ... times the back-off weights of the longer contexts that were found.
         for j in range(1, self.order):
             ctx = np.full(n, -1, dtype=np.int64)
             ctx[1:] = entries[j - 1][:-1]
@@ -429,126 +448,112 @@ class NgramModel:
         return logp
 
     def token_log10probs(self, sentences):
-        """Per-token log10 probabilities of token lists (no <s>/</s> in them).
+        """Per-token log10 probabilities of token lists (without <s> and </s>).
 
         Returns one float64 array per sentence with len(sentence) + 1 values:
         p(w_1 | <s>), ..., p(w_n | ...), p(</s> | ...). A word outside a closed
-        vocabulary has no probability: NaN (SRILM skips it; mixing code should
-        skip that token too). In an open vocabulary it is scored as <unk>.
+        vocabulary has no probability: NaN (SRILM skips it; so should mixing
+        code). In an open vocabulary it is scored as <unk>.
         """
         if not sentences:
             return []
-        ids, depth, _, starts, lengths = self._stream(sentences)
+        ids, depth, starts, lengths, _ = self._stream(sentences)
         logp = self._score_ids(ids, depth)
         return [logp[s + 1 : s + 2 + n] for s, n in zip(starts.tolist(), lengths.tolist())]
 
     def evaluate(self, sentences):
         """Perplexity of token lists, as SRILM's ``ngram -ppl`` computes it."""
+        policy = "scored-as-unk" if self.open_vocabulary else "skipped"
         if not sentences:
-            return PerplexityReport(0, 0, 0, self._oov_policy(), 0, 0.0, math.nan, math.nan)
-        ids, depth, oov, _, _ = self._stream(sentences)
-        if not self.open_vocabulary:
-            ids = np.where(oov, -1, ids)
-        logp = self._score_ids(ids, depth)
-        predicted = depth > 0
-        scores = logp[predicted]
-        oovs = int(oov.sum())
+            return PerplexityReport(0, 0, 0, policy, 0, 0.0, math.nan, math.nan)
+        ids, depth, _, _, oov = self._stream(sentences)
+        scores = self._score_ids(ids, depth)[depth > 0]
         zero = np.isneginf(scores)
-        zeroprobs = int(zero.sum())
         scored = ~np.isnan(scores) & ~zero
+        oovs = int(oov.sum())
+        zeroprobs = int(zero.sum())
         logprob = float(scores[scored].sum())
         n_sent = len(sentences)
-        n_words = int(predicted.sum()) - n_sent
-        skipped = 0 if self.open_vocabulary else oovs
-        denom = n_words - skipped - zeroprobs + n_sent
-        denom1 = denom - n_sent
+        n_words = len(scores) - n_sent
+        denom = n_words - (0 if self.open_vocabulary else oovs) - zeroprobs + n_sent
         ppl = 10.0 ** (-logprob / denom) if denom > 0 else math.nan
-        ppl1 = 10.0 ** (-logprob / denom1) if denom1 > 0 else math.nan
-        return PerplexityReport(n_sent, n_words, oovs, self._oov_policy(), zeroprobs, logprob, ppl, ppl1)
+        ppl1 = 10.0 ** (-logprob / (denom - n_sent)) if denom - n_sent > 0 else math.nan
+        return PerplexityReport(n_sent, n_words, oovs, policy, zeroprobs, logprob, ppl, ppl1)
 
-    def _oov_policy(self):
-        return "scored-as-unk" if self.open_vocabulary else "skipped"
+    # -- the next word -------------------------------------------------------
 
     def log10prob(self, context, word):
         """log10 p(word | context); context is a token list, optionally starting with <s>."""
-        return float(self.next_log10probs(context)[self._word_id(word)])
-
-    def _word_id(self, word):
         wid = self.word_index.get(word, self.unk_id if self.open_vocabulary else -1)
         if wid < 0:
             raise RnnkitError(f"{word!r} is not in the model's vocabulary")
-        return wid
+        return float(self.next_log10probs(context)[wid])
 
     def _context_entries(self, context):
-        """Entry index and hash of the longest usable context suffixes, shortest first."""
+        """(entry, hash) of the j-grams that end the context and are listed, j = 1, 2, ..."""
+        self._index()
         context = list(context)
         if BOS in context:
             # Nothing reaches back across a sentence start.
             context = context[len(context) - 1 - context[::-1].index(BOS) :]
         ids = self.encode(context)
-        # Only the last order-1 tokens matter.
         ids = ids[len(ids) - (self.order - 1) :] if self.order > 1 else []
-        found = []  # found[j-1] = (entry, hash) of the j-gram ending the context
+        found = []
         for j in range(1, len(ids) + 1):
             gram = ids[len(ids) - j :]
             if min(gram) < 0:
                 break
-            entry, h = self._find_ngram(gram)
+            entry, h = gram[0], self._unigram_hash[gram[0] : gram[0] + 1]
+            for k in range(2, j + 1):
+                word = np.array(gram[k - 1 : k])
+                h = _hash_step(h, word)
+                entry = int(self.tables[k - 1].find(h, np.array([entry]), word)[0])
+                if entry < 0:
+                    break
             if entry < 0:
                 break
-            found.append((entry, h))
+            found.append((entry, h[0]))
         return found
-
-    def _find_ngram(self, ids):
-        """(entry, hash) of a listed n-gram given as word ids, following its prefixes; (-1, 0) if absent."""
-        entry = ids[0]
-        if entry < 0 or entry >= len(self.vocab):
-            return -1, 0
-        h = self._unigram_hash[entry]
-        for k in range(2, len(ids) + 1):
-            hk = _hash_step(np.array([h], dtype=np.uint64), np.array([ids[k - 1]]))
-            e = self.tables[k - 1].find(hk, np.array([entry]), np.array([ids[k - 1]]))[0]
-            if e < 0:
-                return -1, 0
-            entry, h = int(e), hk[0]
-        return int(entry), h
 
     def next_log10probs(self, context):
         """log10 p(w | context) for every word id w (-inf for <s>, which is never predicted).
 
         ``context`` is a token list; start it with ``<s>`` for the start of a
-        sentence. Only its last order-1 tokens are used.
+        sentence. Only its last order-1 tokens matter.
         """
         vocab_ids = np.arange(len(self.vocab), dtype=np.int64)
-        logp = self.tables[0].logprob.astype(np.float64).copy()
+        logp = np.asarray(self.tables[0].logprob, dtype=np.float64).copy()
         for j, (entry, h) in enumerate(self._context_entries(context), start=1):
-            if j >= self.order:
-                break
             table = self.tables[j]  # order j + 1
             hk = _hash_step(np.full(len(vocab_ids), h, dtype=np.uint64), vocab_ids)
             found = table.find(hk, np.full(len(vocab_ids), entry, dtype=np.int64), vocab_ids)
-            # p(w | h) = listed value, or b(h) p(w | h') when h w is not listed.
-            logp = np.where(found >= 0, table.logprob[np.maximum(found, 0)], logp + self.tables[j - 1].bow[entry])
-        if self.bos_id >= 0:
-            logp[self.bos_id] = -np.inf
+            # p(w | h) is the listed value, or b(h) p(w | h') when h w is not listed.
+            backed_off = logp + self.tables[j - 1].bow[entry]
+            logp = np.where(found >= 0, table.logprob[np.maximum(found, 0)], backed_off)
+        logp[self.bos_id] = -np.inf
         return logp
 
     def top_k(self, context, k=10):
-        """The k most probable next words after context: [(word, probability), ...]."""
+        """The k most probable next words after context: [(word, probability), ...], best first."""
         logp = self.next_log10probs(context)
-        k = max(0, min(int(k), len(logp) - (1 if self.bos_id >= 0 else 0)))
-        best = np.argpartition(-logp, k - 1)[:k] if k else np.array([], dtype=np.int64)
-        best = best[np.argsort(-logp[best], kind="stable")]
+        k = max(0, min(int(k), len(logp) - 1))
+        if k == 0:
+            return []
+        best = np.argpartition(-logp, k - 1)[:k]
+        best = best[np.lexsort((best, -logp[best]))]
         return [(self.vocab[i], float(10.0 ** logp[i])) for i in best]
 
+    # -- inspection ----------------------------------------------------------
+
     def ngram_ids(self, k):
-        """Word ids of the order-k entries, as a (count, k) array in the table's order."""
-        cols = [np.arange(len(self.vocab), dtype=np.int64)[:, None]]
+        """Word ids of the order-k entries as a (count, k) array, in the table's order."""
+        cols = np.arange(len(self.vocab), dtype=np.int64)[:, None]
         for j in range(2, k + 1):
             t = self.tables[j - 1]
-            prefix = np.maximum(t.prefix, 0)
-            cols.append(np.column_stack([cols[-1][prefix], t.word]))
-        return cols[k - 1]
+            if (t.prefix < 0).any():
+                raise RnnkitError(f"some {j}-grams of this model have no listed prefix")
+            cols = np.column_stack([cols[t.prefix], t.word])
+        return cols
 
     def counts(self):
         """Number of listed n-grams per order."""
@@ -560,7 +565,7 @@ class NgramModel:
             where = f" ({self.source})" if self.source else ""
             raise RnnkitError(
                 f"the N-gram model{where} was built with --tokenizer {self.tokenizer}, not {tokenizer}; "
-                "the two models must cut text the same way"
+                "both models must cut text the same way"
             )
 
     # -- writing -------------------------------------------------------------
@@ -580,63 +585,307 @@ class NgramModel:
         return meta
 
     def write_arpa(self, path, force=False):
-        """Write the ARPA file and its side file atomically (temp file, then rename).
+        """Write the ARPA file (gzip if it ends in .gz) and its side file atomically.
 
-        Refuses to replace an existing file unless force is true.
+        Each goes to a temporary file in the same directory and is renamed into
+        place, so a failure never leaves half a file. Refuses to replace an
+        existing file unless force is true.
         """
-        if os.path.exists(path) and not force:
-            raise RnnkitError(f"{path}: already exists (use --force to replace it)")
         sidecar = path + SIDECAR_SUFFIX
+        if not force:
+            for target in (path, sidecar):
+                if os.path.exists(target):
+                    raise RnnkitError(f"{target}: already exists (use --force to replace it)")
         _atomic_write(path, self._arpa_chunks(), compress=path.endswith(".gz"))
-        _atomic_write(sidecar, [json.dumps(self.metadata(), indent=2, ensure_ascii=False) + "\n"])
+        text = json.dumps(self.metadata(), indent=2, ensure_ascii=False) + "\n"
+        _atomic_write(sidecar, [text.encode("utf-8")])
 
     def _arpa_chunks(self, lines_per_chunk=200_000):
-        for t in self.tables[1:]:
-            if (t.prefix < 0).any():
-                raise RnnkitError("this model lacks some n-gram prefixes and cannot be written as ARPA")
-        yield "\\data\\\n" + "".join(f"ngram {k}={len(t)}\n" for k, t in enumerate(self.tables, 1)) + "\n"
-        texts = None
-        fmt = f"{{:.{_PRECISION}f}}"
+        header = "\\data\\\n" + "".join(f"ngram {k}={len(t)}\n" for k, t in enumerate(self.tables, 1)) + "\n"
+        yield header.encode("ascii")
+        encoded = [w.encode("utf-8") for w in self.vocab]
+        if any(_SEPARATOR[np.frombuffer(w, dtype=np.uint8)].any() or not w for w in encoded):
+            raise RnnkitError("a vocabulary word is empty or contains whitespace; ARPA cannot hold it")
+        vocab_len = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+        vocab_start = np.zeros(len(encoded), dtype=np.int64)
+        np.cumsum(vocab_len[:-1], out=vocab_start[1:])
+        vocab_bytes = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+        words = None
         for k, table in enumerate(self.tables, 1):
-            yield f"\\{k}-grams:\n"
-            if k == 1:
-                texts = self.vocab
-            else:
-                vocab = self.vocab
-                texts = [texts[p] + " " + vocab[w] for p, w in zip(table.prefix.tolist(), table.word.tolist())]
-            logprob = np.maximum(table.logprob, LOG10_ZERO)  # -inf (p(<s>) = 0) is written as -99
+            yield f"\\{k}-grams:\n".encode("ascii")
+            words = self.ngram_ids(1) if k == 1 else np.column_stack([words[table.prefix], table.word])
+            # p(<s>) = 0 is written as -99, as SRILM and KenLM do.
+            logprob = np.maximum(table.logprob, LOG10_ZERO)
             highest = k == len(self.tables)
-            for lo in range(0, len(texts), lines_per_chunk):
-                hi = min(lo + lines_per_chunk, len(texts))
-                probs = [fmt.format(x) for x in logprob[lo:hi].tolist()]
-                if highest:
-                    yield "\n".join([p + "\t" + t for p, t in zip(probs, texts[lo:hi])]) + "\n"
-                else:
-                    bows = ["0" if x == 0 else fmt.format(x) for x in table.bow[lo:hi].tolist()]
-                    yield "\n".join([p + "\t" + t + "\t" + b for p, t, b in zip(probs, texts[lo:hi], bows)]) + "\n"
-            yield "\n"
-        yield "\\end\\\n"
+            for lo in range(0, len(table), lines_per_chunk):
+                hi = min(lo + lines_per_chunk, len(table))
+                bow = None if highest else table.bow[lo:hi]
+                yield _render_lines(logprob[lo:hi], words[lo:hi], bow, vocab_bytes, vocab_start, vocab_len)
+            yield b"\n"
+        yield b"\\end\\\n"
 
 
 def _atomic_write(path, chunks, compress=False):
+    """Write byte chunks to path via a temporary file in the same directory and os.replace."""
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise RnnkitError(f"{path}: directory {directory} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix="-" + os.path.basename(path), dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix="-" + os.path.basename(path), dir=directory)
+    except OSError as exc:
+        raise RnnkitError(f"{path}: cannot write ({exc.strerror})") from None
     try:
         with os.fdopen(fd, "wb") as raw:
             out = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6) if compress else raw
             for chunk in chunks:
-                out.write(chunk.encode("utf-8"))
+                out.write(chunk)
             if compress:
                 out.close()
         os.replace(tmp, path)
+    except OSError as exc:
+        _remove_quietly(tmp)
+        raise RnnkitError(f"{path}: cannot write ({exc.strerror or exc})") from None
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _remove_quietly(tmp)
         raise
+
+
+def _remove_quietly(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+# ---------------------------------------------------------------------------
+# Bytes: ARPA text in and out without a Python loop per line
+
+# ASCII whitespace separates fields (KenLM splits on ASCII only, so a word may
+# contain, say, a non-breaking space).
+_SEPARATOR = np.zeros(256, dtype=bool)
+_SEPARATOR[[9, 10, 11, 12, 13, 32]] = True
+_NUMBER_BYTES = 16  # numbers up to this many bytes take the vectorised path
+_WORD_KEY_BYTES = 24  # words up to this many bytes are keyed exactly by three uint64
+_SPARE_BYTES = 32  # zero bytes after a chunk, so every 8-byte read stays inside it
+_POW10_INT = 10 ** np.arange(16, dtype=np.int64)
+_POW10_FLOAT = 10.0 ** np.arange(16)
+_MAX_EXACT_DIGITS = 15  # an integer below 10**15 < 2**53 is exact in float64
+
+
+def _byte_masks(n_words):
+    """masks[L, j]: the uint64 that keeps the bytes of word j (bytes 8j..8j+7) lying below length L."""
+    lengths = np.arange(8 * n_words + 1)[:, None]
+    keep = np.clip(lengths - 8 * np.arange(n_words)[None, :], 0, 8).astype(np.uint64)
+    full = keep == 8
+    masks = (np.uint64(1) << (np.uint64(8) * np.where(full, np.uint64(0), keep))) - np.uint64(1)
+    masks[full] = np.uint64(0xFFFFFFFFFFFFFFFF)
+    return masks
+
+
+_KEY_MASKS = _byte_masks(_WORD_KEY_BYTES // 8)
+_NUMBER_MASKS = _byte_masks(_NUMBER_BYTES // 8)
+
+
+def _field_spans(arr):
+    """Start and end (exclusive) offsets of the whitespace-separated fields of a byte array."""
+    padded = np.zeros(len(arr) + 2, dtype=bool)
+    np.logical_not(_SEPARATOR[arr], out=padded[1:-1])
+    edges = np.flatnonzero(padded[1:] != padded[:-1])
+    return edges[0::2], edges[1::2]
+
+
+def _uint64_at(buffer):
+    """A read-only view that reads the 8 bytes at every byte offset as a little-endian uint64."""
+    return np.ndarray(shape=(len(buffer) - 7,), dtype="<u8", buffer=buffer, strides=(1,))
+
+
+def _packed_fields(at, starts, lengths, n_words, masks):
+    """The first 8 * n_words bytes of each field as n_words uint64, zero past its end."""
+    clipped = np.minimum(lengths, 8 * n_words)
+    packed = np.empty((len(starts), n_words), dtype=np.uint64)
+    for j in range(n_words):
+        packed[:, j] = at[starts + 8 * j] & masks[clipped, j]
+    return packed
+
+
+def _parse_decimals(at, starts, ends):
+    """float64 of every field written as a plain decimal ([-+]digits[.digits]); NaN for
+    any other field (an exponent, inf, a typo, more than 16 bytes), which the caller
+    hands to Python's float().
+
+    The digits make an integer mantissa; dividing it by 10**(digits after the
+    dot) is one correctly rounded IEEE operation on two exact numbers, so the
+    result is the same double that strtod gives.
+    """
+    lengths = ends - starts
+    rows = _packed_fields(at, starts, lengths, _NUMBER_BYTES // 8, _NUMBER_MASKS).view(np.uint8)
+    digit = (rows >= 48) & (rows <= 57)
+    dot = rows == 46
+    sign = (rows[:, 0] == 45) | (rows[:, 0] == 43)
+    n_digits = digit.sum(axis=1, dtype=np.int64)
+    n_dots = dot.sum(axis=1, dtype=np.int64)
+    plain = (lengths <= _NUMBER_BYTES) & (n_digits + n_dots + sign == lengths)
+    plain &= (n_dots <= 1) & (n_digits >= 1) & (n_digits <= _MAX_EXACT_DIGITS)
+    # Each digit's power of ten is the number of digits to its right.
+    place = np.cumsum(digit[:, ::-1], axis=1, dtype=np.int8)[:, ::-1] - 1
+    place = np.clip(place, 0, _MAX_EXACT_DIGITS)
+    mantissa = (np.where(digit, rows - 48, 0).astype(np.int64) * _POW10_INT[place]).sum(axis=1)
+    decimals = (digit & np.logical_or.accumulate(dot, axis=1)).sum(axis=1, dtype=np.int64)
+    values = mantissa / _POW10_FLOAT[np.minimum(decimals, _MAX_EXACT_DIGITS)]
+    values[rows[:, 0] == 45] *= -1.0
+    values[~plain] = np.nan
+    return values
+
+
+def _key_hash(keys, lengths):
+    """One mixed 64-bit hash of a word's packed bytes and length."""
+    x = lengths.astype(np.uint64)
+    for j in range(keys.shape[1]):
+        x = _hash_step(x, keys[:, j])
+    return x
+
+
+class _WordIds:
+    """Word bytes -> vocabulary id: an open-addressing hash table probed in NumPy.
+
+    Words of at most 24 bytes are compared exactly by their bytes packed into
+    three uint64 and their length; longer (rare) words go through a dictionary.
+    """
+
+    def __init__(self, raw_words):
+        lengths = np.fromiter(map(len, raw_words), dtype=np.int64, count=len(raw_words))
+        short = lengths <= _WORD_KEY_BYTES
+        self.long_words = {raw_words[i]: i for i in np.flatnonzero(~short).tolist()}
+        buffer = b"".join(raw_words) + bytes(_SPARE_BYTES)
+        starts = np.zeros(len(raw_words), dtype=np.int64)
+        np.cumsum(lengths[:-1], out=starts[1:])
+        self.keys = _packed_fields(_uint64_at(buffer), starts, lengths, _WORD_KEY_BYTES // 8, _KEY_MASKS)
+        self.lengths = lengths
+        self.size = 1 << max(4, int(np.ceil(np.log2(4 * len(raw_words) + 1))))
+        self.slot = np.full(self.size, -1, dtype=np.int64)
+        # Insert in rounds: in round r every waiting word tries slot home + r and
+        # one word per free slot wins. A word placed in round r thus has r
+        # occupied slots before it, so a lookup may stop at the first free slot.
+        home = (_key_hash(self.keys, lengths) % np.uint64(self.size)).astype(np.int64)
+        waiting = np.flatnonzero(short)
+        self.rounds = 0
+        while len(waiting):
+            want = (home[waiting] + self.rounds) % self.size
+            free = np.flatnonzero(self.slot[want] < 0)
+            _, first = np.unique(want[free], return_index=True)
+            winners = free[first]
+            self.slot[want[winners]] = waiting[winners]
+            placed = np.zeros(len(waiting), dtype=bool)
+            placed[winners] = True
+            waiting = waiting[~placed]
+            self.rounds += 1
+
+    def lookup(self, at, starts, ends):
+        """Vocabulary id of each word field; -1 for a word that is not in the vocabulary."""
+        lengths = ends - starts
+        keys = _packed_fields(at, starts, lengths, _WORD_KEY_BYTES // 8, _KEY_MASKS)
+        ids = np.full(len(starts), -1, dtype=np.int64)
+        home = (_key_hash(keys, lengths) % np.uint64(self.size)).astype(np.int64)
+        active = np.flatnonzero(lengths <= _WORD_KEY_BYTES)
+        for r in range(self.rounds):
+            if not len(active):
+                break
+            candidate = self.slot[(home[active] + r) % self.size]
+            occupied = candidate >= 0
+            c = np.maximum(candidate, 0)
+            same = occupied & (self.lengths[c] == lengths[active])
+            for j in range(keys.shape[1]):
+                same &= self.keys[c, j] == keys[active, j]
+            ids[active[same]] = candidate[same]
+            active = active[occupied & ~same]
+        for i in np.flatnonzero(lengths > _WORD_KEY_BYTES).tolist():
+            ids[i] = self.long_words.get(at.base[starts[i] : ends[i]], -1)  # at.base: the bytes
+        return ids
+
+
+def _span_bytes(starts, lengths):
+    """For the bytes of spans laid end to end: their offsets in the source, the span
+    each belongs to, and their position inside it."""
+    begins = np.zeros(len(lengths), dtype=np.int64)
+    np.cumsum(lengths[:-1], out=begins[1:])
+    owner = np.repeat(np.arange(len(lengths)), lengths)
+    position = np.arange(len(owner), dtype=np.int64) - begins[owner]
+    return starts[owner] + position, owner, position
+
+
+def _format_fixed(values, decimals=_PRECISION):
+    """Right-aligned ASCII digits of values with fixed decimals: a (count, width) uint8
+    matrix and the length of each number (its text is the last `length` bytes of its row)."""
+    values = np.asarray(values, dtype=np.float64)
+    if not np.isfinite(values).all():
+        raise RnnkitError("cannot write a non-finite number to an ARPA file")
+    scaled = np.rint(np.abs(values) * 10.0**decimals).astype(np.int64)
+    negative = (values < 0) & (scaled > 0)
+    whole, frac = np.divmod(scaled, 10**decimals)
+    n_whole = np.ones(len(values), dtype=np.int64)
+    rest = whole // 10
+    while (rest > 0).any():
+        n_whole += rest > 0
+        rest //= 10
+    width = 1 + int(n_whole.max(initial=1)) + 1 + decimals
+    text = np.zeros((len(values), width), dtype=np.uint8)
+    for j in range(decimals):
+        text[:, width - 1 - j] = 48 + frac // 10**j % 10
+    text[:, width - 1 - decimals] = 46
+    rest = whole.copy()
+    for j in range(int(n_whole.max(initial=1))):
+        text[:, width - 2 - decimals - j] = 48 + rest % 10
+        rest //= 10
+    rows = np.flatnonzero(negative)
+    text[rows, width - 2 - decimals - n_whole[rows]] = 45
+    return text, n_whole + 1 + decimals + negative
+
+
+def _put_right_aligned(out, dest, text, lengths):
+    """Copy the last lengths[i] bytes of text row i to out[dest[i]:]."""
+    width = text.shape[1]
+    columns = np.arange(width)
+    skip = (width - lengths)[:, None]
+    mask = columns >= skip
+    out[(dest[:, None] + columns - skip)[mask]] = text[mask]
+
+
+def _copy_spans(out, dest, source, starts, lengths):
+    """out[dest[i] : dest[i] + lengths[i]] = source[starts[i] : starts[i] + lengths[i]] for all i."""
+    where, owner, position = _span_bytes(starts, lengths)
+    out[dest[owner] + position] = source[where]
+
+
+def _render_lines(logprob, words, bow, vocab_bytes, vocab_start, vocab_len):
+    """ARPA lines ``logprob<TAB>w1 w2 .. wk[<TAB>bow]`` as bytes, built in NumPy."""
+    count, k = words.shape
+    if count == 0:
+        return b""
+    prob_text, prob_len = _format_fixed(logprob)
+    word_len = vocab_len[words]
+    line_len = prob_len + 1 + word_len.sum(axis=1) + (k - 1) + 1
+    if bow is not None:
+        bow_text, bow_len = _format_fixed(bow)
+        line_len += 1 + bow_len
+    line_start = np.zeros(count, dtype=np.int64)
+    np.cumsum(line_len[:-1], out=line_start[1:])
+    out = np.empty(int(line_len.sum()), dtype=np.uint8)
+    _put_right_aligned(out, line_start, prob_text, prob_len)
+    cursor = line_start + prob_len
+    out[cursor] = 9
+    cursor += 1
+    for j in range(k):
+        _copy_spans(out, cursor, vocab_bytes, vocab_start[words[:, j]], word_len[:, j])
+        cursor += word_len[:, j]
+        out[cursor] = 32 if j < k - 1 else 9
+        cursor += 1
+    if bow is not None:
+        _put_right_aligned(out, cursor, bow_text, bow_len)
+        cursor += bow_len
+        out[cursor] = 10
+    else:
+        out[cursor - 1] = 10  # the tab after the last word becomes the line end
+    return out.tobytes()
 
 
 # ---------------------------------------------------------------------------
@@ -652,124 +901,122 @@ def _discount_of(adjusted, discounts):
 def kn_discounts(adjusted, method="modified-kn"):
     """Discounts (D_1, D_2, D_3+) from the count-of-counts of adjusted counts.
 
-    Returns (discounts, count_of_counts [n_1..n_4], fell_back). Plain KN
-    returns the same D three times.
+    Returns (discounts, [n_1, n_2, n_3, n_4], fell_back). Plain KN returns the
+    same D three times. See the module docstring for the formulas.
     """
     if method not in DISCOUNT_METHODS:
         raise UsageError(f"unknown discount method {method!r}; expected one of {', '.join(DISCOUNT_METHODS)}")
     adjusted = np.asarray(adjusted)
     n = np.bincount(np.minimum(adjusted[adjusted > 0], 5), minlength=6)[1:5].astype(np.float64)
     n1, n2, n3, n4 = n
-    coc = [int(x) for x in n]
+    count_of_counts = [int(x) for x in n]
     if method == "kn":
         if n1 > 0 and n2 > 0:
             d = n1 / (n1 + 2 * n2)
-            return (d, d, d), coc, False
-        return FALLBACK_DISCOUNTS["kn"], coc, True
+            return (d, d, d), count_of_counts, False
+        return FALLBACK_DISCOUNTS["kn"], count_of_counts, True
     if min(n) > 0:
         y = n1 / (n1 + 2 * n2)
         d = (1 - 2 * y * n2 / n1, 2 - 3 * y * n3 / n2, 3 - 4 * y * n4 / n3)
         if all(0 < d_r <= r for r, d_r in enumerate(d, 1)):
-            return d, coc, False
-    return FALLBACK_DISCOUNTS["modified-kn"], coc, True
+            return d, count_of_counts, False
+    return FALLBACK_DISCOUNTS["modified-kn"], count_of_counts, True
 
 
 @dataclass
-class _Counted:
-    """The trie of counted n-grams: per order, arrays in (prefix, word) order."""
+class NgramCounts:
+    """Counted n-grams as a trie: per order k (list index k-1), arrays over its n-grams,
+    sorted by (prefix, word). At order 1 the n-gram index is the word id."""
 
     vocab: list
     bos: int
-    prefix: list = field(default_factory=list)  # order k: index at order k-1 of w_1..w_{k-1}
-    word: list = field(default_factory=list)
-    suffix: list = field(default_factory=list)  # order k: index at order k-1 of w_2..w_k
-    count: list = field(default_factory=list)  # raw counts
+    prefix: list = field(default_factory=list)  # index at order k-1 of w_1..w_{k-1}
+    word: list = field(default_factory=list)  # id of w_k
+    suffix: list = field(default_factory=list)  # index at order k-1 of w_2..w_k
+    count: list = field(default_factory=list)  # raw count
     starts_with_bos: list = field(default_factory=list)
 
 
+def _distinct(keys):
+    """np.unique(keys, return_index, return_inverse, return_counts) with a plain argsort
+    (any occurrence will do as the representative, so no stable sort is needed)."""
+    order = np.argsort(keys)
+    sorted_keys = keys[order]
+    new = np.empty(len(keys), dtype=bool)
+    new[:1] = True
+    np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=new[1:])
+    group_start = np.flatnonzero(new)
+    inverse = np.empty(len(keys), dtype=np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    counts = np.diff(np.append(group_start, len(keys)))
+    return sorted_keys[group_start], order[group_start], inverse, counts
+
+
 def count_ngrams(sentences, order, open_vocabulary=False):
-    """Count every n-gram of orders 1..order in ``<s> sentence </s>``, vectorised.
+    """Count every n-gram of orders 1..order in each ``<s> sentence </s>``, vectorised.
 
     The n-grams of order k are packed as ``index of their prefix * |V| + last
-    word`` into int64 and made unique with NumPy; the resulting indexes are the
-    prefixes of order k+1. Returns a _Counted trie.
+    word`` into int64 and made distinct with one argsort; the resulting
+    indexes are the prefixes of order k+1. Returns an NgramCounts trie.
     """
     if order < 1:
         raise UsageError(f"--order must be at least 1, not {order}")
-    index = {}
-    if open_vocabulary:
-        index[UNK] = 0
-    index[BOS] = len(index)
-    index[EOS] = len(index)
-    bos, eos = index[BOS], index[EOS]
-    lengths = np.fromiter((len(s) for s in sentences), dtype=np.int64, count=len(sentences))
-    setdefault = index.setdefault
-    # len(index) is evaluated before setdefault inserts, so a new word gets the next id.
-    flat = np.fromiter(
-        (setdefault(w, len(index)) for s in sentences for w in s), dtype=np.int64, count=int(lengths.sum())
-    )
+    index = {UNK: 0} if open_vocabulary else {}
+    for special in (BOS, EOS):
+        index[special] = len(index)
+    # Words get ids in order of first appearance, as KenLM numbers them.
+    for w in dict.fromkeys(chain.from_iterable(sentences)):
+        index.setdefault(w, len(index))
+    lengths = np.fromiter(map(len, sentences), dtype=np.int64, count=len(sentences))
+    flat = np.fromiter(map(index.__getitem__, chain.from_iterable(sentences)), dtype=np.int64, count=int(lengths.sum()))
     vocab = list(index)
     n_vocab = len(vocab)
-    spans = lengths + 2
-    starts = np.zeros(len(sentences), dtype=np.int64)
-    np.cumsum(spans[:-1], out=starts[1:])
-    total = int(spans.sum())
-    stream = np.empty(total, dtype=np.int64)
-    word_mask = np.ones(total, dtype=bool)
-    word_mask[starts] = False
-    word_mask[starts + lengths + 1] = False
-    stream[starts] = bos
-    stream[starts + lengths + 1] = eos
-    stream[word_mask] = flat
-    del flat, word_mask
-    depth = np.arange(total, dtype=np.int64) - np.repeat(starts, spans)
+    bos = index[BOS]
+    stream, depth, _, _ = _sentence_stream(flat, lengths, bos, index[EOS])
+    del flat
 
-    counted = _Counted(vocab=vocab, bos=bos)
-    # Order 1: the entry index is the word id itself, so every vocabulary word
-    # (an unseen <unk> included) has an entry.
-    counted.prefix.append(np.full(n_vocab, -1, dtype=np.int64))
-    counted.word.append(np.arange(n_vocab, dtype=np.int64))
-    counted.suffix.append(np.full(n_vocab, -1, dtype=np.int64))
-    counted.count.append(np.bincount(stream, minlength=n_vocab).astype(np.int64))
-    counted.starts_with_bos.append(np.arange(n_vocab) == bos)
-    entry_at = stream  # entry index of the (k-1)-gram ending at each position
+    counts = NgramCounts(vocab=vocab, bos=bos)
+    counts.prefix.append(np.full(n_vocab, -1, dtype=np.int64))
+    counts.word.append(np.arange(n_vocab, dtype=np.int64))
+    counts.suffix.append(np.full(n_vocab, -1, dtype=np.int64))
+    counts.count.append(np.bincount(stream, minlength=n_vocab).astype(np.int64))
+    counts.starts_with_bos.append(np.arange(n_vocab) == bos)
+    entry_at = stream  # index of the (k-1)-gram ending at each position (-1: none)
     for k in range(2, order + 1):
         positions = np.flatnonzero(depth >= k - 1)
         if len(positions) == 0:
-            raise UsageError(f"--order {order} is longer than any sentence plus <s> and </s>")
+            raise UsageError(f"--order {order} is longer than any sentence with its <s> and </s>")
         keys = entry_at[positions - 1] * n_vocab + stream[positions]
-        uniq, first, inverse, counts = np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
-        first_pos = positions[first]
-        counted.prefix.append(uniq // n_vocab)
-        counted.word.append(uniq % n_vocab)
-        # The (k-1)-gram ending at the same position is w_2..w_k.
-        counted.suffix.append(entry_at[first_pos])
-        counted.count.append(counts.astype(np.int64))
-        counted.starts_with_bos.append(depth[first_pos] == k - 1)
-        next_entry = np.full(total, -1, dtype=np.int64)
-        next_entry[positions] = inverse.reshape(-1)
-        entry_at = next_entry
-    return counted
+        distinct, occurrence, inverse, n = _distinct(keys)
+        at = positions[occurrence]
+        counts.prefix.append(distinct // n_vocab)
+        counts.word.append(distinct % n_vocab)
+        counts.suffix.append(entry_at[at])  # the (k-1)-gram ending at the same place is w_2..w_k
+        counts.count.append(n)
+        counts.starts_with_bos.append(depth[at] == k - 1)
+        entry_at = np.full(len(stream), -1, dtype=np.int64)
+        entry_at[positions] = inverse
+    return counts
 
 
-def adjusted_counts(counted):
+def adjusted_counts(counts):
     """Kneser-Ney adjusted counts per order (see the module docstring).
 
     The highest order keeps raw counts; a lower-order n-gram gets the number
     of distinct words before it, except one that starts with <s>, which keeps
     its raw count. The unigram <s> gets 0: it is never predicted.
     """
-    order = len(counted.count)
+    order = len(counts.count)
     adjusted = []
     for k in range(1, order + 1):
-        raw = counted.count[k - 1]
+        raw = counts.count[k - 1]
         if k == order:
             a = raw.copy()
         else:
-            left_extensions = np.bincount(counted.suffix[k], minlength=len(raw))
-            a = np.where(counted.starts_with_bos[k - 1], raw, left_extensions)
+            left_extensions = np.bincount(counts.suffix[k], minlength=len(raw))
+            a = np.where(counts.starts_with_bos[k - 1], raw, left_extensions)
         if k == 1:
-            a[counted.bos] = 0
+            a[counts.bos] = 0
         adjusted.append(a.astype(np.int64))
     return adjusted
 
@@ -778,84 +1025,77 @@ def estimate(sentences, order, discount="modified-kn", open_vocabulary=False, to
     """Estimate an interpolated (modified) Kneser-Ney model from token lists.
 
     discount: "modified-kn" (three discounts per order) or "kn" (one).
-    Returns an NgramModel whose ``estimation`` records discounts, the
-    count-of-counts and whether a fallback discount was used.
+    Returns an NgramModel whose ``estimation`` records, per order, the number
+    of n-grams, the count-of-counts, the discounts and whether the fallback
+    discounts were used.
     """
     if discount not in DISCOUNT_METHODS:
         raise UsageError(f"unknown --discount {discount!r}; expected one of {', '.join(DISCOUNT_METHODS)}")
     if order < 1:
         raise UsageError(f"--order must be at least 1, not {order}")
-    if not sentences:
+    if not any(sentences):
         raise RnnkitError("the corpus has no words")
-    counted = count_ngrams(sentences, order, open_vocabulary)
-    adjusted = adjusted_counts(counted)
-    vocab = counted.vocab
-    n_vocab = len(vocab)
-    bos = counted.bos
-    predictable = n_vocab - 1  # every word but <s>
+    counts = count_ngrams(sentences, order, open_vocabulary)
+    adjusted = adjusted_counts(counts)
+    bos = counts.bos
+    predictable = len(counts.vocab) - 1  # every word but <s>
 
     discounts, records = [], []
     for k in range(1, order + 1):
-        a = adjusted[k - 1]
-        if k == 1:
-            a = np.delete(a, bos)
-        d, coc, fell_back = kn_discounts(a, discount)
+        d, count_of_counts, fell_back = kn_discounts(adjusted[k - 1], discount)
         discounts.append(d)
         records.append(
             {
                 "order": k,
-                "ngrams": int(len(counted.count[k - 1])),
-                "count_of_counts": coc,
-                "discounts": [float(x) for x in d] if discount == "modified-kn" else [float(d[0])],
+                "ngrams": int(len(counts.count[k - 1])),
+                "count_of_counts": count_of_counts,
+                "discounts": [float(x) for x in (d if discount == "modified-kn" else d[:1])],
                 "fallback": fell_back,
             }
         )
 
-    bows = []
     # Unigrams: discounted adjusted counts plus the freed mass spread uniformly.
     a = adjusted[0].astype(np.float64)
     d = _discount_of(adjusted[0], discounts[0])
     total = a.sum()
-    if total <= 0:
-        raise RnnkitError("the corpus has no words")
-    gamma = d.sum() / total
-    prob = (a - d) / total + gamma / predictable
+    prob = (a - d) / total + (d.sum() / total) / predictable
     prob[bos] = 0.0
-    probs = [prob]
+    probs, bows = [prob], []
     for k in range(2, order + 1):
-        prefix = counted.prefix[k - 1]
-        n_context = len(counted.count[k - 2])
+        prefix = counts.prefix[k - 1]
+        n_contexts = len(counts.count[k - 2])
         a = adjusted[k - 1].astype(np.float64)
         d = _discount_of(adjusted[k - 1], discounts[k - 1])
-        total = np.bincount(prefix, weights=a, minlength=n_context)
-        freed = np.bincount(prefix, weights=d, minlength=n_context)
-        # gamma(h): the discounted mass; a context with no continuations keeps b = 1.
+        total = np.bincount(prefix, weights=a, minlength=n_contexts)
+        freed = np.bincount(prefix, weights=d, minlength=n_contexts)
+        # gamma(h) is the freed mass; a context that nothing follows keeps b = 1.
         has_next = total > 0
-        gamma = np.ones(n_context)
+        gamma = np.ones(n_contexts)
         gamma[has_next] = freed[has_next] / total[has_next]
-        prob = (a - d) / total[prefix] + gamma[prefix] * probs[-1][counted.suffix[k - 1]]
-        probs.append(prob)
+        probs.append((a - d) / total[prefix] + gamma[prefix] * probs[-1][counts.suffix[k - 1]])
         bows.append(np.log10(gamma))  # the back-off weights of order k-1
-    bows.append(np.zeros(len(counted.count[-1])))  # the highest order has none
+    bows.append(np.zeros(len(counts.count[-1])))  # the highest order has none
     with np.errstate(divide="ignore"):
         logprobs = [np.log10(p) for p in probs]
     tables = [
-        _OrderTable(prefix=counted.prefix[k], word=counted.word[k], logprob=logprobs[k], bow=bows[k])
+        _OrderTable(prefix=counts.prefix[k], word=counts.word[k], logprob=logprobs[k], bow=bows[k])
         for k in range(order)
     ]
     estimation = {
         "discount": discount,
         "sentences": len(sentences),
-        "tokens": int(sum(len(s) for s in sentences)) + len(sentences),
+        "tokens": int(counts.count[0].sum() - counts.count[0][bos]),  # words and </s>
         "orders": records,
     }
-    return NgramModel(vocab, tables, tokenizer=tokenizer, open_vocabulary=open_vocabulary, estimation=estimation)
+    return NgramModel(counts.vocab, tables, tokenizer, open_vocabulary, estimation)
 
 
 def train_file(corpus, order, discount="modified-kn", open_vocabulary=False, tokenizer="word"):
-    """Read, tokenise and estimate: the whole of ``rnnkit ngram train`` but the writing."""
+    """Read, tokenise and estimate: all of ``rnnkit ngram train`` but the writing."""
     if order < 1:
         raise UsageError(f"--order must be at least 1, not {order}")
+    if discount not in DISCOUNT_METHODS:
+        raise UsageError(f"unknown --discount {discount!r}; expected one of {', '.join(DISCOUNT_METHODS)}")
     get_tokenizer(tokenizer)  # a bad name fails before the corpus is read
     sentences, _ = sentences_from_lines(read_lines(corpus), tokenizer, source=corpus)
     if not sentences:
@@ -869,16 +1109,8 @@ def train_file(corpus, order, discount="modified-kn", open_vocabulary=False, tok
 # Reading ARPA files
 
 
-class _ArpaError(RnnkitError):
-    pass
-
-
-_HEADER_COUNT = re.compile(rb"^ngram[ \t]+(\d+)[ \t]*=[ \t]*(\d+)[ \t]*$")
+_HEADER_COUNT = re.compile(rb"^ngram[ \t]+(\d+)[ \t]*=[ \t]*(\d+)$")
 _SECTION = re.compile(rb"^\\(\d+)-grams:$")
-# ASCII whitespace that separates fields inside an ARPA line (KenLM splits on
-# ASCII only, so a word may contain a non-breaking space).
-_FIELD_SPACE = np.zeros(256, dtype=bool)
-_FIELD_SPACE[[ord(" "), ord("\t"), ord("\r"), 0x0B, 0x0C]] = True
 _CHUNK_BYTES = 4 << 20
 
 
@@ -887,8 +1119,11 @@ def _read_bytes(path):
         raise RnnkitError(f"{path}: no such file")
     if os.path.isdir(path):
         raise RnnkitError(f"{path}: is a directory, expected an ARPA file")
-    with open(path, "rb") as f:
-        data = f.read()
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise RnnkitError(f"{path}: cannot read ({exc.strerror})") from None
     if data[:2] == b"\x1f\x8b":
         try:
             data = gzip.decompress(data)
@@ -898,19 +1133,19 @@ def _read_bytes(path):
 
 
 class _Lines:
-    """Walks the lines of a byte buffer, keeping the line number."""
+    """Walks the lines of a byte buffer, keeping count of line numbers."""
 
     def __init__(self, data, path):
         self.data = data
         self.path = path
         self.pos = 0
-        self.line_no = 1  # number of the line starting at pos
+        self.line_no = 1  # the number of the line that starts at pos
 
     def error(self, line_no, message):
-        return _ArpaError(f"{self.path}: line {line_no}: {message}")
+        return RnnkitError(f"{self.path}: line {line_no}: {message}")
 
     def next_line(self):
-        """(line_no, stripped line bytes) of the next line, or (line_no, None) at the end."""
+        """(number, stripped bytes) of the next line, or (number, None) at the end."""
         if self.pos >= len(self.data):
             return self.line_no, None
         end = self.data.find(b"\n", self.pos)
@@ -929,10 +1164,10 @@ class _Lines:
                 return number, line
 
     def section_body(self):
-        """Bytes up to the next line that starts with a backslash; advances past them."""
+        """(bytes, number of its first line) up to the next line that starts with a backslash."""
         start = self.pos
-        # The header line before the body ended with a newline, so searching
-        # from start - 1 also finds a backslash line right at start (empty body).
+        # The line before ended with a newline, so searching from start - 1 also
+        # finds a backslash line right at start (an empty body).
         end = self.data.find(b"\n\\", max(start - 1, 0))
         body_end = len(self.data) if end < 0 else end + 1
         body = self.data[start:body_end]
@@ -942,108 +1177,106 @@ class _Lines:
         return body, first_line
 
 
-def _decode_word(raw, lines, line_no):
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise lines.error(line_no, f"invalid UTF-8 in word at byte {exc.start}") from None
+def _show(raw, limit=60):
+    text = raw.decode("utf-8", "replace")
+    return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
-def _parse_floats(strings, what, line_numbers, lines):
-    """float64 values of an object array of bytes; a bad one is an error naming its line."""
-    try:
-        values = strings.astype(np.float64)
-    except (ValueError, TypeError):
-        for s, number in zip(strings.tolist(), line_numbers.tolist()):
-            try:
-                float(s)
-            except ValueError:
-                raise lines.error(number, f"bad {what} {s.decode('utf-8', 'replace')!r}") from None
-        raise
-    bad = np.isnan(values)
+def _numbers(at, starts, ends, line_numbers, what, lines):
+    """Parse number fields; an unparsable or out-of-range one is an error naming its line."""
+    values = _parse_decimals(at, starts, ends)
+    for i in np.flatnonzero(np.isnan(values)).tolist():
+        raw = at.base[starts[i] : ends[i]]
+        try:
+            values[i] = float(raw)
+        except ValueError:
+            raise lines.error(int(line_numbers[i]), f"bad {what} {_show(raw)}") from None
+    bad = np.isnan(values) | (values == np.inf)
     if what == "log10 probability":
         bad |= values > 0
-    else:
-        bad |= values == np.inf
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        problem = "is not a number" if np.isnan(values[i]) else "is out of range"
-        if what == "log10 probability" and values[i] > 0:
-            problem = "is positive (a probability above 1)"
-        raise lines.error(int(line_numbers[i]), f"{what} {strings[i].decode('utf-8', 'replace')} {problem}")
+        raw = at.base[starts[i] : ends[i]]
+        positive = what == "log10 probability" and values[i] > 0
+        problem = "is positive (a probability above 1)" if positive else "is not a usable number"
+        raise lines.error(int(line_numbers[i]), f"{what} {_show(raw)} {problem}")
     return values
 
 
 def _parse_section(body, first_line, k, highest, word_ids, lines):
-    """Fields of one ``\\k-grams:`` section: line numbers, log10 probs, back-offs, word columns.
+    """The entries of one ``\\k-grams:`` section.
 
-    Works on ~4 MB pieces of the section at a time: NumPy finds where each
-    field starts and counts the fields of every line, so a line with the wrong
-    number of fields is found and named without a Python loop over lines.
+    Returns line numbers, log10 probabilities, back-off weights (0 where
+    absent) and either the word-id columns (k arrays) or, for the unigrams
+    (word_ids None), the raw bytes of each word.
+
+    Works on ~4 MB pieces: NumPy finds every field and counts the fields of
+    every line, so a bad line is found and named without a loop over lines.
     """
-    out_lines, out_prob, out_bow, out_words = [], [], [], [[] for _ in range(k)]
-    raw_unigrams = []
+    parts = {"lines": [], "prob": [], "bow": [], "words": [[] for _ in range(k)], "raw": []}
+    spare = bytes(_SPARE_BYTES)
     start = 0
     line_base = first_line
     while start < len(body):
         end = min(len(body), start + _CHUNK_BYTES)
         if end < len(body):
             cut = body.rfind(b"\n", start, end)
-            end = cut + 1 if cut >= start else body.find(b"\n", end) + 1 or len(body)
+            end = cut + 1 if cut >= start else (body.find(b"\n", end) + 1 or len(body))
         chunk = body[start:end]
         start = end
+        if not chunk.endswith(b"\n"):
+            chunk += b"\n"
         arr = np.frombuffer(chunk, dtype=np.uint8)
-        newline = arr == 10
-        is_field = ~(newline | _FIELD_SPACE[arr])
-        field_start = is_field.copy()
-        field_start[1:] &= ~is_field[:-1]
-        line_of_byte = np.cumsum(newline, dtype=np.int64)
-        n_lines = int(newline.sum()) + (0 if chunk.endswith(b"\n") else 1)
-        fields_per_line = np.bincount(line_of_byte[field_start], minlength=n_lines)
-        allowed = (fields_per_line == 0) | (fields_per_line == k + 1) | (fields_per_line == k + 2)
+        at = _uint64_at(chunk + spare)
+        starts, ends = _field_spans(arr)
+        line_starts = np.flatnonzero(arr == 10) + 1
+        line_starts[1:] = line_starts[:-1]
+        line_starts[0] = 0
+        first_field = np.searchsorted(starts, line_starts)
+        per_line = np.diff(np.append(first_field, len(starts)))
+        allowed = (per_line == 0) | (per_line == k + 1) | (per_line == k + 2)
         if not allowed.all():
             i = int(np.flatnonzero(~allowed)[0])
             raise lines.error(
                 line_base + i,
                 f"a {k}-gram line needs a log10 probability, {k} word{'s' if k > 1 else ''} "
-                f"and an optional back-off weight; found {fields_per_line[i]} fields",
+                f"and an optional back-off weight; found {per_line[i]} fields",
             )
-        fields = chunk.split()
-        offsets = np.cumsum(fields_per_line) - fields_per_line
-        nonblank = np.flatnonzero(fields_per_line > 0)
+        nonblank = np.flatnonzero(per_line)
         line_numbers = line_base + nonblank
-        off = offsets[nonblank]
-        with_bow = fields_per_line[nonblank] == k + 2
-        items = np.empty(len(fields), dtype=object)
-        items[:] = fields
-        del fields
-        out_lines.append(line_numbers)
-        out_prob.append(_parse_floats(items[off], "log10 probability", line_numbers, lines))
-        bow = np.zeros(len(off))
-        if with_bow.any() and not highest:
-            bow[with_bow] = _parse_floats(
-                items[off[with_bow] + k + 1], "back-off weight", line_numbers[with_bow], lines
-            )
-        out_bow.append(bow)
+        line_base += len(line_starts)
+        f0 = first_field[nonblank]
+        parts["lines"].append(line_numbers)
+        parts["prob"].append(_numbers(at, starts[f0], ends[f0], line_numbers, "log10 probability", lines))
+        bow = np.zeros(len(f0))
+        with_bow = per_line[nonblank] == k + 2
+        if with_bow.any() and not highest:  # a back-off weight on the highest order means nothing: ignored
+            fb = f0[with_bow] + k + 1
+            bow[with_bow] = _numbers(at, starts[fb], ends[fb], line_numbers[with_bow], "back-off weight", lines)
+        parts["bow"].append(bow)
+        word_fields = (f0[:, None] + 1 + np.arange(k)).reshape(-1)
+        ws, we = starts[word_fields], ends[word_fields]
+        if word_ids is None:
+            parts["raw"].extend(chunk[s:e] for s, e in zip(ws.tolist(), we.tolist()))
+            continue
+        ids = word_ids.lookup(at, ws, we)
+        if (ids < 0).any():
+            i = int(np.flatnonzero(ids < 0)[0])
+            raw = chunk[ws[i] : we[i]]
+            raise lines.error(int(line_numbers[i // k]), f"word {_show(raw)} is not listed in \\1-grams:")
+        ids = ids.reshape(-1, k)
         for j in range(k):
-            column = items[off + 1 + j].tolist()
-            if word_ids is None:
-                raw_unigrams.extend(column)
-            else:
-                ids = np.fromiter(map(word_ids.get, column, repeat(-1)), dtype=np.int64, count=len(column))
-                if (ids < 0).any():
-                    i = int(np.flatnonzero(ids < 0)[0])
-                    word = column[i].decode("utf-8", "replace")
-                    raise lines.error(int(line_numbers[i]), f"word {word!r} is not listed in \\1-grams:")
-                out_words[j].append(ids)
-        line_base += int(newline.sum())
-    cat = lambda parts, dtype: np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)  # noqa: E731
-    line_numbers = cat(out_lines, np.int64)
-    probs = cat(out_prob, np.float64)
-    bows = cat(out_bow, np.float64)
+            parts["words"][j].append(ids[:, j])
+
+    def cat(chunks, dtype):
+        return np.concatenate(chunks) if chunks else np.zeros(0, dtype=dtype)
+
+    line_numbers = cat(parts["lines"], np.int64)
+    probs = cat(parts["prob"], np.float64)
+    bows = cat(parts["bow"], np.float64)
     if word_ids is None:
-        return line_numbers, probs, bows, raw_unigrams
-    return line_numbers, probs, bows, [cat(c, np.int64) for c in out_words]
+        return line_numbers, probs, bows, parts["raw"]
+    return line_numbers, probs, bows, [cat(c, np.int64) for c in parts["words"]]
 
 
 def read_arpa(path):
@@ -1055,11 +1288,10 @@ def read_arpa(path):
     """
     data = _read_bytes(path)
     lines = _Lines(data, path)
-    # Find \data\ : anything before it is a comment.
-    while True:
+    while True:  # anything before \data\ is a comment
         number, line = lines.next_line()
         if line is None:
-            raise _ArpaError(f"{path}: not an ARPA file (no \\data\\ line)")
+            raise RnnkitError(f"{path}: not an ARPA file (no \\data\\ line)")
         if line == b"\\data\\":
             data_line = number
             break
@@ -1067,7 +1299,7 @@ def read_arpa(path):
     while True:
         number, line = lines.next_nonblank()
         if line is None:
-            raise lines.error(number, "file ends inside the \\data\\ header")
+            raise lines.error(number, "the file ends inside the \\data\\ header")
         if line.startswith(b"\\"):
             section_no, section_line = number, line
             break
@@ -1081,17 +1313,16 @@ def read_arpa(path):
     if not counts:
         raise lines.error(data_line, "the \\data\\ header lists no n-gram counts")
     order = max(counts)
-    if sorted(counts) != list(range(1, order + 1)):
-        missing = sorted(set(range(1, order + 1)) - set(counts))
+    missing = sorted(set(range(1, order + 1)) - set(counts))
+    if missing:
         raise lines.error(data_line, f"the \\data\\ header has no count for order {missing[0]}")
 
-    vocab, word_ids, unigram_raw = None, None, None
-    parsed = []
+    vocab, word_ids, parsed = None, None, []
     for k in range(1, order + 1):
         if k > 1:
             section_no, section_line = lines.next_nonblank()
         if section_line is None:
-            raise lines.error(section_no, f"file ends before \\{k}-grams: (truncated?)")
+            raise lines.error(section_no, f"the file ends before \\{k}-grams: (truncated?)")
         m = _SECTION.match(section_line)
         if not m or int(m.group(1)) != k:
             raise lines.error(section_no, f"expected \\{k}-grams:, found {_show(section_line)}")
@@ -1103,12 +1334,17 @@ def read_arpa(path):
                 f"\\{k}-grams: has {len(probs)} entries but the \\data\\ header (line {data_line}) says {counts[k]}",
             )
         if k == 1:
-            unigram_raw = words
-            vocab = [_decode_word(w, lines, int(n)) for w, n in zip(words, line_numbers)]
-            word_ids = {}
-            for i, (w, n) in enumerate(zip(unigram_raw, line_numbers.tolist())):
-                if word_ids.setdefault(w, i) != i:
-                    raise lines.error(n, f"duplicate unigram {vocab[i]!r} (first on line {line_numbers[word_ids[w]]})")
+            raw = words
+            vocab, by_bytes = [], {}
+            for i, (w, n) in enumerate(zip(raw, line_numbers.tolist())):
+                first = by_bytes.setdefault(w, i)
+                if first != i:
+                    raise lines.error(n, f"duplicate unigram {_show(w)} (first on line {line_numbers[first]})")
+                try:
+                    vocab.append(w.decode("utf-8"))
+                except UnicodeDecodeError as exc:
+                    raise lines.error(n, f"invalid UTF-8 in word {_show(w)} at byte {exc.start}") from None
+            word_ids = _WordIds(raw)
             words = [np.arange(len(vocab), dtype=np.int64)]
         parsed.append((line_numbers, probs, bows, words))
     number, line = lines.next_nonblank()
@@ -1124,42 +1360,50 @@ def read_arpa(path):
         tokenizer = meta.get("tokenizer", "word")
         open_vocabulary = meta.get("unk")
         estimation = meta.get("estimation")
-    if open_vocabulary and UNK not in vocab:
-        raise RnnkitError(f"{sidecar}: says the vocabulary is open, but {path} has no {UNK} unigram")
-    return NgramModel(vocab, tables, tokenizer, open_vocabulary, estimation, source=path)
-
-
-def _show(line, limit=60):
-    text = line.decode("utf-8", "replace")
-    return repr(text if len(text) <= limit else text[:limit] + "...")
+        if open_vocabulary and UNK not in vocab:
+            raise RnnkitError(f"{sidecar}: says the vocabulary is open, but {path} has no {UNK} unigram")
+    model = NgramModel(vocab, tables, tokenizer, open_vocabulary, estimation, source=path)
+    model.sidecar = sidecar if os.path.exists(sidecar) else None
+    return model
 
 
 def _tables_from_columns(parsed, path):
-    """Order tables from parsed sections: link each n-gram to its prefix entry."""
+    """Order tables from parsed sections: link each n-gram to the entry of its prefix."""
     tables = []
-    prev_cols = None
-    prev_lookup = None
+    n_vocab = len(parsed[0][1])
+    previous = None
     for k, (line_numbers, probs, bows, cols) in enumerate(parsed, 1):
+        word = cols[-1]
         if k == 1:
             prefix = np.full(len(probs), -1, dtype=np.int64)
-            word = cols[0]
-            lookup = {}
+        elif k == 2:
+            prefix = cols[0].copy()  # a unigram's entry index is its word id
         else:
-            word = cols[-1]
-            prefix = _find_prefixes(cols[:-1], prev_cols, prev_lookup)
-            # Duplicate n-grams: same prefix entry and same word (prefix known) or same words.
-            reachable = prefix >= 0
-            key = prefix[reachable] * (len(parsed[0][1]) + 1) + word[reachable]
-            order = np.argsort(key, kind="stable")
+            found = previous.find(cols[:-1])
+            prefix = np.where(found >= 0, found, -2)
+        if k > 1:
+            # Duplicates: the same prefix entry and word, or the same words when the prefix is missing.
+            if (prefix < 0).any():
+                prefix_key = np.where(prefix >= 0, prefix, -1 - _tuple_code(cols[:-1]))
+            else:
+                prefix_key = prefix
+            key = prefix_key * (n_vocab + 1) + word
+            order = np.argsort(key)
             dup = np.flatnonzero(key[order][1:] == key[order][:-1])
             if len(dup):
-                rows = np.flatnonzero(reachable)[order]
-                first, second = int(line_numbers[rows[dup[0]]]), int(line_numbers[rows[dup[0] + 1]])
-                raise _ArpaError(f"{path}: line {second}: duplicate {k}-gram (first on line {first})")
+                first, second = line_numbers[order[dup[0]]], line_numbers[order[dup[0] + 1]]
+                raise RnnkitError(f"{path}: line {second}: duplicate {k}-gram (first on line {first})")
         tables.append(_OrderTable(prefix=prefix, word=word, logprob=probs, bow=bows))
-        prev_cols = cols
-        prev_lookup = _ColumnLookup(cols) if k < len(parsed) else None
+        previous = _ColumnLookup(cols) if 2 <= k < len(parsed) else None
     return tables
+
+
+def _tuple_code(cols):
+    """A small non-negative code per word tuple, equal only for equal tuples (for duplicate checks)."""
+    h = np.zeros(len(cols[0]), dtype=np.uint64)
+    for c in cols:
+        h = _hash_step(h, c)
+    return _distinct(h.view(np.int64))[2] if len(h) else np.zeros(0, dtype=np.int64)
 
 
 class _ColumnLookup:
@@ -1167,29 +1411,31 @@ class _ColumnLookup:
 
     def __init__(self, cols):
         self.cols = cols
-        h = np.zeros(len(cols[0]), dtype=np.uint64)
-        for c in cols:
-            h = _hash_step(h, c)
-        self.order = np.argsort(h, kind="stable")
+        h = self._hash(cols)
+        self.order = np.argsort(h)
         self.sorted_hash = h[self.order]
 
-    def find(self, cols):
+    @staticmethod
+    def _hash(cols):
         h = np.zeros(len(cols[0]), dtype=np.uint64)
         for c in cols:
             h = _hash_step(h, c)
+        return h
+
+    def find(self, cols):
+        h = self._hash(cols)
         if len(self.sorted_hash) == 0:
             return np.full(len(h), -1, dtype=np.int64)
         pos = np.searchsorted(self.sorted_hash, h)
         pos[pos == len(self.sorted_hash)] = 0
         entry = self.order[pos]
-        hit = self.sorted_hash[pos] == h
+        same_hash = self.sorted_hash[pos] == h
+        hit = same_hash.copy()
         for mine, theirs in zip(cols, self.cols):
             hit &= theirs[entry] == mine
-        # Equal hashes with different words would leave a later duplicate unfound;
-        # scan forward over runs of equal hashes (rare: a 2**-64 event).
         result = np.where(hit, entry, -1)
-        miss = np.flatnonzero(~hit & (self.sorted_hash[pos] == h))
-        for i in miss.tolist():
+        # Equal hashes with different words (a 2**-64 event): look along the run.
+        for i in np.flatnonzero(same_hash & ~hit).tolist():
             p = int(pos[i]) + 1
             while p < len(self.sorted_hash) and self.sorted_hash[p] == h[i]:
                 e = int(self.order[p])
@@ -1200,14 +1446,6 @@ class _ColumnLookup:
         return result
 
 
-def _find_prefixes(prefix_cols, prev_cols, prev_lookup):
-    if len(prefix_cols) == 1:
-        # Order 2: the prefix is a unigram, whose entry index is its word id.
-        return prefix_cols[0].copy()
-    found = prev_lookup.find(prefix_cols)
-    return np.where(found >= 0, found, -2)
-
-
 def _read_sidecar(sidecar, order):
     try:
         with open(sidecar, encoding="utf-8") as f:
@@ -1216,7 +1454,7 @@ def _read_sidecar(sidecar, order):
         raise RnnkitError(f"{sidecar}: unreadable side file ({exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != SIDECAR_FORMAT:
         raise RnnkitError(f"{sidecar}: not an rnnkit N-gram side file")
-    if meta.get("order") not in (None, order):
+    if meta.get("order", order) != order:
         raise RnnkitError(f"{sidecar}: says order {meta.get('order')}, but the ARPA file has order {order}")
     if meta.get("tokenizer", "word") not in TOKENIZERS:
         raise RnnkitError(f"{sidecar}: unknown tokenizer {meta.get('tokenizer')!r}")

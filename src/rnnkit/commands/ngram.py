@@ -1,0 +1,205 @@
+"""``rnnkit ngram train|eval|predict``: the Kneser-Ney N-gram baseline, in ARPA files.
+
+- ``train CORPUS --order N --out FILE.arpa``: interpolated modified Kneser-Ney
+  (``--discount kn`` for plain KN), as KenLM's lmplz and SRILM's
+  ``ngram-count -kndiscount -interpolate`` build it; writes FILE.arpa and the
+  side file FILE.arpa.json (tokenizer, vocabulary, discounts).
+- ``eval FILE.arpa TEXT``: perplexity as SRILM's ``ngram -ppl`` reports it.
+- ``predict FILE.arpa "PREFIX"``: the most probable next words (the article's
+  fill-the-blank game, played by an N-gram model).
+
+The work is in rnnkit.lm.ngram; this module parses, calls and prints.
+"""
+
+import json
+import os
+import sys
+import time
+
+from rnnkit.errors import RnnkitError, UsageError
+from rnnkit.lm import ngram
+from rnnkit.lm.tokenize import TOKENIZERS, get_tokenizer, read_lines
+
+NAME = "ngram"
+HELP = "N-gram baseline: train a Kneser-Ney model (ARPA file), measure perplexity, predict the next word"
+
+
+def add_arguments(parser):
+    actions = parser.add_subparsers(dest="ngram_action", metavar="ACTION", required=True)
+
+    train = actions.add_parser(
+        "train",
+        help="estimate an interpolated Kneser-Ney model and write it as an ARPA file",
+        description="Estimate an interpolated (modified) Kneser-Ney model from a text corpus, one sentence "
+        "per line, and write it as an ARPA file plus a side file FILE.arpa.json.",
+    )
+    train.add_argument("corpus", metavar="CORPUS", help="UTF-8 text, one sentence per line ('-' reads stdin)")
+    train.add_argument("--order", "-o", type=int, required=True, metavar="N", help="the N of the N-gram (e.g. 3 or 5)")
+    train.add_argument("--out", required=True, metavar="FILE.arpa", help="the ARPA file to write (.gz compresses)")
+    train.add_argument("--tokenizer", choices=TOKENIZERS, default="word", help="how lines are cut into tokens")
+    train.add_argument(
+        "--unk",
+        action="store_true",
+        help="open vocabulary (as KenLM, SRILM -unk): keep probability for unseen words in <unk> and score "
+        "out-of-vocabulary words as <unk>; without it they are skipped as OOVs (SRILM's default)",
+    )
+    train.add_argument(
+        "--discount",
+        choices=ngram.DISCOUNT_METHODS,
+        default="modified-kn",
+        help="modified-kn: three discounts per order (Chen & Goodman); kn: one discount per order",
+    )
+    train.add_argument("--force", action="store_true", help="replace FILE.arpa if it exists")
+    train.add_argument("--json", action="store_true", help="print a JSON summary")
+
+    evaluate = actions.add_parser(
+        "eval",
+        help="perplexity of a text (as SRILM's ngram -ppl)",
+        description="Perplexity of a text under an ARPA model, with and without sentence ends (SRILM's ppl "
+        "and ppl1), the out-of-vocabulary count and the total log10 probability.",
+    )
+    evaluate.add_argument("model", metavar="FILE.arpa", help="an ARPA file (rnnkit's, KenLM's, SRILM's)")
+    evaluate.add_argument("text", metavar="TEXT", help="UTF-8 text, one sentence per line ('-' reads stdin)")
+    evaluate.add_argument(
+        "--tokenizer", choices=TOKENIZERS, default=None, help="default: the model's (from FILE.arpa.json), else word"
+    )
+    evaluate.add_argument("--json", action="store_true", help="print the numbers as JSON")
+
+    predict = actions.add_parser(
+        "predict",
+        help="the most probable next words after a prefix",
+        description="The K most probable next tokens after PREFIX, taken as the start of a sentence.",
+    )
+    predict.add_argument("model", metavar="FILE.arpa", help="an ARPA file")
+    predict.add_argument("prefix", metavar="PREFIX", help="the beginning of a sentence")
+    predict.add_argument("--top", type=int, default=10, metavar="K", help="how many words to list (default 10)")
+    predict.add_argument(
+        "--tokenizer", choices=TOKENIZERS, default=None, help="default: the model's (from FILE.arpa.json), else word"
+    )
+    predict.add_argument("--json", action="store_true", help="print the predictions as JSON")
+
+
+def run(args):
+    return {"train": _train, "eval": _eval, "predict": _predict}[args.ngram_action](args)
+
+
+def _train(args):
+    if args.order < 1:
+        raise UsageError(f"--order must be at least 1, not {args.order}")
+    out = args.out
+    # Refuse early, before the corpus is read: nothing is overwritten by accident.
+    if not args.force:
+        for target in (out, out + ngram.SIDECAR_SUFFIX):
+            if os.path.exists(target):
+                raise RnnkitError(f"{target}: already exists (use --force to replace it)")
+    if os.path.isdir(out):
+        raise RnnkitError(f"{out}: is a directory")
+    out_dir = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(out_dir):
+        raise RnnkitError(f"{out}: directory {out_dir} does not exist")
+    if args.corpus != "-" and os.path.exists(args.corpus) and os.path.exists(out):
+        if os.path.samefile(args.corpus, out):
+            raise RnnkitError(f"{out}: is the corpus itself; choose another --out")
+
+    started = time.perf_counter()
+    model = ngram.train_file(args.corpus, args.order, args.discount, args.unk, args.tokenizer)
+    for record in model.estimation["orders"]:
+        if record["fallback"]:
+            n = ", ".join(f"n{r}={c}" for r, c in enumerate(record["count_of_counts"], 1))
+            used = " ".join(f"{d:g}" for d in record["discounts"])
+            print(
+                f"rnnkit ngram: warning: order {record['order']}: the corpus is too small for estimated "
+                f"discounts ({n}); using {used} (as lmplz --discount_fallback)",
+                file=sys.stderr,
+            )
+    model.write_arpa(out, force=args.force)
+    seconds = time.perf_counter() - started
+
+    summary = {
+        "out": out,
+        "order": model.order,
+        "discount": args.discount,
+        "tokenizer": args.tokenizer,
+        "unk": model.open_vocabulary,
+        "vocabulary": len(model.vocab),
+        "ngrams": model.counts(),
+        "sentences": model.estimation["sentences"],
+        "tokens": model.estimation["tokens"],
+        "discounts": [r["discounts"] for r in model.estimation["orders"]],
+        "seconds": round(seconds, 3),
+    }
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False))
+    else:
+        counts = " ".join(f"{k}-grams={n}" for k, n in enumerate(model.counts(), 1))
+        print(
+            f"wrote {out}: order {model.order}, {args.discount}, {summary['sentences']} sentences, "
+            f"{summary['tokens']} tokens; {counts}; {seconds:.1f} s"
+        )
+    return 0
+
+
+def _load_with_tokenizer(path, tokenizer):
+    model = ngram.NgramModel.load(path)
+    if tokenizer is None:
+        return model, model.tokenizer
+    if model.sidecar is not None:
+        model.check_compatible(tokenizer)
+    get_tokenizer(tokenizer)
+    return model, tokenizer
+
+
+def _eval(args):
+    started = time.perf_counter()
+    model, tokenizer = _load_with_tokenizer(args.model, args.tokenizer)
+    loaded = time.perf_counter()
+    sentences, _ = ngram.sentences_from_lines(read_lines(args.text), tokenizer, source=args.text)
+    if not sentences:
+        raise RnnkitError(f"{args.text}: no sentences to score (the file is empty or blank)")
+    report = model.evaluate(sentences)
+    finished = time.perf_counter()
+    if args.json:
+        result = {"file": args.text, "model": args.model, "order": model.order, "tokenizer": tokenizer}
+        result.update(report.as_dict())
+        result["load_seconds"] = round(loaded - started, 3)
+        result["score_seconds"] = round(finished - loaded, 3)
+        print(json.dumps(result, ensure_ascii=False))
+        return 0
+    # SRILM's two lines, so existing scripts that read them keep working.
+    print(f"file {args.text}: {report.sentences} sentences, {report.words} words, {report.oovs} OOVs")
+    print(
+        f"{report.zeroprobs} zeroprobs, logprob= {report.logprob:.6g} ppl= {report.ppl:.6g} ppl1= {report.ppl1:.6g}"
+    )
+    if report.oovs and report.oov_policy == "scored-as-unk":
+        print(f"({report.oovs} OOVs were scored as {ngram.UNK})")
+    return 0
+
+
+def _predict(args):
+    if args.top < 1:
+        raise UsageError(f"--top must be at least 1, not {args.top}")
+    model, tokenizer = _load_with_tokenizer(args.model, args.tokenizer)
+    tokens = get_tokenizer(tokenizer)(args.prefix)
+    context = tokens if tokens[:1] == [ngram.BOS] else [ngram.BOS] + tokens
+    used = context[max(0, len(context) - (model.order - 1)) :] if model.order > 1 else []
+    unknown = [w for w in used if w not in model.word_index]
+    predictions = model.top_k(context, args.top)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "prefix": args.prefix,
+                    "context": used,
+                    "out_of_vocabulary": unknown,
+                    "predictions": [{"token": w, "probability": p} for w, p in predictions],
+                },
+                ensure_ascii=False,
+            )
+        )
+        return 0
+    note = f"  (not in the vocabulary: {' '.join(unknown)})" if unknown else ""
+    print(f"{model.order}-gram model, context: {' '.join(used) if used else '(none)'}{note}")
+    width = max(len(w) for w, _ in predictions)
+    for rank, (word, prob) in enumerate(predictions, 1):
+        print(f"{rank:3d}. {word:<{width}}  {prob:.4f}")
+    return 0
