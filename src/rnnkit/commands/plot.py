@@ -1,0 +1,118 @@
+"""`rnnkit plot MODEL_DIR... [--out FILE.png]`: training curves of one or several runs.
+
+Reads MODEL_DIR/metrics.jsonl, which `rnnkit train` rewrites after every
+epoch (one JSON object per epoch: epoch, train_ppl, valid_ppl, lr, ...), so a
+run can be plotted while it trains. A metrics.jsonl file may be given instead
+of its directory.
+"""
+
+import json
+import math
+import os
+
+from rnnkit.errors import RnnkitError, UsageError
+from rnnkit.lm.io import CONFIG, METRICS, read_json
+
+NAME = "plot"
+HELP = "draw training and validation perplexity per epoch, with the learning rate, for one or more runs"
+
+DEFAULT_OUT = "training.png"
+
+
+def add_arguments(p):
+    p.add_argument("model_dirs", nargs="+", metavar="MODEL_DIR",
+                   help="directories written by `rnnkit train` (or their metrics.jsonl files)")
+    p.add_argument("--out", metavar="FILE.png", default=DEFAULT_OUT, help=f"the figure (default {DEFAULT_OUT})")
+    p.add_argument("--label", action="append", metavar="NAME",
+                   help="legend name of each run, in the order of the MODEL_DIRs (default: the directory name)")
+    p.add_argument("--title", help="the figure's title")
+    p.add_argument("--dpi", type=int, default=100, help="pixels per inch (100: 1000 x 700 pixels)")
+
+
+def _metrics_path(path):
+    if os.path.isfile(path):
+        return path
+    if not os.path.exists(path):
+        raise RnnkitError(f"{path}: no such model directory")
+    metrics = os.path.join(path, METRICS)
+    if not os.path.exists(metrics):
+        raise RnnkitError(f"{path}: no {METRICS} (`rnnkit train` writes it after each epoch)")
+    return metrics
+
+
+def read_metrics(path):
+    """The rows of a metrics.jsonl (of MODEL_DIR or the file itself); RnnkitError naming the bad line."""
+    metrics = _metrics_path(path)
+    rows = []
+    try:
+        with open(metrics, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except UnicodeDecodeError:
+        raise RnnkitError(f"{metrics}: not UTF-8 text") from None
+    except OSError as exc:
+        raise RnnkitError(f"{metrics}: cannot read ({exc.strerror or exc})") from None
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            raise RnnkitError(f"{metrics}:{n}: not a JSON object (truncated or damaged line)") from None
+        if not isinstance(row, dict) or not isinstance(row.get("epoch"), (int, float)):
+            raise RnnkitError(f"{metrics}:{n}: expected an object with an \"epoch\" number")
+        if not any(_finite(row.get(k)) for k in ("valid_ppl", "train_ppl")):
+            raise RnnkitError(f"{metrics}:{n}: no valid_ppl or train_ppl number")
+        rows.append(row)
+    if not rows:
+        raise RnnkitError(f"{metrics}: no epochs recorded yet")
+    rows.sort(key=lambda r: r["epoch"])
+    return rows
+
+
+def _finite(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _describe(path):
+    """A short architecture note from config.json, when there is one ("lstm 2×200")."""
+    directory = path if os.path.isdir(path) else os.path.dirname(path)
+    try:
+        model = read_json(os.path.join(directory, CONFIG))["model"]
+        arch = model["cell"]
+        if model["cell"] == "rnn" and model.get("activation") not in (None, "tanh"):
+            arch += f" {model['activation']}"
+        return f"{arch} {model.get('layers', 1)}×{model['hidden']}"
+    except (RnnkitError, KeyError, TypeError):
+        return None
+
+
+def _default_label(path):
+    directory = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+    name = os.path.basename(os.path.normpath(os.path.abspath(directory)))
+    arch = _describe(path)
+    return f"{name} ({arch})" if arch else name
+
+
+def run(args):
+    from rnnkit import plots
+
+    labels = args.label or []
+    if len(labels) > len(args.model_dirs):
+        raise UsageError(f"{len(labels)} --label values for {len(args.model_dirs)} MODEL_DIRs")
+    if args.dpi < 10:
+        raise UsageError(f"--dpi must be at least 10, got {args.dpi}")
+    if not args.out.lower().endswith(".png"):
+        raise UsageError(f"--out {args.out}: figures are written as PNG; give a name ending in .png")
+    runs = []
+    for i, path in enumerate(args.model_dirs):
+        rows = read_metrics(path)
+        label = labels[i] if i < len(labels) else _default_label(path)
+        runs.append(dict(label=label, rows=rows, path=path))
+    plots.require()
+    plots.training_figure(runs, args.out, dpi=args.dpi, title=args.title)
+    for run in runs:
+        valid = [(r["valid_ppl"], r["epoch"]) for r in run["rows"] if _finite(r.get("valid_ppl"))]
+        best = f"best valid ppl {min(valid)[0]:.2f} at epoch {min(valid)[1]}" if valid else "no validation numbers"
+        print(f"{run['label']}: {len(run['rows'])} epochs, {best}")
+    print(f"wrote {args.out}")
+    return 0
