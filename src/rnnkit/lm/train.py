@@ -52,8 +52,10 @@ DEFAULTS = dict(
 DEFAULT_LR = {"sgd": 20.0, "momentum": 1.0, "adagrad": 0.1, "adam": 0.002}
 MODEL_KEYS = ("embed", "hidden", "layers", "cell", "activation", "init", "dropout", "tie_weights", "softmax",
               "classes")
-# Options that may differ on --resume: they do not change what the run computes.
-RESUME_FREE = ("max_minutes", "quiet")
+# The one option that may differ on --resume: how far to go. Nothing in the
+# schedule depends on it, so stopping at epoch 5 and resuming to 8 is the same
+# run as going to 8 at once.
+RESUME_FREE = ("epochs",)
 
 
 def resolve_options(given):
@@ -260,6 +262,8 @@ class Trainer:
                     "a resumed run keeps the options it was started with"
                 )
         self.opts = saved_opts
+        if given.get("epochs") is not None:
+            self.opts["epochs"] = given["epochs"]
         self._load_data(Vocab.from_json(meta["vocab"], self.checkpoint_path))
         for name in ("corpus", "valid"):
             if self.digests[name] != meta["digests"][name]:
@@ -267,6 +271,8 @@ class Trainer:
                 raise RnnkitError(f"{path}: not the {name} file this run was started with (its content differs)")
         self._build()
         self.state = meta["state"]
+        if self.state["finished"] == "epochs" and self.opts["epochs"] > self.state["epoch"]:
+            self.state["finished"] = None  # more epochs were asked for
         model_arrays = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
         io.check_arrays(self.checkpoint_path, self.model.params, model_arrays)
         io.copy_into(self.model.params, model_arrays)

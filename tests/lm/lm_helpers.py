@@ -1,0 +1,33 @@
+"""Helpers shared by the language-model tests (imported by conftest.py and the tests)."""
+
+import random
+
+WORDS = "the a cat dog sat ran on under mat rug big small red blue quickly slowly".split()
+
+
+def make_corpus(path, lines=200, seed=0):
+    """A toy English text with some structure (determiner, adjective?, noun, verb ...)."""
+    rnd = random.Random(seed)
+    out = []
+    for _ in range(lines):
+        det = rnd.choice(["the", "a"])
+        noun = rnd.choice(["cat", "dog"])
+        adj = rnd.choice(["big", "small", "red", "blue", ""])
+        verb = rnd.choice(["sat", "ran"])
+        prep = rnd.choice(["on", "under"])
+        obj = rnd.choice(["mat", "rug"])
+        out.append(" ".join(w for w in [det, adj, noun, verb, prep, "the", obj] if w))
+    path.write_text("\n".join(out) + "\n", encoding="utf-8")
+    return path
+
+
+ZH_LINES = [
+    "我昨天上学迟到了，老师批评了我。",
+    "他昨天上学迟到了，老师批评了他。",
+    "她今天来得很早，老师表扬了她。",
+    "我的手机坏了，我打算买一部新手机。",
+    "我每天骑自行车去上学。",
+]
+
+# Small and fast: a few seconds for every training run in these tests.
+TINY = dict(hidden=16, embed=8, batch=4, bptt=6, epochs=3, optimizer="sgd", lr=1.0, seed=3)

@@ -1,0 +1,198 @@
+"""Training: the schedule, the files it leaves, and resuming to exactly the same result."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from rnnkit.errors import RnnkitError, UsageError
+from rnnkit.lm import io
+from rnnkit.lm.api import LanguageModel
+from rnnkit.lm.train import Trainer, resolve_options, train
+
+from lm_helpers import TINY, make_corpus
+
+
+def quiet_train(corpus, out, options, **kw):
+    return train(str(corpus[0]), str(corpus[1]), str(out), options, quiet=True, log=lambda *_: None, **kw)
+
+
+def read_metrics(out):
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def checkpoint_arrays(out):
+    arrays, meta = io.read_tensors(str(out / io.CHECKPOINT))
+    return arrays, json.loads(meta["rnnkit"])
+
+
+def test_training_learns_and_writes_its_files(corpus, tmp_path):
+    out = tmp_path / "m"
+    result = quiet_train(corpus, out, dict(TINY, epochs=4))
+    assert result.status in ("epochs", "converged")
+    assert {"config.json", "vocab.json", "weights.safetensors", "metrics.jsonl", "checkpoint.safetensors"} <= set(
+        os.listdir(out))
+    rows = read_metrics(out)
+    assert [r["epoch"] for r in rows] == list(range(1, len(rows) + 1))
+    for r in rows:
+        assert set(r) >= {"epoch", "train_ppl", "valid_ppl", "lr", "tokens_per_s", "seconds"}
+    # The toy grammar has ~16 words; a trained model must be far better than uniform.
+    assert rows[-1]["valid_ppl"] < rows[0]["valid_ppl"] and min(r["valid_ppl"] for r in rows) < 6
+    lm = LanguageModel.load(str(out))
+    assert lm.evaluate(str(corpus[1]))["perplexity"] == pytest.approx(result.best_valid_ppl, rel=1e-6)
+
+
+def test_mikolov_schedule_halves_then_stops(corpus, tmp_path):
+    out = tmp_path / "m"
+    # min_improvement so demanding that no epoch counts as progress after the first
+    result = quiet_train(corpus, out, dict(TINY, epochs=20, min_improvement=10.0))
+    lrs = [r["lr"] for r in read_metrics(out)]
+    assert lrs == [1.0, 1.0, 0.5]  # epoch 2 starts annealing, epoch 3 gains too little: stop
+    assert result.status == "converged"
+
+
+def test_worse_epoch_is_undone(corpus, tmp_path):
+    out = tmp_path / "m"
+    quiet_train(corpus, out, dict(TINY, epochs=6, lr=60.0, clip=0))  # too large a step: epochs get worse
+    rows = read_metrics(out)
+    assert any(not r["best"] for r in rows)
+    arrays, meta = checkpoint_arrays(out)
+    best = min(rows, key=lambda r: r["valid_ppl"])
+    assert meta["state"]["best_epoch"] == best["epoch"]
+    lm = LanguageModel.load(str(out))
+    for k, v in lm.model.params.items():
+        np.testing.assert_array_equal(arrays[f"best/{k}"], v)
+
+
+def _interrupt_at(monkeypatch, window_count):
+    """Make the training loop receive a real SIGINT after ``window_count`` windows."""
+    calls = {"n": 0}
+    original = Trainer._out_of_time
+
+    def out_of_time(self):
+        calls["n"] += 1
+        if calls["n"] == window_count:
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(self)
+
+    monkeypatch.setattr(Trainer, "_out_of_time", out_of_time)
+
+
+@pytest.mark.parametrize("opts", [dict(), dict(dropout=0.3, optimizer="adam", lr=0.01, layers=2)])
+def test_interrupt_and_resume_equals_uninterrupted(corpus, tmp_path, monkeypatch, opts):
+    options = dict(TINY, epochs=3, **opts)
+    straight = tmp_path / "straight"
+    quiet_train(corpus, straight, options)
+
+    stopped = tmp_path / "stopped"
+    _interrupt_at(monkeypatch, 50)  # in the middle of epoch 1 (about 88 windows per epoch)
+    result = quiet_train(corpus, stopped, options)
+    monkeypatch.undo()
+    assert result.status == "interrupted" and "--resume" in result.message
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    _, meta = checkpoint_arrays(stopped)
+    assert meta["state"]["epoch"] == 0 and meta["state"]["window"] == 51  # stops after the step it arrived in
+
+    result = quiet_train(corpus, stopped, {}, resume=True)
+    assert result.status != "interrupted"
+    a, _ = checkpoint_arrays(straight)
+    b, _ = checkpoint_arrays(stopped)
+    assert set(a) == set(b)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    ra, rb = read_metrics(straight), read_metrics(stopped)
+    assert [(r["train_ppl"], r["valid_ppl"], r["lr"]) for r in ra] == [(r["train_ppl"], r["valid_ppl"], r["lr"]) for r in rb]
+    assert (straight / "weights.safetensors").read_bytes() == (stopped / "weights.safetensors").read_bytes()
+
+
+def test_resume_with_more_epochs_equals_longer_run(corpus, tmp_path):
+    options = dict(TINY, epochs=4, min_improvement=1.0)
+    quiet_train(corpus, tmp_path / "long", options)
+    quiet_train(corpus, tmp_path / "short", dict(options, epochs=2))
+    quiet_train(corpus, tmp_path / "short", dict(epochs=4), resume=True)
+    a, _ = checkpoint_arrays(tmp_path / "long")
+    b, _ = checkpoint_arrays(tmp_path / "short")
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_resume_errors(corpus, tmp_path):
+    out = tmp_path / "m"
+    with pytest.raises(RnnkitError, match="no checkpoint"):
+        quiet_train(corpus, out, {}, resume=True)
+    quiet_train(corpus, out, dict(TINY, epochs=1))
+    with pytest.raises(UsageError, match="--hidden 32 differs"):
+        quiet_train(corpus, out, dict(hidden=32), resume=True)
+    with pytest.raises(UsageError, match="contradict"):
+        quiet_train(corpus, out, {}, resume=True, force=True)
+    changed = make_corpus(tmp_path / "other.txt", 300, seed=9)
+    with pytest.raises(RnnkitError, match="not the corpus file"):
+        quiet_train((changed, corpus[1]), out, {}, resume=True)
+    result = quiet_train(corpus, out, {}, resume=True)
+    assert "already finished" in result.message
+
+
+def test_refuses_existing_directory_without_force(corpus, tmp_path):
+    out = tmp_path / "m"
+    out.mkdir()
+    (out / "precious.txt").write_text("keep me")
+    with pytest.raises(RnnkitError, match="--force"):
+        quiet_train(corpus, out, TINY)
+    assert os.listdir(out) == ["precious.txt"]
+    quiet_train(corpus, out, dict(TINY, epochs=1), force=True)
+    assert (out / "precious.txt").read_text() == "keep me"
+
+
+def test_max_minutes_stops_and_keeps_best(corpus, tmp_path):
+    out = tmp_path / "m"
+    result = quiet_train(corpus, out, dict(TINY, epochs=50), max_minutes=0.001)  # inside epoch 1
+    assert result.status == "time" and "--max-minutes" in result.message
+    assert LanguageModel.load(str(out)).evaluate(str(corpus[1]))["perplexity"] == pytest.approx(
+        result.best_valid_ppl, rel=1e-6)
+
+
+@pytest.mark.parametrize("bad,match", [
+    (dict(hidden=0), "--hidden must be a positive integer"),
+    (dict(lr=-1.0), "--lr must be a positive number"),
+    (dict(dropout=1.0), r"--dropout must be in \[0, 1\)"),
+    (dict(tokenizer="bpe"), "--tokenizer 'bpe'"),
+    (dict(activation="softsign"), "--activation 'softsign'"),
+    (dict(tie_weights=True, embed=8, hidden=16), "--tie-weights needs --embed equal to --hidden"),
+    (dict(tie_weights=True, embed=0), "needs an embedding layer"),
+    (dict(tie_weights=True, softmax="class"), "--softmax full"),
+    (dict(clip=float("nan")), "--clip"),
+    (dict(anneal=1.0), "--anneal must be above 1"),
+    (dict(max_vocab=2), "--max-vocab must be at least 3"),
+])
+def test_nonsense_options(bad, match):
+    with pytest.raises(UsageError, match=match):
+        resolve_options(bad)
+
+
+def test_ctrl_c_from_the_command_line(tmp_path):
+    """A real Ctrl-C to `rnnkit train`: exit code 130, one line, a checkpoint to resume from."""
+    tr = make_corpus(tmp_path / "train.txt", 3000, seed=1)
+    va = make_corpus(tmp_path / "valid.txt", 40, seed=2)
+    out = tmp_path / "m"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [os.path.join(os.path.dirname(__file__), "..", "..", "src"), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rnnkit.cli", "train", str(tr), "--valid", str(va), "--out", str(out),
+         "--hidden", "16", "--epochs", "100", "--min-improvement", "1.0", "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 60
+    while not (out / io.CHECKPOINT).exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (stdout, stderr)
+    assert "Traceback" not in stderr
+    last = stdout.strip().splitlines()[-1]
+    assert last.startswith("interrupted by Ctrl-C at epoch") and "--resume" in last
+    _, meta = checkpoint_arrays(out)
+    assert meta["state"]["epoch"] >= 1
