@@ -28,11 +28,20 @@ class SoftmaxCrossEntropy:
 
     With ``inplace=True`` the logits array is overwritten by the probabilities
     and then by the gradient, so the (N, V) array is never copied.
+
+    The logits are the largest array of a language model's step (N x vocabulary),
+    so the work on them is arranged to touch memory as little as possible: rows
+    are processed in blocks that stay in the CPU cache while the maximum, the
+    shift, e^x, the sum and the scaling pass over them, and the 1/N of the mean
+    is folded into the scaling, so that backward only subtracts 1/N at the
+    targets: (y - onehot) / N without another pass over the array.
     """
+
+    ROWS_PER_BLOCK = 32  # 32 x 10,000 float32 = 1.3 MB: fits in L2 on current CPUs
 
     def __init__(self, inplace=False):
         self.inplace = inplace
-        self._probs = None
+        self._grad = None
         self._targets = None
 
     def forward(self, logits, targets):
@@ -44,19 +53,21 @@ class SoftmaxCrossEntropy:
         if targets.size and (targets.min() < 0 or targets.max() >= V):
             raise ValueError(f"targets: class ids must lie in [0, {V}), got {targets.min()}..{targets.max()}")
         probs = logits if self.inplace else logits.copy()
-        probs -= probs.max(axis=1, keepdims=True)
-        target_logit = probs[xp.arange(N), targets]
-        xp.exp(probs, out=probs)
-        z = probs.sum(axis=1)
-        probs /= z[:, None]
-        self._probs, self._targets = probs, targets
-        # -log y_target = log Σ e^{x_k} - x_target (with the max already subtracted)
-        return float(xp.mean(xp.log(z) - target_logit))
+        nll = xp.empty(N, dtype=xp.float64)
+        for lo in range(0, N, self.ROWS_PER_BLOCK):
+            block = probs[lo:lo + self.ROWS_PER_BLOCK]
+            rows = xp.arange(block.shape[0])
+            block -= block.max(axis=1, keepdims=True)  # e^x cannot overflow once the row maximum is 0
+            target_logit = block[rows, targets[lo:lo + block.shape[0]]].astype(xp.float64)
+            xp.exp(block, out=block)
+            z = block.sum(axis=1, dtype=xp.float64)
+            block *= (1.0 / (z * N)).astype(block.dtype)[:, None]  # y / N
+            nll[lo:lo + block.shape[0]] = xp.log(z) - target_logit  # -log y_target = log Σ e^{x_k} - x_target
+        self._grad, self._targets = probs, targets
+        return float(nll.mean())
 
     def backward(self):
-        N = self._probs.shape[0]
-        d = self._probs
-        d[xp.arange(N), self._targets] -= 1.0
-        d /= N
-        self._probs = None
+        d = self._grad
+        d[xp.arange(d.shape[0]), self._targets] -= 1.0 / d.shape[0]  # (y - onehot) / N
+        self._grad = None
         return d
