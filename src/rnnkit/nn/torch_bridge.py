@@ -36,9 +36,6 @@ copied; proj_size (LSTM projections) is not supported.
 
 from rnnkit.backend import xp
 
-_KINDS = {"RNN": "rnn", "LSTM": "lstm", "GRU": "gru"}
-
-
 def _torch():
     try:
         import torch
@@ -93,8 +90,10 @@ def from_torch(module, dtype=None):
     torch = _torch()
     from rnnkit.nn.stack import RecurrentStack
 
-    kind = _KINDS.get(type(module).__name__)
-    if kind is None or not isinstance(module, torch.nn.RNNBase):
+    for cls, kind in ((torch.nn.LSTM, "lstm"), (torch.nn.GRU, "gru"), (torch.nn.RNN, "rnn")):
+        if isinstance(module, cls):
+            break
+    else:
         raise TypeError(f"from_torch expects a torch.nn.RNN, LSTM or GRU, got {type(module).__name__}")
     if getattr(module, "proj_size", 0):
         raise ValueError("LSTMs with proj_size > 0 are not supported")
