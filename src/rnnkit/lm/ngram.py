@@ -144,6 +144,7 @@ import math
 import os
 import re
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from itertools import chain, repeat
 
@@ -227,9 +228,6 @@ def _sentence_stream(word_ids, lengths, bos, eos):
 _HASH_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _HASH_M1 = np.uint64(0xBF58476D1CE4E5B9)
 _HASH_M2 = np.uint64(0x94D049BB133111EB)
-_SALTS = [np.uint64(s) for s in (0x243F6A8885A308D3, 0x13198A2E03707344, 0xA4093822299F31D0, 0x082EFA98EC4E6C89)]
-
-
 def _hash_step(prefix_hash, word_ids):
     """Hash of an n-gram from the hash of its first n-1 words and its last word id.
 
@@ -246,6 +244,57 @@ def _hash_step(prefix_hash, word_ids):
     return x
 
 
+class _ProbeTable:
+    """Row lookup by 64-bit hash: open addressing with linear probing, built and probed in NumPy.
+
+    Equal hashes are allowed: every candidate row is confirmed by a caller's
+    ``same(queries, rows)`` test, and probing goes on past a row that fails it,
+    so a lookup is exact whatever the hashes do.
+    """
+
+    def __init__(self, hashes):
+        self.size = 1 << max(4, int(np.ceil(np.log2(2 * len(hashes) + 1))))  # load factor <= 1/2
+        self.slots = np.full(self.size, -1, dtype=np.int64)
+        home = self._home(hashes)
+        # Insert in rounds: in round r each waiting row tries slot home + r; of
+        # several rows writing one free slot, the one that reads back wins.
+        # A row placed in round r thus has r occupied slots before it, so a
+        # lookup may stop at the first free slot.
+        waiting = np.arange(len(hashes), dtype=np.int64)
+        self.rounds = 0
+        while len(waiting):
+            want = (home[waiting] + self.rounds) & (self.size - 1)
+            free = np.flatnonzero(self.slots[want] < 0)
+            self.slots[want[free]] = waiting[free]
+            won = free[self.slots[want[free]] == waiting[free]]
+            placed = np.zeros(len(waiting), dtype=bool)
+            placed[won] = True
+            waiting = waiting[~placed]
+            self.rounds += 1
+
+    def _home(self, hashes):
+        return (hashes >> np.uint64(64 - max(1, self.size.bit_length() - 1))).astype(np.int64) & (self.size - 1)
+
+    def lookup(self, hashes, same):
+        """Row of each query hash for which same(query indexes, rows) holds, -1 where none does."""
+        rows = np.full(len(hashes), -1, dtype=np.int64)
+        active = np.arange(len(hashes), dtype=np.int64)
+        home = self._home(hashes)
+        for r in range(self.rounds):
+            if not len(active):
+                break
+            candidate = self.slots[(home[active] + r) & (self.size - 1)]
+            occupied = candidate >= 0
+            if r == 0 and occupied.all():  # the usual first round: no free slot to skip
+                match = same(active, candidate)
+            else:
+                match = occupied.copy()
+                match[occupied] = same(active[occupied], candidate[occupied])
+            rows[active[match]] = candidate[match]
+            active = active[occupied & ~match]
+        return rows
+
+
 @dataclass
 class _OrderTable:
     """The n-grams of one order, in their natural order (trie order or file order).
@@ -260,8 +309,8 @@ class _OrderTable:
     word: np.ndarray
     logprob: np.ndarray
     bow: np.ndarray
-    sorted_hash: np.ndarray = None
-    sorted_entry: np.ndarray = None
+    hash: np.ndarray = None
+    probe: _ProbeTable = None
 
     def __len__(self):
         return len(self.word)
@@ -270,11 +319,11 @@ class _OrderTable:
         """Entry index of each (prefix entry, word) pair with the given hashes, -1 where not listed."""
         if len(hashes) == 0 or len(self.word) == 0:
             return np.full(len(hashes), -1, dtype=np.int64)
-        pos = np.searchsorted(self.sorted_hash, hashes)
-        pos[pos == len(self.sorted_hash)] = 0
-        entry = self.sorted_entry[pos]
-        hit = (self.sorted_hash[pos] == hashes) & (self.prefix[entry] == prefix_entries) & (self.word[entry] == words)
-        return np.where(hit, entry, -1)
+
+        def same(q, e):
+            return (self.hash[e] == hashes[q]) & (self.prefix[e] == prefix_entries[q]) & (self.word[e] == words[q])
+
+        return self.probe.lookup(hashes, same)
 
 
 # ---------------------------------------------------------------------------
@@ -357,31 +406,20 @@ class NgramModel:
     # -- the lookup index ----------------------------------------------------
 
     def _index(self):
-        """Hash every entry and sort the hashes; re-salt in the (2**-64) case of a collision."""
+        """Hash every entry (chained through its prefix) and build the probe tables."""
         if self._unigram_hash is not None:
             return
-        for salt in _SALTS:
-            hashes = [_hash_step(np.full(len(self.vocab), salt, dtype=np.uint64), np.arange(len(self.vocab)))]
-            collided = False
-            for k in range(2, self.order + 1):
-                table = self.tables[k - 1]
-                reachable = table.prefix >= 0
-                h = np.zeros(len(table), dtype=np.uint64)
-                h[reachable] = _hash_step(hashes[-1][table.prefix[reachable]], table.word[reachable])
-                # Unreachable entries keep hash 0; their prefix -2 never matches a lookup.
-                order = np.argsort(h)
-                sorted_h = h[order]
-                live = reachable[order]
-                if ((sorted_h[1:] == sorted_h[:-1]) & live[1:] & live[:-1]).any():
-                    collided = True  # duplicates were refused when the tables were built
-                    break
-                table.sorted_hash = sorted_h
-                table.sorted_entry = order.astype(np.int64)
-                hashes.append(h)
-            if not collided:
-                self._unigram_hash = hashes[0]
-                return
-        raise RnnkitError("could not build a collision-free hash index (this should never happen)")
+        hashes = _hash_step(np.zeros(len(self.vocab), dtype=np.uint64), np.arange(len(self.vocab)))
+        for k in range(2, self.order + 1):
+            table = self.tables[k - 1]
+            reachable = table.prefix >= 0
+            h = np.zeros(len(table), dtype=np.uint64)
+            # Unreachable entries keep hash 0; their prefix -2 never matches a lookup.
+            h[reachable] = _hash_step(hashes[table.prefix[reachable]], table.word[reachable])
+            table.hash = h
+            table.probe = _ProbeTable(h)
+            hashes = h
+        self._unigram_hash = _hash_step(np.zeros(len(self.vocab), dtype=np.uint64), np.arange(len(self.vocab)))
 
     # -- scoring -------------------------------------------------------------
 
@@ -664,12 +702,8 @@ def _remove_quietly(path):
 # contain, say, a non-breaking space).
 _SEPARATOR = np.zeros(256, dtype=bool)
 _SEPARATOR[[9, 10, 11, 12, 13, 32]] = True
-_NUMBER_BYTES = 16  # numbers up to this many bytes take the vectorised path
 _WORD_KEY_BYTES = 24  # words up to this many bytes are keyed exactly by three uint64
 _SPARE_BYTES = 32  # zero bytes after a chunk, so every 8-byte read stays inside it
-_POW10_INT = 10 ** np.arange(16, dtype=np.int64)
-_POW10_FLOAT = 10.0 ** np.arange(16)
-_MAX_EXACT_DIGITS = 15  # an integer below 10**15 < 2**53 is exact in float64
 
 
 def _byte_masks(n_words):
@@ -683,7 +717,6 @@ def _byte_masks(n_words):
 
 
 _KEY_MASKS = _byte_masks(_WORD_KEY_BYTES // 8)
-_NUMBER_MASKS = _byte_masks(_NUMBER_BYTES // 8)
 
 
 def _field_spans(arr):
@@ -708,45 +741,37 @@ def _packed_fields(at, starts, lengths, n_words, masks):
     return packed
 
 
-def _parse_decimals(at, starts, ends):
-    """float64 of every field written as a plain decimal ([-+]digits[.digits]); NaN for
-    any other field (an exponent, inf, a typo, more than 16 bytes), which the caller
-    hands to Python's float().
+def _numbers_in_text(arr, starts, ends, is_number):
+    """float64 of the number fields of a chunk, in order, from one NumPy text parse
+    with the other fields blanked out; None if NumPy cannot read them all (the
+    caller then goes field by field to name the bad line)."""
+    blank = np.zeros(len(arr) + 1, dtype=np.int8)
+    blank[starts[~is_number]] = 1
+    blank[ends[~is_number]] = -1
+    text = arr.copy()
+    text[np.cumsum(blank[:-1], dtype=np.int8).view(bool)] = 32
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            values = np.fromstring(text.tobytes(), dtype=np.float64, sep=" ")
+        except (ValueError, DeprecationWarning):
+            return None
+    return values if len(values) == int(is_number.sum()) else None
 
-    The digits make an integer mantissa; dividing it by 10**(digits after the
-    dot) is one correctly rounded IEEE operation on two exact numbers, so the
-    result is the same double that strtod gives.
-    """
-    lengths = ends - starts
-    rows = _packed_fields(at, starts, lengths, _NUMBER_BYTES // 8, _NUMBER_MASKS).view(np.uint8)
-    digit = (rows >= 48) & (rows <= 57)
-    dot = rows == 46
-    sign = (rows[:, 0] == 45) | (rows[:, 0] == 43)
-    n_digits = digit.sum(axis=1, dtype=np.int64)
-    n_dots = dot.sum(axis=1, dtype=np.int64)
-    plain = (lengths <= _NUMBER_BYTES) & (n_digits + n_dots + sign == lengths)
-    plain &= (n_dots <= 1) & (n_digits >= 1) & (n_digits <= _MAX_EXACT_DIGITS)
-    # Each digit's power of ten is the number of digits to its right.
-    place = np.cumsum(digit[:, ::-1], axis=1, dtype=np.int8)[:, ::-1] - 1
-    place = np.clip(place, 0, _MAX_EXACT_DIGITS)
-    mantissa = (np.where(digit, rows - 48, 0).astype(np.int64) * _POW10_INT[place]).sum(axis=1)
-    decimals = (digit & np.logical_or.accumulate(dot, axis=1)).sum(axis=1, dtype=np.int64)
-    values = mantissa / _POW10_FLOAT[np.minimum(decimals, _MAX_EXACT_DIGITS)]
-    values[rows[:, 0] == 45] *= -1.0
-    values[~plain] = np.nan
-    return values
+
+_KEY_MIX = [np.uint64(m) for m in (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9)]
 
 
 def _key_hash(keys, lengths):
-    """One mixed 64-bit hash of a word's packed bytes and length."""
+    """One 64-bit hash of a word's packed bytes and its length."""
     x = lengths.astype(np.uint64)
     for j in range(keys.shape[1]):
-        x = _hash_step(x, keys[:, j])
-    return x
+        x = x ^ (keys[:, j] * _KEY_MIX[j])
+    return _hash_step(x, lengths)
 
 
 class _WordIds:
-    """Word bytes -> vocabulary id: an open-addressing hash table probed in NumPy.
+    """Word bytes -> vocabulary id, through a probe table.
 
     Words of at most 24 bytes are compared exactly by their bytes packed into
     three uint64 and their length; longer (rare) words go through a dictionary.
@@ -754,52 +779,29 @@ class _WordIds:
 
     def __init__(self, raw_words):
         lengths = np.fromiter(map(len, raw_words), dtype=np.int64, count=len(raw_words))
-        short = lengths <= _WORD_KEY_BYTES
-        self.long_words = {raw_words[i]: i for i in np.flatnonzero(~short).tolist()}
+        self.long_words = {raw_words[i]: i for i in np.flatnonzero(lengths > _WORD_KEY_BYTES).tolist()}
         buffer = b"".join(raw_words) + bytes(_SPARE_BYTES)
         starts = np.zeros(len(raw_words), dtype=np.int64)
         np.cumsum(lengths[:-1], out=starts[1:])
-        self.keys = _packed_fields(_uint64_at(buffer), starts, lengths, _WORD_KEY_BYTES // 8, _KEY_MASKS)
+        keys = _packed_fields(_uint64_at(buffer), starts, lengths, _WORD_KEY_BYTES // 8, _KEY_MASKS)
+        self.key_columns = [np.ascontiguousarray(keys[:, j]) for j in range(keys.shape[1])]
         self.lengths = lengths
-        self.size = 1 << max(4, int(np.ceil(np.log2(4 * len(raw_words) + 1))))
-        self.slot = np.full(self.size, -1, dtype=np.int64)
-        # Insert in rounds: in round r every waiting word tries slot home + r and
-        # one word per free slot wins. A word placed in round r thus has r
-        # occupied slots before it, so a lookup may stop at the first free slot.
-        home = (_key_hash(self.keys, lengths) % np.uint64(self.size)).astype(np.int64)
-        waiting = np.flatnonzero(short)
-        self.rounds = 0
-        while len(waiting):
-            want = (home[waiting] + self.rounds) % self.size
-            free = np.flatnonzero(self.slot[want] < 0)
-            _, first = np.unique(want[free], return_index=True)
-            winners = free[first]
-            self.slot[want[winners]] = waiting[winners]
-            placed = np.zeros(len(waiting), dtype=bool)
-            placed[winners] = True
-            waiting = waiting[~placed]
-            self.rounds += 1
+        self.probe = _ProbeTable(_key_hash(keys, lengths))
 
     def lookup(self, at, starts, ends):
         """Vocabulary id of each word field; -1 for a word that is not in the vocabulary."""
         lengths = ends - starts
         keys = _packed_fields(at, starts, lengths, _WORD_KEY_BYTES // 8, _KEY_MASKS)
-        ids = np.full(len(starts), -1, dtype=np.int64)
-        home = (_key_hash(keys, lengths) % np.uint64(self.size)).astype(np.int64)
-        active = np.flatnonzero(lengths <= _WORD_KEY_BYTES)
-        for r in range(self.rounds):
-            if not len(active):
-                break
-            candidate = self.slot[(home[active] + r) % self.size]
-            occupied = candidate >= 0
-            c = np.maximum(candidate, 0)
-            same = occupied & (self.lengths[c] == lengths[active])
-            for j in range(keys.shape[1]):
-                same &= self.keys[c, j] == keys[active, j]
-            ids[active[same]] = candidate[same]
-            active = active[occupied & ~same]
+
+        def same(q, ids):
+            ok = self.lengths[ids] == lengths[q]
+            for j, column in enumerate(self.key_columns):
+                ok &= column[ids] == keys[q, j]
+            return ok
+
+        ids = self.probe.lookup(_key_hash(keys, lengths), same)
         for i in np.flatnonzero(lengths > _WORD_KEY_BYTES).tolist():
-            ids[i] = self.long_words.get(at.base[starts[i] : ends[i]], -1)  # at.base: the bytes
+            ids[i] = self.long_words.get(at.base[starts[i] : ends[i]], -1)  # at.base: the chunk's bytes
         return ids
 
 
@@ -1182,24 +1184,26 @@ def _show(raw, limit=60):
     return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
-def _numbers(at, starts, ends, line_numbers, what, lines):
-    """Parse number fields; an unparsable or out-of-range one is an error naming its line."""
-    values = _parse_decimals(at, starts, ends)
-    for i in np.flatnonzero(np.isnan(values)).tolist():
-        raw = at.base[starts[i] : ends[i]]
-        try:
-            values[i] = float(raw)
-        except ValueError:
-            raise lines.error(int(line_numbers[i]), f"bad {what} {_show(raw)}") from None
+def _check_numbers(values, raw, line_numbers, what, lines):
+    """Refuse NaN, +inf, and (for probabilities) anything above log10 1 = 0, naming the line."""
     bad = np.isnan(values) | (values == np.inf)
     if what == "log10 probability":
         bad |= values > 0
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raw = at.base[starts[i] : ends[i]]
         positive = what == "log10 probability" and values[i] > 0
         problem = "is positive (a probability above 1)" if positive else "is not a usable number"
-        raise lines.error(int(line_numbers[i]), f"{what} {_show(raw)} {problem}")
+        raise lines.error(int(line_numbers[i]), f"{what} {_show(raw(i))} {problem}")
+    return values
+
+
+def _numbers_one_by_one(chunk, starts, ends, line_numbers, what, lines):
+    values = np.empty(len(starts))
+    for i, (s, e) in enumerate(zip(starts.tolist(), ends.tolist())):
+        try:
+            values[i] = float(chunk[s:e])
+        except ValueError:
+            raise lines.error(int(line_numbers[i]), f"bad {what} {_show(chunk[s:e])}") from None
     return values
 
 
@@ -1247,12 +1251,35 @@ def _parse_section(body, first_line, k, highest, word_ids, lines):
         line_base += len(line_starts)
         f0 = first_field[nonblank]
         parts["lines"].append(line_numbers)
-        parts["prob"].append(_numbers(at, starts[f0], ends[f0], line_numbers, "log10 probability", lines))
-        bow = np.zeros(len(f0))
         with_bow = per_line[nonblank] == k + 2
-        if with_bow.any() and not highest:  # a back-off weight on the highest order means nothing: ignored
+        is_number = np.zeros(len(starts), dtype=bool)
+        is_number[f0] = True
+        is_number[f0[with_bow] + k + 1] = True
+        values = _numbers_in_text(arr, starts, ends, is_number)
+        # The numbers come line by line: the probability, then the back-off weight if any.
+        prob_at = np.cumsum(1 + with_bow) - (1 + with_bow)
+        if values is None:
+            values = np.empty(int(is_number.sum()))
+            values[prob_at] = _numbers_one_by_one(chunk, starts[f0], ends[f0], line_numbers, "log10 probability", lines)
             fb = f0[with_bow] + k + 1
-            bow[with_bow] = _numbers(at, starts[fb], ends[fb], line_numbers[with_bow], "back-off weight", lines)
+            bow_lines = line_numbers[with_bow]
+            values[prob_at[with_bow] + 1] = _numbers_one_by_one(
+                chunk, starts[fb], ends[fb], bow_lines, "back-off weight", lines
+            )
+        probs = values[prob_at]
+        parts["prob"].append(
+            _check_numbers(probs, lambda i: chunk[starts[f0[i]] : ends[f0[i]]], line_numbers, "log10 probability", lines)
+        )
+        bow = np.zeros(len(f0))
+        if not highest:  # a back-off weight on the highest order means nothing: ignored
+            fb = f0[with_bow] + k + 1
+            bow[with_bow] = _check_numbers(
+                values[prob_at[with_bow] + 1],
+                lambda i: chunk[starts[fb[i]] : ends[fb[i]]],
+                line_numbers[with_bow],
+                "back-off weight",
+                lines,
+            )
         parts["bow"].append(bow)
         word_fields = (f0[:, None] + 1 + np.arange(k)).reshape(-1)
         ws, we = starts[word_fields], ends[word_fields]
@@ -1411,9 +1438,8 @@ class _ColumnLookup:
 
     def __init__(self, cols):
         self.cols = cols
-        h = self._hash(cols)
-        self.order = np.argsort(h)
-        self.sorted_hash = h[self.order]
+        self.hash = self._hash(cols)
+        self.probe = _ProbeTable(self.hash)
 
     @staticmethod
     def _hash(cols):
@@ -1424,26 +1450,14 @@ class _ColumnLookup:
 
     def find(self, cols):
         h = self._hash(cols)
-        if len(self.sorted_hash) == 0:
-            return np.full(len(h), -1, dtype=np.int64)
-        pos = np.searchsorted(self.sorted_hash, h)
-        pos[pos == len(self.sorted_hash)] = 0
-        entry = self.order[pos]
-        same_hash = self.sorted_hash[pos] == h
-        hit = same_hash.copy()
-        for mine, theirs in zip(cols, self.cols):
-            hit &= theirs[entry] == mine
-        result = np.where(hit, entry, -1)
-        # Equal hashes with different words (a 2**-64 event): look along the run.
-        for i in np.flatnonzero(same_hash & ~hit).tolist():
-            p = int(pos[i]) + 1
-            while p < len(self.sorted_hash) and self.sorted_hash[p] == h[i]:
-                e = int(self.order[p])
-                if all(int(t[e]) == int(m[i]) for m, t in zip(cols, self.cols)):
-                    result[i] = e
-                    break
-                p += 1
-        return result
+
+        def same(q, rows):
+            ok = self.hash[rows] == h[q]
+            for mine, theirs in zip(cols, self.cols):
+                ok &= theirs[rows] == mine[q]
+            return ok
+
+        return self.probe.lookup(h, same)
 
 
 def _read_sidecar(sidecar, order):
