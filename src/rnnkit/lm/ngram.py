@@ -128,12 +128,12 @@ No Python dictionary of tuples and no Python loop per n-gram:
 - querying: every n-gram also gets a 64-bit hash chained the same way (hash
   of the prefix, then the last word); a hash match is confirmed against the
   entry's prefix index and last word, so a lookup is exact;
-- ARPA text: files are read and written as byte arrays. NumPy finds the
-  fields of every line, checks their number, hashes the words to ids and
-  parses plain decimals exactly (an integer mantissa of at most 15 digits
-  divided by a power of ten is what strtod returns); only unusual numbers
-  (exponents, inf) go through Python's float(). Writing renders the numbers
-  and copies the words' bytes into place the same way.
+- ARPA text: files are read and written as byte arrays. Reading, NumPy
+  finds the fields of every line and checks their number, packs each word's
+  bytes into 8-byte keys looked up in an open-addressing table, and parses
+  the numbers with one ``np.fromstring`` per 4 MB piece (Python's float()
+  only runs to name a bad number's line). Writing renders the numbers digit
+  by digit and copies the words' bytes into place the same way.
 """
 
 from __future__ import annotations
@@ -149,7 +149,6 @@ from dataclasses import dataclass, field
 from itertools import chain, repeat
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from rnnkit.errors import RnnkitError, UsageError
 from rnnkit.lm.tokenize import TOKENIZERS, get_tokenizer, read_lines
@@ -228,12 +227,14 @@ def _sentence_stream(word_ids, lengths, bos, eos):
 _HASH_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _HASH_M1 = np.uint64(0xBF58476D1CE4E5B9)
 _HASH_M2 = np.uint64(0x94D049BB133111EB)
+
+
 def _hash_step(prefix_hash, word_ids):
     """Hash of an n-gram from the hash of its first n-1 words and its last word id.
 
     The splitmix64 finaliser is a bijection, so two n-grams with the same
-    prefix never collide; different prefixes collide with chance 2**-64, and
-    the index builder re-salts if that ever happens.
+    prefix never collide; others collide with chance 2**-64, and even then
+    every lookup confirms its hit against the entry's prefix and word.
     """
     x = prefix_hash + (np.asarray(word_ids).astype(np.uint64) + np.uint64(1)) * _HASH_GOLDEN
     x ^= x >> np.uint64(30)
@@ -409,7 +410,8 @@ class NgramModel:
         """Hash every entry (chained through its prefix) and build the probe tables."""
         if self._unigram_hash is not None:
             return
-        hashes = _hash_step(np.zeros(len(self.vocab), dtype=np.uint64), np.arange(len(self.vocab)))
+        unigram_hash = _hash_step(np.zeros(len(self.vocab), dtype=np.uint64), np.arange(len(self.vocab)))
+        hashes = unigram_hash
         for k in range(2, self.order + 1):
             table = self.tables[k - 1]
             reachable = table.prefix >= 0
@@ -419,7 +421,7 @@ class NgramModel:
             table.hash = h
             table.probe = _ProbeTable(h)
             hashes = h
-        self._unigram_hash = _hash_step(np.zeros(len(self.vocab), dtype=np.uint64), np.arange(len(self.vocab)))
+        self._unigram_hash = unigram_hash
 
     # -- scoring -------------------------------------------------------------
 
@@ -642,12 +644,12 @@ class NgramModel:
         header = "\\data\\\n" + "".join(f"ngram {k}={len(t)}\n" for k, t in enumerate(self.tables, 1)) + "\n"
         yield header.encode("ascii")
         encoded = [w.encode("utf-8") for w in self.vocab]
-        if any(_SEPARATOR[np.frombuffer(w, dtype=np.uint8)].any() or not w for w in encoded):
-            raise RnnkitError("a vocabulary word is empty or contains whitespace; ARPA cannot hold it")
         vocab_len = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
         vocab_start = np.zeros(len(encoded), dtype=np.int64)
         np.cumsum(vocab_len[:-1], out=vocab_start[1:])
         vocab_bytes = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+        if (vocab_len == 0).any() or _SEPARATOR[vocab_bytes].any():
+            raise RnnkitError("a vocabulary word is empty or contains whitespace; an ARPA file cannot hold it")
         words = None
         for k, table in enumerate(self.tables, 1):
             yield f"\\{k}-grams:\n".encode("ascii")
