@@ -18,7 +18,7 @@ import time
 
 from rnnkit.errors import RnnkitError, UsageError
 from rnnkit.lm import ngram
-from rnnkit.lm.tokenize import TOKENIZERS, get_tokenizer, read_lines
+from rnnkit.lm.tokenize import TOKENIZERS, get_tokenizer
 
 NAME = "ngram"
 HELP = "N-gram baseline: train a Kneser-Ney model (ARPA file), measure perplexity, predict the next word"
@@ -153,7 +153,7 @@ def _eval(args):
     started = time.perf_counter()
     model, tokenizer = _load_with_tokenizer(args.model, args.tokenizer)
     loaded = time.perf_counter()
-    sentences, _ = ngram.sentences_from_lines(read_lines(args.text), tokenizer, source=args.text)
+    sentences, _ = ngram.sentences_from_lines(ngram.read_text_lines(args.text), tokenizer, source=args.text)
     if not sentences:
         raise RnnkitError(f"{args.text}: no sentences to score (the file is empty or blank)")
     tokenized = time.perf_counter()

@@ -196,9 +196,17 @@ def sentences_from_lines(lines, tokenizer="word", source="<text>"):
     return sentences, line_numbers
 
 
+def read_text_lines(path):
+    """read_lines, with an unreadable file (permissions, a device error) as a one-line error too."""
+    try:
+        return read_lines(path)
+    except OSError as exc:
+        raise RnnkitError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
 def read_sentences(path, tokenizer="word"):
     """Sentences of a UTF-8 text file, one per non-empty line (see sentences_from_lines)."""
-    sentences, _ = sentences_from_lines(read_lines(path), tokenizer, source=path)
+    sentences, _ = sentences_from_lines(read_text_lines(path), tokenizer, source=path)
     return sentences
 
 
@@ -1101,7 +1109,7 @@ def train_file(corpus, order, discount="modified-kn", open_vocabulary=False, tok
     if discount not in DISCOUNT_METHODS:
         raise UsageError(f"unknown --discount {discount!r}; expected one of {', '.join(DISCOUNT_METHODS)}")
     get_tokenizer(tokenizer)  # a bad name fails before the corpus is read
-    sentences, _ = sentences_from_lines(read_lines(corpus), tokenizer, source=corpus)
+    sentences, _ = sentences_from_lines(read_text_lines(corpus), tokenizer, source=corpus)
     if not sentences:
         raise RnnkitError(f"{corpus}: no words (the file is empty or blank)")
     model = estimate(sentences, order, discount, open_vocabulary, tokenizer)
