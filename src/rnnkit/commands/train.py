@@ -34,9 +34,9 @@ def add_arguments(p):
     g.add_argument("--dropout", type=float, metavar="P", help=f"dropout on non-recurrent connections (default: {_d('dropout')})")
     g.add_argument("--tie-weights", action=argparse.BooleanOptionalAction, default=None,
                    help=f"share the embedding with the output layer V (needs --embed = --hidden; default: {_d('tie_weights')})")
-    g.add_argument("--softmax", choices=("full", "class"),
-                   help="full, or class: Mikolov's class-based softmax, exact and much faster on large vocabularies")
-    g.add_argument("--classes", type=int, metavar="C", help=f"word classes for --softmax class (default: {_d('classes')})")
+    g.add_argument("--softmax", choices=("auto", "full", "class"),
+                   help="full, class (Mikolov's class-based softmax: exact, much faster on large vocabularies) or auto: class from 4096 tokens on, unless --tie-weights (default: auto)")
+    g.add_argument("--classes", type=int, metavar="C", help="word classes for the class softmax (default: the square root of the vocabulary size)")
     g = p.add_argument_group("training")
     g.add_argument("--batch", type=int, metavar="B", help=f"parallel streams (default: {_d('batch')})")
     g.add_argument("--bptt", type=int, metavar="T", help=f"truncated BPTT window (default: {_d('bptt')})")
@@ -62,4 +62,4 @@ def run(args):
     result = train(args.corpus, args.valid, args.out, options, resume=args.resume, force=args.force,
                    max_minutes=args.max_minutes, quiet=args.quiet)
     print(result.message)
-    return 130 if result.status == "interrupted" else 0
+    return result.exit_code

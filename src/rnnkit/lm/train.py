@@ -44,12 +44,16 @@ from rnnkit.nn.stack import get_cell
 DEFAULTS = dict(
     tokenizer="word", min_count=1, max_vocab=None,
     cell="rnn", activation="tanh", init="xavier", embed=None, hidden=200, layers=1,
-    dropout=0.0, tie_weights=False, softmax="full", classes=100,
+    dropout=0.0, tie_weights=False, softmax="auto", classes=None,
     batch=20, bptt=35, epochs=40, optimizer="sgd", lr=None, clip=0.25,
     anneal=2.0, min_improvement=1.003, seed=1,
 )
-# --lr when not given: per optimizer, for the loss as a mean over tokens.
-DEFAULT_LR = {"sgd": 20.0, "momentum": 1.0, "adagrad": 0.1, "adam": 0.002}
+# --lr when not given: per optimizer, for the loss as a mean over tokens. SGD:
+# measured on PTB (docs/results.md): 1 and 2 learn slower, 10 diverges.
+DEFAULT_LR = {"sgd": 5.0, "momentum": 0.5, "adagrad": 0.1, "adam": 0.002}
+# --softmax auto: the class softmax from this vocabulary size on (full softmax
+# costs vocab x hidden per token; the class one about 2 sqrt(vocab) x hidden).
+AUTO_CLASS_VOCAB = 4096
 MODEL_KEYS = ("embed", "hidden", "layers", "cell", "activation", "init", "dropout", "tie_weights", "softmax",
               "classes")
 # The one option that may differ on --resume: how far to go. Nothing in the
@@ -67,12 +71,14 @@ def resolve_options(given):
     if opts["lr"] is None:
         opts["lr"] = DEFAULT_LR.get(opts["optimizer"], 1.0)
     choices = {"tokenizer": TOKENIZERS, "cell": CELLS, "activation": tuple(ACTIVATIONS), "init": INITS,
-               "optimizer": tuple(OPTIMIZERS), "softmax": SOFTMAXES}
+               "optimizer": tuple(OPTIMIZERS), "softmax": ("auto",) + SOFTMAXES}
     for key, allowed in choices.items():
         if opts[key] not in allowed:
             raise UsageError(f"--{key.replace('_', '-')} {opts[key]!r}: expected one of {', '.join(allowed)}")
     positive = ("hidden", "layers", "batch", "bptt", "epochs", "min_count", "classes")
     for key in positive:
+        if key == "classes" and opts[key] is None:
+            continue  # decided with the vocabulary: its square root
         if not isinstance(opts[key], int) or opts[key] < 1:
             raise UsageError(f"--{key.replace('_', '-')} must be a positive integer, got {opts[key]!r}")
     if opts["embed"] < 0:
@@ -100,6 +106,15 @@ def resolve_options(given):
     except ImportError:
         raise UsageError(f"--cell {opts['cell']} is not available in this rnnkit") from None
     return opts
+
+
+def settle_softmax(opts, vocab_size):
+    """Decide --softmax auto and --classes from the vocabulary size (in place)."""
+    if opts["softmax"] == "auto":
+        large = vocab_size >= AUTO_CLASS_VOCAB and not opts["tie_weights"]
+        opts["softmax"] = "class" if large else "full"
+    if opts["softmax"] == "class" and opts["classes"] is None:
+        opts["classes"] = max(1, round(math.sqrt(vocab_size)))  # Mikolov's rule of thumb
 
 
 def build_model(vocab, opts, dtype=None):
@@ -130,10 +145,15 @@ def file_digest(path):
 
 
 class Result:
-    """How a training run ended: ``status`` is converged, epochs, time or interrupted."""
+    """How a training run ended: ``status`` is converged, epochs, time or interrupted.
 
-    def __init__(self, status, epochs, best_valid_ppl, message):
+    ``exit_code``: 0, or 128 + the signal's number when interrupted (130 for
+    Ctrl-C, 143 for SIGTERM), as shells report a process stopped by a signal.
+    """
+
+    def __init__(self, status, epochs, best_valid_ppl, message, exit_code=0):
         self.status, self.epochs, self.best_valid_ppl, self.message = status, epochs, best_valid_ppl, message
+        self.exit_code = exit_code
 
 
 class _StopFlag:
@@ -211,13 +231,15 @@ class Trainer:
     def start(self):
         opts = self.opts
         self._load_data()
+        settle_softmax(opts, len(self.vocab))
         self._build()
         self.log(
             f"corpus {self.corpus}: {self.train_ids.size:,} tokens, vocabulary {len(self.vocab):,}; "
             f"valid {self.valid_path}: {self.valid_ids.size:,} tokens"
         )
+        softmax = f"class softmax ({opts['classes']} classes)" if opts["softmax"] == "class" else "full softmax"
         self.log(
-            f"model: {opts['cell']} {opts['layers']}x{opts['hidden']}, embed {opts['embed']}, "
+            f"model: {opts['cell']} {opts['layers']}x{opts['hidden']}, embed {opts['embed']}, {softmax}, "
             f"{self.model.num_params():,} parameters; {opts['optimizer']} lr {opts['lr']:g}, "
             f"batch {opts['batch']}, bptt {opts['bptt']}"
         )
@@ -255,8 +277,15 @@ class Trainer:
             saved_opts = meta["options"]
         except (KeyError, ValueError, TypeError):
             raise RnnkitError(f"{self.checkpoint_path}: not an rnnkit training checkpoint") from None
+        vocab = Vocab.from_json(meta["vocab"], self.checkpoint_path)
+        # The options typed now must mean what they meant then (the same command
+        # line with --resume added is fine); only --epochs may change.
+        resolved = resolve_options(given)
+        settle_softmax(resolved, len(vocab))
         for key, value in given.items():
-            if value is not None and key in saved_opts and key not in RESUME_FREE and saved_opts[key] != value:
+            if value is None or key in RESUME_FREE or key not in saved_opts:
+                continue
+            if resolved[key] != saved_opts[key]:
                 raise UsageError(
                     f"--{key.replace('_', '-')} {value} differs from the checkpoint's {saved_opts[key]}; "
                     "a resumed run keeps the options it was started with"
@@ -264,7 +293,7 @@ class Trainer:
         self.opts = saved_opts
         if given.get("epochs") is not None:
             self.opts["epochs"] = given["epochs"]
-        self._load_data(Vocab.from_json(meta["vocab"], self.checkpoint_path))
+        self._load_data(vocab)
         for name in ("corpus", "valid"):
             if self.digests[name] != meta["digests"][name]:
                 path = self.corpus if name == "corpus" else self.valid_path
@@ -424,8 +453,10 @@ class Trainer:
         where = f"epoch {st['epoch'] + 1}, window {st['window']}/{self.windows}"
         if reason == "interrupted":
             name = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}.get(stop.signal, "a signal")
-            return self._result("interrupted", f"interrupted by {name} at {where}; checkpoint saved, "
-                                               f"continue with the same command and --resume")
+            result = self._result("interrupted", f"interrupted by {name} at {where}; checkpoint saved, "
+                                                 f"continue with the same command and --resume")
+            result.exit_code = 128 + int(stop.signal)
+            return result
         # --max-minutes: the weights of the unfinished epoch may still be the best ones.
         loss = self._validate()
         if st["best_loss"] is None or loss < st["best_loss"]:
