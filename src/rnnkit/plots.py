@@ -78,9 +78,10 @@ def training_figure(runs, path, dpi=100, title=None):
     """Perplexity per epoch and the learning rate for each run; writes a PNG to ``path``.
 
     runs: a list of dicts with ``label`` and ``rows`` (metrics.jsonl rows: epoch,
-    train_ppl, valid_ppl, lr; ``best`` marks epochs whose model was kept).
+    train_ppl, valid_ppl, lr) and optionally ``saved``: (epoch, valid ppl) of
+    the model the directory holds, when config.json says so.
     Training perplexity is dashed, validation solid, one colour per run; a
-    circle marks each run's best validation epoch.
+    circle marks the saved model (by default the best validation epoch).
     """
     fig = _figure(TRAINING_SIZE, dpi)
     gs = fig.add_gridspec(2, 1, height_ratios=[3, 1])
@@ -91,18 +92,25 @@ def training_figure(runs, path, dpi=100, title=None):
         st = _style(i)
         rows = run["rows"]
         epochs = [r["epoch"] for r in rows]
-        max_epoch = max(max_epoch, max(epochs))
+        max_epoch = max(max_epoch, max(epochs), (run.get("saved") or (0, 0))[0])
         valid = [_num(r.get("valid_ppl")) for r in rows]
         train = [_num(r.get("train_ppl")) for r in rows]
         best_i = min((j for j, v in enumerate(valid) if math.isfinite(v)), key=lambda j: valid[j], default=None)
+        # The model the directory holds: config.json's (possibly mid-epoch) best, else the best row.
+        saved = run.get("saved")
+        if saved is None and best_i is not None:
+            saved = (epochs[best_i], valid[best_i])
         label = run["label"]
-        if best_i is not None:
-            label += f"  (best valid {valid[best_i]:.1f}, epoch {epochs[best_i]})"
+        if saved is not None:
+            label += f"  (saved model: valid {saved[1]:.1f}, epoch {saved[0]:g})"
         ax.plot(epochs, valid, color=st["color"], linestyle="-", marker=".", label=label)
         if any(math.isfinite(t) for t in train):
             ax.plot(epochs, train, color=st["color"], linestyle="--", alpha=0.8)
-        if best_i is not None:
-            ax.plot([epochs[best_i]], [valid[best_i]], "o", markersize=9, markerfacecolor="none",
+        if saved is not None and epochs and saved[0] > epochs[-1]:
+            # Saved mid-epoch (a stopped run): join it to the last full epoch.
+            ax.plot([epochs[-1], saved[0]], [valid[-1], saved[1]], color=st["color"], linestyle=":")
+        if saved is not None:
+            ax.plot([saved[0]], [saved[1]], "o", markersize=9, markerfacecolor="none",
                     markeredgecolor=st["color"], markeredgewidth=1.5)
         lrs = [_num(r.get("lr")) for r in rows]
         if any(math.isfinite(v) and v > 0 for v in lrs):
@@ -119,29 +127,29 @@ def training_figure(runs, path, dpi=100, title=None):
     handles, labels = ax.get_legend_handles_labels()
     handles += [Line2D([], [], color="grey", linestyle="-"), Line2D([], [], color="grey", linestyle="--"),
                 Line2D([], [], color="grey", marker="o", linestyle="none", markerfacecolor="none")]
-    labels += ["validation", "training (mean over the epoch)", "best validation epoch (the saved model)"]
-    ax.legend(handles, labels, loc="upper right", fontsize="small", framealpha=0.9)
+    labels += ["validation", "training (mean over the epoch)", "the model MODEL_DIR holds (best validation)"]
+    ax.legend(handles, labels, loc="best", fontsize="small", framealpha=0.9)
     ax_lr.set_yscale("log")
     ax_lr.set_ylabel("learning rate (log scale)")
     ax_lr.set_xlabel("epoch")
     ax_lr.grid(True, which="both", alpha=0.3)
     ax_lr.set_xlim(0.5, max_epoch + 0.5)
     if max_epoch <= 30:
-        ax_lr.set_xticks(range(1, max_epoch + 1, 1 if max_epoch <= 15 else 2))
+        ax_lr.set_xticks(range(1, int(max_epoch) + 1, 1 if max_epoch <= 15 else 2))
     return _save(fig, path, dpi)
 
 
 def _plain_log_ticks(ax):
     """Tick labels 100, 200, 300 instead of 10^2, 2x10^2 on a log axis that spans little."""
-    from matplotlib.ticker import FuncFormatter, LogLocator
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     lo, hi = ax.get_ylim()
-    if hi / lo > 50:
+    if hi / lo > 1000:
         return
-    ax.yaxis.set_minor_locator(LogLocator(subs=(1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0)))
-    fmt = FuncFormatter(lambda v, _: f"{v:g}")
-    ax.yaxis.set_major_formatter(fmt)
-    ax.yaxis.set_minor_formatter(fmt)
+    subs = (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0) if hi / lo <= 4 else (1.0, 2.0, 5.0)
+    ax.yaxis.set_major_locator(LogLocator(subs=subs))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def _num(value):
@@ -192,11 +200,12 @@ def _flow_panel(ax, curves, title):
         kind = curve.get("style", "fresh")
         if kind == "reference":
             st = dict(color="grey", linestyle="-")
+        elif kind == "untrained" and colour_i:
+            # The same architecture untrained: the trained curve's colour, dashed.
+            st = dict(_style(colour_i - 1), linestyle="--")
         else:
             st = _style(colour_i)
             colour_i += 1
-            if kind == "untrained":
-                st["linestyle"] = "--"
         ax.plot(d, ratio, label=curve["label"], linewidth=2.0 if kind != "reference" else 1.0, **st)
         if curve.get("p10") is not None and kind != "reference":
             p10 = [_positive(r) for r in curve["p10"]]
@@ -214,6 +223,9 @@ def _flow_panel(ax, curves, title):
     # Keep the interesting range: far below 1e-30 every curve means "nothing arrives".
     ax.set_ylim(max(lo / 10, FLOW_YMIN), min(hi * 10, FLOW_YMAX))
     ax.set_xlim(0, max(max(c["distance"]) for c in curves) if curves else 1)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("distance t − k  (time steps back from the last step t)")
     ax.set_ylabel(r"$\Vert\delta_k\Vert \,/\, \Vert\delta_t\Vert$   (log scale)")
     ax.set_title(title)

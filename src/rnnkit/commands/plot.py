@@ -73,17 +73,39 @@ def _finite(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _config(path):
+    directory = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+    try:
+        cfg = read_json(os.path.join(directory, CONFIG))
+    except RnnkitError:
+        return None
+    return cfg if isinstance(cfg, dict) else None
+
+
 def _describe(path):
     """A short architecture note from config.json, when there is one ("lstm 2×200")."""
-    directory = path if os.path.isdir(path) else os.path.dirname(path)
     try:
-        model = read_json(os.path.join(directory, CONFIG))["model"]
+        model = _config(path)["model"]
         arch = model["cell"]
         if model["cell"] == "rnn" and model.get("activation") not in (None, "tanh"):
             arch += f" {model['activation']}"
         return f"{arch} {model.get('layers', 1)}×{model['hidden']}"
-    except (RnnkitError, KeyError, TypeError):
+    except (KeyError, TypeError):
         return None
+
+
+def _saved(path):
+    """(epoch, validation perplexity) of the model MODEL_DIR holds, from config.json, or None.
+
+    A run stopped mid-epoch (--max-minutes, Ctrl-C) may have saved a model at a
+    fractional epoch that has no row in metrics.jsonl.
+    """
+    try:
+        training = _config(path)["training"]
+        epoch, ppl = training["best_epoch"], training["valid_ppl"]
+    except (KeyError, TypeError):
+        return None
+    return (float(epoch), float(ppl)) if _finite(epoch) and _finite(ppl) else None
 
 
 def _default_label(path):
@@ -107,12 +129,14 @@ def run(args):
     for i, path in enumerate(args.model_dirs):
         rows = read_metrics(path)
         label = labels[i] if i < len(labels) else _default_label(path)
-        runs.append(dict(label=label, rows=rows, path=path))
+        runs.append(dict(label=label, rows=rows, path=path, saved=_saved(path)))
     plots.require()
     plots.training_figure(runs, args.out, dpi=args.dpi, title=args.title)
     for run in runs:
         valid = [(r["valid_ppl"], r["epoch"]) for r in run["rows"] if _finite(r.get("valid_ppl"))]
         best = f"best valid ppl {min(valid)[0]:.2f} at epoch {min(valid)[1]}" if valid else "no validation numbers"
+        if run["saved"]:
+            best += f"; saved model: valid ppl {run['saved'][1]:.2f} at epoch {run['saved'][0]:g}"
         print(f"{run['label']}: {len(run['rows'])} epochs, {best}")
     print(f"wrote {args.out}")
     return 0
