@@ -60,10 +60,10 @@ def _judge(answers, tokenizer):
     me, other = ("我", "他") if tokenizer == "char" else ("me", "her")
     shift = abs(first.get(me, 0.0) - second.get(me, 0.0)) + abs(first.get(other, 0.0) - second.get(other, 0.0))
     if shift < 0.05:
-        print(f"   The two answers hardly differ: this small model has not learned to look back to the subject\n"
-              f"   at the start of the sentence (the article's §6: a plain RNN struggles with long dependencies).")
+        print("   The two answers hardly differ: this small model has not learned to look back to the subject\n"
+              "   at the start of the sentence (the article's §6: a plain RNN struggles with long dependencies).")
     else:
-        print(f"   The answers differ with the subject at the start of the sentence: the model looks back.")
+        print("   The answers differ with the subject at the start of the sentence: the model looks back.")
 
 
 def run(args):

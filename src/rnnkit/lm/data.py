@@ -70,24 +70,25 @@ def _map_types(vocab, types, counts, prov_ids, n_lines):
     return Encoded(table[prov_ids], n_lines, oov)
 
 
-def _nonempty(enc, source):
-    if enc.lines == 0:
-        raise RnnkitError(f"{source}: no text (the file is empty or holds only blank lines)")
-    return enc
+def _no_text(source):
+    return RnnkitError(f"{source}: no text (the file is empty or holds only blank lines)")
 
 
 def build_vocab_and_encode(path, tokenizer, min_count=1, max_vocab=None):
     """Read a training corpus: (its Vocab, its Encoded ids)."""
     prov_ids, types, counts, n_lines = _cut_into_types(read_lines(path), tokenizer)
     if n_lines == 0:
-        raise RnnkitError(f"{path}: no text (the file is empty or holds only blank lines)")
+        raise _no_text(path)
     vocab = Vocab.build(dict(zip(types, counts)), min_count=min_count, max_vocab=max_vocab)
     return vocab, _map_types(vocab, types, counts, prov_ids, n_lines)
 
 
 def encode_file(path, tokenizer, vocab):
     """A text file as ids in an existing dictionary (validation and test text)."""
-    return _nonempty(encode_lines(read_lines(path), tokenizer, vocab), path)
+    enc = encode_lines(read_lines(path), tokenizer, vocab)
+    if enc.lines == 0:
+        raise _no_text(path)
+    return enc
 
 
 def encode_lines(lines, tokenizer, vocab):

@@ -26,7 +26,6 @@ import signal
 import time
 
 from rnnkit import __version__
-from rnnkit.backend import xp
 from rnnkit.errors import RnnkitError, UsageError
 from rnnkit.lm import io
 from rnnkit.lm.data import build_vocab_and_encode, encode_file, num_windows, streams, window
