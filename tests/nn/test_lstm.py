@@ -58,7 +58,8 @@ def test_parameters_and_forget_bias():
     assert layer.params["U"].dtype == numpy.float32
     b = layer.params["b"]
     assert (b[5:10] == 1.0).all() and not b[:5].any() and not b[10:].any(), "only the forget gate starts biased"
-    assert (LSTM(3, 5, forget_bias=2.5).params["b"][5:10] == 2.5).all()
+    b = LSTM(3, 5, forget_bias=2.5, input_bias=-2.5).params["b"]
+    assert (b[5:10] == 2.5).all() and (b[:5] == -2.5).all() and not b[10:].any()
     assert LSTM(3, 5, seed=7).params["W"].tolist() == LSTM(3, 5, seed=7).params["W"].tolist(), "same seed, same weights"
 
 

@@ -58,7 +58,10 @@ class LSTM(GatedRecurrent):
     it as the next chunk's ``s0``; the gradient stops there.
 
     ``init`` ("xavier", "orthogonal", "torch", "uniform", "identity") is applied to
-    each gate's block separately; ``forget_bias`` is the forget gate's initial bias.
+    each gate's block separately; ``forget_bias`` is the forget gate's initial bias
+    and ``input_bias`` the input gate's (0 by default; a negative one with a large
+    forget bias, as in chrono initialisation (Tallec & Ollivier 2018), keeps the cell
+    from filling up with early noise on very long sequences).
     ``activation`` exists only so stacks built for any cell can pass it: None
     (or "tanh", which is what the cell uses) is accepted, anything else is a ValueError.
     """
@@ -67,9 +70,10 @@ class LSTM(GatedRecurrent):
     gate_names = ("i", "f", "g", "o")
 
     def __init__(self, input_size, hidden_size, seed=None, dtype=None, reverse=False, forget_bias=1.0,
-                 init="xavier", init_scale=1.0, activation=None):
+                 input_bias=0.0, init="xavier", init_scale=1.0, activation=None):
         super().__init__(input_size, hidden_size, seed=seed, dtype=dtype, reverse=reverse, init=init,
                          init_scale=init_scale, activation=activation)
+        self.params["b"][:hidden_size] = input_bias
         self.params["b"][hidden_size:2 * hidden_size] = forget_bias
 
     def _initial_state(self, s0, B, dtype):
