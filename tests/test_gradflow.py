@@ -297,6 +297,7 @@ def test_gradflow_on_a_trained_model(capsys, trained_model):
     trained, fresh = doc["curves"]
     assert trained["style"] == "trained" and fresh["style"] == "untrained"
     assert trained["text"] == valid  # the validation text named in config.json
+    assert trained["bptt"] == 10  # the training window, drawn as a vertical line
     assert trained["ratio"][0] == 1.0 and len(trained["ratio"]) == 15
     assert all(r is None or r >= 0 for r in trained["ratio"])
     assert trained["ratio"] != fresh["ratio"]

@@ -396,7 +396,7 @@ def memory_task(rng, steps, batch, lag):
     return x, y, mask
 
 
-def clipping_run(cfg=None, clip=1.0, train_steps=300, lr=0.05, steps=40, batch=16, hidden=32, lag=10,
+def clipping_run(cfg=None, clip=1.0, train_steps=300, lr=0.2, steps=40, batch=16, hidden=32, lag=10,
                  seed=0):
     """Train the same network twice, without and with clipping; per-step norm and loss.
 

@@ -167,7 +167,8 @@ def gradflow_figure(panels, clipping, path, dpi=100, subtitle=None):
 
     panels:   a list of (title, curves); each curve a dict with ``label``,
               ``distance``, ``ratio`` and optionally ``p10``/``p90`` (a band),
-              ``bound_per_step`` (the eq. 3 bound, drawn dotted) and ``style``
+              ``bound_per_step`` (the eq. 3 bound, drawn dotted), ``bptt`` (a
+              trained model's BPTT window, a vertical line) and ``style``
               ("fresh" solid, "untrained" dashed, "reference" grey).
     clipping: the result of rnnkit.gradflow.clipping_run, or None to leave
               out the two training panels.
@@ -219,6 +220,11 @@ def _flow_panel(ax, curves, title):
         if finite:
             lo, hi = min(lo, min(finite)), max(hi, max(finite))
     ax.axhline(1.0, color="black", linewidth=0.6, alpha=0.6)
+    windows = sorted({c["bptt"] for c in curves if c.get("bptt")})
+    for w in windows:
+        # Training never sent an error further back than its truncated-BPTT window.
+        ax.axvline(w, color="dimgrey", linestyle="--", linewidth=1.0,
+                   label=f"the BPTT window the model was trained with ({w} steps)")
     ax.set_yscale("log")
     # Keep the interesting range: far below 1e-30 every curve means "nothing arrives".
     ax.set_ylim(max(lo / 10, FLOW_YMIN), min(hi * 10, FLOW_YMAX))

@@ -95,7 +95,8 @@ def _check_numbers(args):
 
 
 def _load_model(model_dir, text, batch, warmup, steps, seed):
-    """(trained RNNLM in float64, the same architecture untrained, ids (L, B), text path)."""
+    """(trained RNNLM in float64, the same architecture untrained, ids (L, B), text path,
+    model config, the BPTT window it was trained with or None)."""
     import numpy
 
     from rnnkit.lm import io
@@ -122,7 +123,8 @@ def _load_model(model_dir, text, batch, warmup, steps, seed):
     trained = RNNLM.from_config(cfg, buffers=buffers, dtype=numpy.float64)
     io.copy_into(trained.params, lm.model.params)
     fresh = RNNLM.from_config(cfg, buffers=buffers, seed=seed, dtype=numpy.float64)
-    return trained, fresh, ids, text, cfg
+    bptt = (lm.config.get("training") or {}).get("bptt")
+    return trained, fresh, ids, text, cfg, bptt if isinstance(bptt, int) else None
 
 
 def _model_name(model_dir, cfg):
@@ -158,13 +160,13 @@ def run(args):
         curves.append(dict(label=cfg["label"], group=cfg.get("group", "fresh"), style="fresh",
                            **_public(r)))
     for model_dir in args.model or []:
-        trained, fresh, ids, text, cfg = _load_model(model_dir, args.text, args.batch, args.warmup,
+        trained, fresh, ids, text, cfg, bptt = _load_model(model_dir, args.text, args.batch, args.warmup,
                                                      args.steps, args.seed)
         name = _model_name(model_dir, cfg)
         for model, kind, label in ((trained, "trained", f"{name}, trained"),
                                    (fresh, "untrained", f"{name}, untrained (same architecture)")):
             r = gradflow.measure_lm(model, ids, warmup=args.warmup)
-            curves.append(dict(label=label, group="model", style=kind, model_dir=model_dir, text=text,
+            curves.append(dict(label=label, group="model", style=kind, model_dir=model_dir, text=text, bptt=bptt,
                                **_public(r)))
 
     clipping = None
