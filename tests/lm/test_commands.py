@@ -133,3 +133,12 @@ def test_demo_runs_quickly(tmp_path, capsys):
     assert "我昨天上学迟到了，老师批评了 ____" in stdout and "Generated" in stdout
     assert "criticized ____" in stdout and "demo finished" in stdout
     assert LanguageModel.load(str(tmp_path / "demo" / "zh")).tokenizer == "char"
+
+
+def test_score_reads_standard_input(trained_model, capsys, monkeypatch):
+    import io as _io
+    import sys
+
+    monkeypatch.setattr(sys, "stdin", _io.TextIOWrapper(_io.BytesIO("the cat sat\na dog ran\n".encode("utf-8"))))
+    code, stdout, _ = cli(capsys, "score", trained_model[0])
+    assert code == 0 and [line.split("\t")[4] for line in stdout.splitlines()] == ["the cat sat", "a dog ran"]
