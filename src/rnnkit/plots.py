@@ -45,12 +45,10 @@ def require():
 def _figure(size, dpi):
     """A matplotlib Figure on the Agg canvas; RnnkitError with the install line if matplotlib is missing."""
     try:
-        import matplotlib
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
         raise RnnkitError(MISSING) from None
-    del matplotlib
     fig = Figure(figsize=size, dpi=dpi, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
