@@ -39,11 +39,8 @@ bidirectional network): h_{t-1}, c_{t-1} above become h_{t+1}, c_{t+1}.
 """
 
 from rnnkit.backend import xp
-from rnnkit.nn.activations import get_activation
 from rnnkit.nn.gated import GatedRecurrent
 from rnnkit.nn.module import check_array
-
-_sigmoid = get_activation("sigmoid")
 
 
 class LSTM(GatedRecurrent):
@@ -87,27 +84,44 @@ class LSTM(GatedRecurrent):
         self._check_state("s0 (c)", c0, B)
         return h0, c0
 
+    def _half_scale(self, dtype):
+        """(4H,) multipliers: 0.5 for the sigmoid gates i, f, o and 1 for the tanh block g.
+
+        σ(v) = 0.5 tanh(v / 2) + 0.5, so all four gates come from ONE tanh over the
+        whole (B, 4H) row: tanh(net ⊙ s) ⊙ s + (0.5 where sigmoid), with s this vector.
+        """
+        H = self.hidden_size
+        s = xp.full(4 * H, 0.5, dtype=dtype)
+        s[2 * H:3 * H] = 1.0
+        return s
+
     def forward(self, x, s0=None):
         W = self.params["W"]
         H = self.hidden_size
-        gates = self.input_projection(x)  # net_t without W h_{t-1}; becomes [i f g o] in place
+        gates = self.input_projection(x)  # U x_t + b for all t; becomes [i f g o] in place
         T, B = gates.shape[:2]
         h0, c0 = self._initial_state(s0, B, W.dtype)
         hs = xp.empty((T, B, H), dtype=W.dtype)
         cs = xp.empty((T, B, H), dtype=W.dtype)
         tanh_cs = xp.empty((T, B, H), dtype=W.dtype)
-        WT = W.T
+        s = self._half_scale(W.dtype)
+        shift = 0.5 * (s != 1.0).astype(W.dtype)  # + 0.5 on the sigmoid blocks
+        # net_t ⊙ s = (U x_t + b) ⊙ s + h_{t-1} (W ⊙ s)^T: scale once here, not at every step.
+        gates *= s
+        WsT = (W * s[:, None]).T
+        ig = xp.empty((B, H), dtype=W.dtype)
         h_prev, c_prev = h0, c0
         for t in self._steps(T):
             z = gates[t]
-            z += h_prev @ WT                                   # net_t = U x_t + W h_{t-1} + b
-            _sigmoid.forward(z[:, :2 * H], out=z[:, :2 * H])    # i_t, f_t = σ(net_t[i]), σ(net_t[f])
-            xp.tanh(z[:, 2 * H:3 * H], out=z[:, 2 * H:3 * H])   # g_t = tanh(net_t[g])
-            _sigmoid.forward(z[:, 3 * H:], out=z[:, 3 * H:])    # o_t = σ(net_t[o])
+            z += h_prev @ WsT                                  # net_t = U x_t + W h_{t-1} + b (⊙ s)
+            xp.tanh(z, out=z)
+            z *= s
+            z += shift                                         # i, f, o = σ(net[i, f, o]); g = tanh(net[g])
             i, f, g, o = z[:, :H], z[:, H:2 * H], z[:, 2 * H:3 * H], z[:, 3 * H:]
             c = cs[t]
             xp.multiply(f, c_prev, out=c)                      # c_t = f_t ⊙ c_{t-1}
-            c += i * g                                         #       + i_t ⊙ g_t
+            xp.multiply(i, g, out=ig)
+            c += ig                                            #       + i_t ⊙ g_t
             xp.tanh(c, out=tanh_cs[t])
             xp.multiply(o, tanh_cs[t], out=hs[t])              # h_t = o_t ⊙ tanh(c_t)
             h_prev, c_prev = hs[t], c
@@ -122,23 +136,27 @@ class LSTM(GatedRecurrent):
         check_array("dstates", dstates, 3, hs.shape)
         W = self.params["W"]
         T, B, H = hs.shape
-        delta = xp.empty_like(gates)  # δ_t = dE/dnet_t for the four gates, (T, B, 4H)
+        g4 = gates.reshape(T, B, 4, H)
+        i, f, g, o = g4[:, :, 0], g4[:, :, 1], g4[:, :, 2], g4[:, :, 3]
+        # Every factor of the BPTT equations that does not depend on the recurrence,
+        # for all steps at once (whole-array work instead of per-step calls):
+        k_c = o * (1.0 - tanh_cs * tanh_cs)          # dc_t += dh_t ⊙ o_t ⊙ tanh'(c_t)
+        k_o = tanh_cs * o * (1.0 - o)                # δo_t = dh_t ⊙ tanh(c_t) ⊙ σ'(net_o)
+        k_ifg = xp.empty((T, B, 3, H), dtype=W.dtype)
+        xp.multiply(g, i * (1.0 - i), out=k_ifg[:, :, 0])                      # δi_t = dc_t ⊙ g_t ⊙ σ'(net_i)
+        xp.multiply(self._previous(c0, cs), f * (1.0 - f), out=k_ifg[:, :, 1])  # δf_t = dc_t ⊙ c_{t-1} ⊙ σ'(net_f)
+        xp.multiply(i, 1.0 - g * g, out=k_ifg[:, :, 2])                        # δg_t = dc_t ⊙ i_t ⊙ tanh'(net_g)
+        delta4 = xp.empty((T, B, 4, H), dtype=W.dtype)  # δ_t = dE/dnet_t, blocks i, f, g, o
+        delta = delta4.reshape(T, B, 4 * H)
         dh_next = xp.zeros((B, H), dtype=W.dtype)  # δ_{t+1} W: dE/dh_t through the next step
         dc = xp.zeros((B, H), dtype=W.dtype)       # dE/dc_t through the next step's cell
-        c_prev_all = self._previous(c0, cs)
         for t in reversed(self._steps(T)):
-            z = gates[t]
-            i, f, g, o = z[:, :H], z[:, H:2 * H], z[:, 2 * H:3 * H], z[:, 3 * H:]
-            tc = tanh_cs[t]
-            d = delta[t]
             dh = dstates[t] + dh_next                          # dh_t = dstates[t] + δ_{t+1} W
-            dc += dh * o * (1.0 - tc * tc)                     # dc_t += dh_t ⊙ o_t ⊙ tanh'(c_t)
-            xp.multiply(dh * tc, o * (1.0 - o), out=d[:, 3 * H:])            # δo_t
-            xp.multiply(dc * g, i * (1.0 - i), out=d[:, :H])                 # δi_t
-            xp.multiply(dc * c_prev_all[t], f * (1.0 - f), out=d[:, H:2 * H])  # δf_t
-            xp.multiply(dc * i, 1.0 - g * g, out=d[:, 2 * H:3 * H])          # δg_t
-            dc *= f                                            # dE/dc_{t-1} through c_t = f_t ⊙ c_{t-1} + …
-            dh_next = d @ W                                    # dE/dh_{t-1} through net_t = … + W h_{t-1}
+            dc += dh * k_c[t]                                  # dc_t = dc_{t+1} ⊙ f_{t+1} + dh_t ⊙ o_t ⊙ tanh'(c_t)
+            xp.multiply(dh, k_o[t], out=delta4[t, :, 3])       # δo_t
+            xp.multiply(dc[:, None, :], k_ifg[t], out=delta4[t, :, :3])  # δi_t, δf_t, δg_t
+            dc *= f[t]                                         # dE/dc_{t-1} through c_t = f_t ⊙ c_{t-1} + …
+            dh_next = delta[t] @ W                             # dE/dh_{t-1} through net_t = … + W h_{t-1}
         # ∇W = Σ_t δ_t h_{t-1}^T: all steps in one product.
         self.grads["W"] += delta.reshape(T * B, 4 * H).T @ self._previous(h0, hs).reshape(T * B, H)
         dx = self._input_gradients(x, delta)
