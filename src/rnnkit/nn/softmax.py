@@ -8,7 +8,7 @@ logits cannot overflow. The gradient of the mean loss w.r.t. the logits is
 (y - onehot(target)) / N.
 """
 
-from rnnkit.backend import xp
+from rnnkit.backend import num_threads, parallel_map, xp
 from rnnkit.nn.module import check_array
 
 
@@ -54,15 +54,20 @@ class SoftmaxCrossEntropy:
             raise ValueError(f"targets: class ids must lie in [0, {V}), got {targets.min()}..{targets.max()}")
         probs = logits if self.inplace else logits.copy()
         nll = xp.empty(N, dtype=xp.float64)
-        for lo in range(0, N, self.ROWS_PER_BLOCK):
-            block = probs[lo:lo + self.ROWS_PER_BLOCK]
-            rows = xp.arange(block.shape[0])
-            block -= block.max(axis=1, keepdims=True)  # e^x cannot overflow once the row maximum is 0
-            target_logit = block[rows, targets[lo:lo + block.shape[0]]].astype(xp.float64)
-            xp.exp(block, out=block)
-            z = block.sum(axis=1, dtype=xp.float64)
-            block *= (1.0 / (z * N)).astype(block.dtype)[:, None]  # y / N
-            nll[lo:lo + block.shape[0]] = xp.log(z) - target_logit  # -log y_target = log Σ e^{x_k} - x_target
+
+        def rows(span):
+            for lo in range(span[0], span[1], self.ROWS_PER_BLOCK):
+                block = probs[lo:min(lo + self.ROWS_PER_BLOCK, span[1])]
+                n = block.shape[0]
+                block -= block.max(axis=1, keepdims=True)  # e^x cannot overflow once the row maximum is 0
+                target_logit = block[xp.arange(n), targets[lo:lo + n]].astype(xp.float64)
+                xp.exp(block, out=block)
+                z = block.sum(axis=1, dtype=xp.float64)
+                block *= (1.0 / (z * N)).astype(block.dtype)[:, None]  # y / N
+                nll[lo:lo + n] = xp.log(z) - target_logit  # -log y_target = log Σ e^{x_k} - x_target
+
+        # NumPy runs each pass on one core; halves of the rows go to separate threads.
+        parallel_map(rows, _spans(N, self.ROWS_PER_BLOCK))
         self._grad, self._targets = probs, targets
         return float(nll.mean())
 
@@ -71,3 +76,10 @@ class SoftmaxCrossEntropy:
         d[xp.arange(d.shape[0]), self._targets] -= 1.0 / d.shape[0]  # (y - onehot) / N
         self._grad = None
         return d
+
+
+def _spans(n, block):
+    """[lo, hi) row ranges, one per thread, each a whole number of blocks (one span if n is small)."""
+    parts = max(1, min(num_threads(), n // (4 * block)))
+    bounds = [round(i * n / parts / block) * block for i in range(parts)] + [n]
+    return [(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
