@@ -46,7 +46,9 @@ DEFAULTS = dict(
     dropout=0.0, tie_weights=False, softmax="auto", classes=None,
     batch=20, bptt=35, epochs=40, optimizer="sgd", lr=None, clip=0.25,
     anneal=2.0, min_improvement=1.003, seed=1,
+    task="lm", form=None,  # --task cloze: rnnkit.lm.cloze (form: its deep bidirectional form)
 )
+TASKS = ("lm", "cloze")
 # --lr when not given: per optimizer, for the loss as a mean over tokens. SGD:
 # measured on PTB (docs/results.md): 1 and 2 learn slower, 10 diverges.
 DEFAULT_LR = {"sgd": 5.0, "momentum": 0.5, "adagrad": 0.1, "adam": 0.002}
@@ -104,6 +106,14 @@ def resolve_options(given):
         get_cell(opts["cell"])
     except ImportError:
         raise UsageError(f"--cell {opts['cell']} is not available in this rnnkit") from None
+    if opts["task"] not in TASKS:
+        raise UsageError(f"--task {opts['task']!r}: expected one of {', '.join(TASKS)}")
+    if opts["task"] == "cloze":  # hook: the cloze model's own defaults and checks
+        from rnnkit.lm import cloze
+
+        cloze.resolve_options(opts, given)
+    elif opts["form"] is not None:
+        raise UsageError("--form is for --task cloze (a left-to-right model has one direction)")
     return opts
 
 
@@ -117,6 +127,10 @@ def settle_softmax(opts, vocab_size):
 
 
 def build_model(vocab, opts, dtype=None):
+    if opts.get("task") == "cloze":  # hook: the bidirectional fill-in-the-blank model
+        from rnnkit.lm import cloze
+
+        return cloze.build_model(vocab, opts, dtype)
     word_class = class_of_words(vocab.counts, opts["classes"]) if opts["softmax"] == "class" else None
     return RNNLM(len(vocab), seed=opts["seed"], dtype=dtype, word_class=word_class,
                  **{k: opts[k] for k in MODEL_KEYS})
@@ -126,7 +140,7 @@ def model_config(model, opts, vocab, extra=None):
     """config.json's content for a model trained with ``opts``."""
     cfg = {
         "rnnkit_version": __version__,
-        "task": "lm",
+        "task": opts.get("task", "lm"),
         "tokenizer": opts["tokenizer"],
         "model": model.config(),
         "vocab_file": io.VOCAB,
@@ -204,6 +218,12 @@ class Trainer:
         self.vocab, self.train_ids, self.valid_ids = vocab, train.ids, valid.ids
         self.streams = streams(train.ids, opts["batch"])
         self.windows = num_windows(self.streams.shape[0], opts["bptt"])
+        self.cloze_batches = None
+        if opts.get("task") == "cloze":  # hook: whole lines in equal-length batches instead of streams
+            from rnnkit.lm import cloze
+
+            self.cloze_batches = cloze.SentenceBatches(train.ids, vocab.eos_id, opts["batch"], opts["bptt"], opts["seed"])
+            self.windows = len(self.cloze_batches)
         self.digests = {"corpus": file_digest(self.corpus), "valid": file_digest(self.valid_path)}
 
     def _build(self):
@@ -345,6 +365,8 @@ class Trainer:
         opts, st, model = self.opts, self.state, self.model
         T = opts["bptt"]
         total_tokens = (self.streams.shape[0] - 1) * opts["batch"]
+        if self.cloze_batches is not None:
+            total_tokens = self.cloze_batches.tokens
         bar = tqdm(total=total_tokens, initial=min(st["window"] * T * opts["batch"], total_tokens), unit="tok",
                    unit_scale=True, desc=f"epoch {st['epoch'] + 1}", leave=False, dynamic_ncols=True,
                    disable=True if self.quiet else None, mininterval=0.5)
@@ -354,7 +376,10 @@ class Trainer:
         tokens_before = st["epoch_tokens"]
         try:
             while st["window"] < self.windows:
-                x, y = window(self.streams, st["window"], T)
+                if self.cloze_batches is not None:
+                    x, y = self.cloze_batches.get(st["epoch"], st["window"])
+                else:
+                    x, y = window(self.streams, st["window"], T)
                 model.zero_grad()
                 loss = model.loss(x, y, self.hidden)  # forward: 式2 over the window, softmax, cross-entropy
                 model.backward()                      # BPTT inside the window
@@ -387,7 +412,12 @@ class Trainer:
         return None
 
     def _validate(self):
-        nll, n = stream_nll(self.model, self.valid_ids, self.vocab.eos_id)
+        if self.cloze_batches is not None:
+            from rnnkit.lm.cloze import cloze_nll
+
+            nll, n = cloze_nll(self.model, self.valid_ids, self.vocab.eos_id)
+        else:
+            nll, n = stream_nll(self.model, self.valid_ids, self.vocab.eos_id)
         return nll / n
 
     def _save_best(self, loss, epoch):
