@@ -24,6 +24,12 @@ def add_arguments(p):
     g.add_argument("--min-count", type=int, metavar="N", help="words seen fewer times become <unk> (default: 1)")
     g.add_argument("--max-vocab", type=int, metavar="N", help="keep the N most frequent tokens, <unk> and <eos> included")
     g = p.add_argument_group("model")
+    g.add_argument("--task", choices=("lm", "cloze"),
+                   help="lm: left-to-right language model (default); cloze: bidirectional model that fills a blank "
+                        "from both sides (rnnkit fill), lines read whole, --bptt = longest piece (default 100)")
+    g.add_argument("--form", choices=("article", "concat"),
+                   help="--task cloze, deep bidirectional form: article (each direction reads its own direction "
+                        "below; the default) or concat (one layer only: deeper, it would leak the blank)")
     g.add_argument("--cell", choices=("rnn", "lstm", "gru"), help="rnn: the article's Elman cell (default)")
     g.add_argument("--activation", help=f"f of 式2 for the rnn cell: tanh, relu, sigmoid, identity (default: {_d('activation')})")
     g.add_argument("--init", help=f"U/W initialisation: xavier, orthogonal, identity, uniform, torch (default: {_d('init')})")
