@@ -5,7 +5,8 @@ import json
 from rnnkit.lm.api import LanguageModel
 
 NAME = "eval"
-HELP = "perplexity, cross-entropy (bits and nats per token), token count and OOV rate of a text"
+HELP = ("perplexity, cross-entropy (bits and nats per token), token count and OOV rate of a text "
+        "(a cloze model: cloze perplexity and top-1/top-5 accuracy)")
 
 
 def add_arguments(p):
@@ -15,6 +16,10 @@ def add_arguments(p):
 
 
 def run(args):
+    from rnnkit.lm import cloze
+
+    if cloze.model_task(args.model) == cloze.TASK:  # hook: cloze perplexity and top-1/top-5 accuracy
+        return cloze.eval_command(args)
     lm = LanguageModel.load(args.model)
     r = lm.evaluate(args.file)
     if args.json:
