@@ -33,6 +33,7 @@ CASES = {
     "tied-deep-dropout": dict(embed=5, hidden=5, layers=2, dropout=0.3, tie_weights=True),
     "sigmoid-3-layers": dict(embed=3, hidden=4, layers=3, activation="sigmoid"),
     "class-softmax": dict(embed=4, hidden=5, softmax="class", classes=3),
+    "class-softmax-tied-dropout": dict(embed=5, hidden=5, softmax="class", classes=4, tie_weights=True, dropout=0.2),
     "lstm": dict(embed=4, hidden=5, layers=2, cell="lstm", dropout=0.2),
     "gru": dict(embed=0, hidden=5, cell="gru"),
 }
@@ -161,3 +162,20 @@ def test_invalid_configurations():
         RNNLM(V, cell="bogus")
     with pytest.raises(ValueError, match="word_class"):
         RNNLM(V, softmax="class")
+    with pytest.raises(ValueError, match="blocks of ids"):
+        RNNLM(V, embed=6, hidden=6, softmax="class", tie_weights=True, word_class=np.arange(V) % 2)
+
+
+def test_classes_are_blocks_of_ids_binned_by_frequency():
+    counts = [50, 40, 30, 30, 20, 10, 5, 5, 1, 1, 1]
+    wc = class_of_words(counts, 4)
+    assert (np.diff(wc) >= 0).all() and wc[0] == 0 and wc.max() == 3
+    assert np.bincount(wc)[0] < np.bincount(wc)[-1]  # frequent words in small classes, rare ones share
+    assert (class_of_words(counts, 100) == np.arange(len(counts))).all()  # more classes than words
+
+
+def test_tied_class_softmax_shares_e_and_v(rng):
+    m = RNNLM(V, embed=6, hidden=6, softmax="class", classes=3, tie_weights=True,
+              word_class=class_of_words(np.arange(V, 0, -1), 3), seed=8, dtype=np.float64)
+    assert m.output.params["V"] is m.params["embedding.E"] and "output.V" not in m.params
+    assert (m.output.order == np.arange(V)).all()

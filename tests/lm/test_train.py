@@ -164,7 +164,6 @@ def test_max_minutes_stops_and_keeps_best(corpus, tmp_path):
     (dict(activation="softsign"), "--activation 'softsign'"),
     (dict(tie_weights=True, embed=8, hidden=16), "--tie-weights needs --embed equal to --hidden"),
     (dict(tie_weights=True, embed=0), "needs an embedding layer"),
-    (dict(tie_weights=True, softmax="class"), "--softmax full"),
     (dict(clip=float("nan")), "--clip"),
     (dict(anneal=1.0), "--anneal must be above 1"),
     (dict(max_vocab=2), "--max-vocab must be at least 3"),

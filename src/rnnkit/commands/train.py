@@ -41,7 +41,7 @@ def add_arguments(p):
     g.add_argument("--tie-weights", action=argparse.BooleanOptionalAction, default=None,
                    help=f"share the embedding with the output layer V (needs --embed = --hidden; default: {_d('tie_weights')})")
     g.add_argument("--softmax", choices=("auto", "full", "class"),
-                   help="full, class (Mikolov's class-based softmax: exact, much faster on large vocabularies) or auto: class from 4096 tokens on, unless --tie-weights (default: auto)")
+                   help="full, class (Mikolov's class-based softmax: exact, much faster on large vocabularies) or auto: class from 4096 tokens on (default: auto)")
     g.add_argument("--classes", type=int, metavar="C", help="word classes for the class softmax (default: the square root of the vocabulary size)")
     g = p.add_argument_group("training")
     g.add_argument("--batch", type=int, metavar="B", help=f"parallel streams (default: {_d('batch')})")

@@ -25,7 +25,7 @@ interchangeable, and a sampled one could join them. The cell is the engine's:
 
 from rnnkit.backend import as_dtype, rng as make_rng, xp
 from rnnkit.nn import Dropout, Embedding, Linear, Module, RecurrentStack, SoftmaxCrossEntropy, log_softmax
-from rnnkit.nn.class_softmax import ClassSoftmax, frequency_classes
+from rnnkit.nn.class_softmax import ClassSoftmax
 from rnnkit.nn.module import tree_leaves
 
 CELLS = ("rnn", "lstm", "gru")
@@ -76,8 +76,11 @@ class RNNLM(Module):
             raise ValueError(f"unknown softmax {softmax!r}; expected one of {', '.join(SOFTMAXES)}")
         if tie_weights and embed != hidden:
             raise ValueError(f"tied weights need embed == hidden, got embed {embed} and hidden {hidden}")
-        if tie_weights and softmax == "class":
-            raise ValueError("tied weights need the full softmax (the class softmax keeps V in class order)")
+        if tie_weights and softmax == "class" and word_class is not None and (xp.diff(word_class) < 0).any():
+            # The class softmax keeps V's rows grouped by class; E's rows are in id
+            # order. They are one array only when every class is a block of ids.
+            raise ValueError("tied weights with the class softmax need classes that are blocks of ids "
+                             "(see class_of_words)")
         if softmax == "class" and word_class is None:
             raise ValueError("the class softmax needs word_class (see class_of_words)")
         dtype = as_dtype(dtype)
@@ -181,9 +184,20 @@ class RNNLM(Module):
         return out
 
 
-def class_of_words(counts, classes):
-    """Frequency-binned word classes for the class softmax, from the vocabulary's counts."""
-    return frequency_classes(counts, classes)
+def class_of_words(counts, classes, power=0.5):
+    """Word classes for the class softmax: the ids cut into ``classes`` bins of equal count**power mass.
+
+    Mikolov's frequency binning (power 0.5 as in the rnnlm toolkit) done over
+    the ids in order: the vocabulary is already numbered by falling count, so
+    this is the same binning, and every class is a block of consecutive ids.
+    The class softmax then keeps V's rows in id order, the layout of the
+    embedding E, and the two can be one array (--tie-weights).
+    """
+    mass = xp.maximum(xp.asarray(counts, dtype=xp.float64), 1.0) ** power
+    share = mass / mass.sum()
+    before = xp.cumsum(share) - share  # the mass of all ids before this one
+    bins = xp.minimum((before * classes).astype(xp.int64), classes - 1)
+    return xp.unique(bins, return_inverse=True)[1].astype(xp.int64)  # renumbered 0..K-1, no empty class
 
 
 def flatten_state(state):

@@ -100,8 +100,6 @@ def resolve_options(given):
         if opts["embed"] == 0:
             raise UsageError("--tie-weights needs an embedding layer: --embed must equal --hidden, not 0")
         raise UsageError(f"--tie-weights needs --embed equal to --hidden, got {opts['embed']} and {opts['hidden']}")
-    if opts["tie_weights"] and opts["softmax"] == "class":
-        raise UsageError("--tie-weights needs --softmax full (the class softmax orders V by class)")
     try:
         get_cell(opts["cell"])
     except ImportError:
@@ -120,8 +118,7 @@ def resolve_options(given):
 def settle_softmax(opts, vocab_size):
     """Decide --softmax auto and --classes from the vocabulary size (in place)."""
     if opts["softmax"] == "auto":
-        large = vocab_size >= AUTO_CLASS_VOCAB and not opts["tie_weights"]
-        opts["softmax"] = "class" if large else "full"
+        opts["softmax"] = "class" if vocab_size >= AUTO_CLASS_VOCAB else "full"
     if opts["softmax"] == "class" and opts["classes"] is None:
         opts["classes"] = max(1, round(math.sqrt(vocab_size)))  # Mikolov's rule of thumb
 
