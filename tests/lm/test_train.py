@@ -195,3 +195,15 @@ def test_ctrl_c_from_the_command_line(tmp_path):
     assert last.startswith("interrupted by Ctrl-C at epoch") and "--resume" in last
     _, meta = checkpoint_arrays(out)
     assert meta["state"]["epoch"] >= 1
+
+
+def test_resume_a_checkpoint_from_before_an_option_existed(corpus, tmp_path):
+    """A checkpoint written before an option was added to rnnkit resumes with that option's default."""
+    out = tmp_path / "m"
+    quiet_train(corpus, out, dict(TINY, epochs=1))
+    arrays, meta = checkpoint_arrays(out)
+    del meta["options"]["task"]  # as written by rnnkit before --task existed
+    meta["state"]["finished"] = None
+    io.atomic_write(str(out / io.CHECKPOINT), io.tensors_bytes(arrays, {"rnnkit": json.dumps(meta)}))
+    result = quiet_train(corpus, out, dict(epochs=2), resume=True)
+    assert result.epochs == 2

@@ -306,7 +306,8 @@ class Trainer:
                     f"--{key.replace('_', '-')} {value} differs from the checkpoint's {saved_opts[key]}; "
                     "a resumed run keeps the options it was started with"
                 )
-        self.opts = saved_opts
+        # Options added to rnnkit after the checkpoint was written take their defaults.
+        self.opts = {**DEFAULTS, **saved_opts}
         if given.get("epochs") is not None:
             self.opts["epochs"] = given["epochs"]
         self._load_data(vocab)
