@@ -207,3 +207,15 @@ def test_resume_a_checkpoint_from_before_an_option_existed(corpus, tmp_path):
     io.atomic_write(str(out / io.CHECKPOINT), io.tensors_bytes(arrays, {"rnnkit": json.dumps(meta)}))
     result = quiet_train(corpus, out, dict(epochs=2), resume=True)
     assert result.epochs == 2
+
+
+def test_resume_after_annealing_began_keeps_the_halved_rate(corpus, tmp_path):
+    options = dict(TINY, epochs=3, min_improvement=10.0)  # annealing from epoch 2 on
+    quiet_train(corpus, tmp_path / "long", options)
+    quiet_train(corpus, tmp_path / "short", dict(options, epochs=2))
+    quiet_train(corpus, tmp_path / "short", dict(epochs=3), resume=True)
+    assert [r["lr"] for r in read_metrics(tmp_path / "short")] == [r["lr"] for r in read_metrics(tmp_path / "long")]
+    a, _ = checkpoint_arrays(tmp_path / "long")
+    b, _ = checkpoint_arrays(tmp_path / "short")
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)

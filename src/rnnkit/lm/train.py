@@ -276,7 +276,7 @@ class Trainer:
             "options": self.opts,
             "vocab": self.vocab.to_json(),
             "digests": self.digests,
-            "state": dict(self.state, lr=self.optimizer.lr),
+            "state": self.state,
             "optimizer": {"lr": opt_state["lr"], "step_count": opt_state["step_count"]},
             "hidden": structure,
             "generators": [g.bit_generator.state for g in self.model.generators()],
