@@ -21,14 +21,20 @@ from rnnkit.lm.data import encode_sentence
 from rnnkit.lm.predict import next_log_probs
 
 SENTENCES = [
-    "我的手机坏了，我打算__一部新手机。",   # the article's sentence: 买
-    "我的手机坏了，我打算__2__新手机。",    # two characters: 买一 / 换个 ...
-    "今天下__了，出门记得带伞。",           # 雨: only the umbrella says so
-    "他每天早上都要喝一杯咖__。",           # 啡: the left side decides, a control
-    "这个__序有很多错误，需要修改。",       # 程 (程序): the right side decides
-    "我们明天去北__看长城。",               # 京
-    "请不要在图书__里大声说话。",           # 馆
-    "这本__我已经看过三遍了。",             # 书
+    # the article's sentence: 买; then the same blank two characters long
+    "我的手机坏了，我打算__一部新手机。",
+    "我的手机坏了，我打算__2__新手机。",
+    # the answer is decided by what follows the blank
+    "这个__序有很多错误，需要修改。",        # 程 (程序)
+    "__由软件基金会",                        # 自 (自由软件)
+    "__2__软件基金会",                       # 自由
+    "在命__行中输入下面的命令。",            # 令 (命令行)
+    "人在福中不知__，船在水中不知流。",      # 福 (a test-set proverb: the two halves mirror each other)
+    "天下__2__一般黑，世上财主一样狠。",     # 乌鸦 (a test-set proverb)
+    "今天下__了，出门记得带伞。",            # 雨
+    "请不要在图书__里大声说话。",            # 馆
+    # the left side already decides: a control
+    "己所不欲，勿施于__。",                  # 人
 ]
 
 

@@ -329,6 +329,10 @@ def test_eval_and_fill_commands(cloze_model, capsys):
     assert code == 0 and r["scoring"] == "pseudo-likelihood" and r["blank_tokens"] == 2
     assert all(len(p["tokens"]) == 2 for p in r["predictions"]) and len(r["predictions"]) == 4
     assert r["predictions"][0]["tokens"][1] in ("cat", "dog")
+    assert all("pseudo_likelihood" in p and "probability" not in p for p in r["predictions"])
+    code, stdout, _ = cli(capsys, "fill", out, "the __ sat on the mat", "--json", "--top", 20)
+    r = json.loads(stdout)
+    assert r["scoring"] == "exact" and sum(p["probability"] for p in r["predictions"]) == pytest.approx(1, abs=1e-5)
 
 
 @pytest.mark.parametrize("argv,match", [

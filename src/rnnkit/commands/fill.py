@@ -53,11 +53,13 @@ def run(args):
     lm = ClozeLM.load(args.model)
     r = lm.fill(args.text, args.top, args.beam)
     tok = lm.tokenizer
+    key = "probability" if r["scoring"] == "exact" else "pseudo_likelihood"
     if args.json:
         print(json.dumps({
             "text": args.text, "tokens": r["tokens"], "blank_tokens": len(r["positions"]), "unknown": r["unknown"],
             "scoring": r["scoring"],
-            "predictions": [{"tokens": t, "text": join_tokens(t, tok), "probability": p} for t, p in r["predictions"]],
+            # one blank token: the exact probability; several: the pseudo-likelihood, which is not normalised
+            "predictions": [{"tokens": t, "text": join_tokens(t, tok), key: p} for t, p in r["predictions"]],
         }, ensure_ascii=False))
         return 0
     shown = join_tokens(_marked(r["tokens"]), tok)
@@ -65,8 +67,8 @@ def run(args):
     if r["unknown"]:
         print(f"(unknown to the model, read as <unk>: {' '.join(r['unknown'])})")
     if r["scoring"] != "exact":
-        print(f"({len(r['positions'])} blank tokens: pseudo-likelihood, the product of each token's "
-              "probability given all the others)")
+        print(f"({len(r['positions'])} blank tokens, scored by pseudo-likelihood: the product of each blank "
+              "token's probability given all the other tokens; not normalised over fillings)")
     for rank, (tokens, p) in enumerate(r["predictions"], 1):
         print(f"{rank:3d}  {p:8.4f}  {join_tokens(tokens, tok)}")
     return 0
