@@ -254,10 +254,14 @@ class Trainer:
             f"valid {self.valid_path}: {self.valid_ids.size:,} tokens"
         )
         softmax = f"class softmax ({opts['classes']} classes)" if opts["softmax"] == "class" else "full softmax"
+        kind, window = "", f"bptt {opts['bptt']}"
+        if opts.get("task") == "cloze":  # hook: say which model this is
+            kind = f"cloze (bidirectional, {opts['form']} form) "
+            window = f"lines of up to {opts['bptt']} tokens"
         self.log(
-            f"model: {opts['cell']} {opts['layers']}x{opts['hidden']}, embed {opts['embed']}, {softmax}, "
+            f"model: {kind}{opts['cell']} {opts['layers']}x{opts['hidden']}, embed {opts['embed']}, {softmax}, "
             f"{self.model.num_params():,} parameters; {opts['optimizer']} lr {opts['lr']:g}, "
-            f"batch {opts['batch']}, bptt {opts['bptt']}"
+            f"batch {opts['batch']}, {window}"
         )
 
     # --- checkpoints -------------------------------------------------------------
