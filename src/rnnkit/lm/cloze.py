@@ -45,7 +45,6 @@ With k = 1 the score is the exact probability.
 """
 
 import json
-import math
 import os
 import re
 
@@ -558,7 +557,3 @@ def eval_command(args):
               f"({r['nats_per_token']:.4f} nats), {r['tokens']:,} tokens each filled from both sides of its line "
               f"(<eos> not predicted), OOV {r['oov']:,} ({100 * r['oov_rate']:.2f}%)")
     return 0
-
-
-def perplexity(nll, tokens):
-    return math.exp(nll / tokens) if tokens and nll / tokens < 700 else float("inf")
