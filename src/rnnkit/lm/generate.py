@@ -9,7 +9,7 @@ The draws come from one seeded generator: same seed, same text.
 
 from rnnkit.backend import rng as make_rng, xp
 from rnnkit.errors import UsageError
-from rnnkit.lm.predict import read_prefix
+from rnnkit.lm.predict import next_log_probs, read_prefix
 from rnnkit.lm.vocab import EOS
 
 
@@ -39,10 +39,8 @@ def generate_ids(model, vocab, prefix_ids, max_tokens, temperature=1.0, top_k=No
     """The ids of ``max_tokens`` sampled tokens following <eos> + prefix_ids."""
     check_sampling(max_tokens, temperature, top_k)
     rng = make_rng(seed)
-    model.eval()
-    context = xp.concatenate([xp.array([vocab.eos_id], dtype=xp.int32), prefix_ids.astype(xp.int32, copy=False)])
-    logp = model.log_probs(context[:, None])[-1, 0]
-    state = model.final_state
+    logp = next_log_probs(model, vocab, prefix_ids)
+    state = model.final_state  # after <eos> and the prefix
     out = []
     for _ in range(max_tokens):
         token = sample_next(logp, rng, temperature, top_k)

@@ -11,7 +11,10 @@ from rnnkit.lm.data import encode_sentence
 
 
 def next_log_probs(model, vocab, ids):
-    """log p(next token | <eos> ids) over the dictionary, (vocab,), float64."""
+    """log p(next token | <eos> ids) over the dictionary, (vocab,), float64.
+
+    Leaves ``model.final_state`` at the state after the prefix (generation goes on from there).
+    """
     model.eval()
     context = xp.concatenate([xp.array([vocab.eos_id], dtype=xp.int32), ids.astype(xp.int32, copy=False)])
     logp = model.log_probs(context[:, None])[-1, 0]

@@ -25,7 +25,7 @@ import math
 
 from rnnkit.backend import xp
 from rnnkit.errors import RnnkitError
-from rnnkit.lm.tokenize import get_tokenizer
+from rnnkit.lm.data import encode_sentence
 
 LOG10_E = 1.0 / math.log(10.0)
 SCORE_BATCH = 64  # sentences per forward pass; a speed knob, results do not depend on it
@@ -60,9 +60,7 @@ def sentence_log_probs(model, vocab, id_lists, batch=SCORE_BATCH):
 
 def encode_all(lines, tokenizer, vocab):
     """(token lists, id arrays, OOV counts) of lines."""
-    cut = get_tokenizer(tokenizer)
-    tokens = [cut(line) for line in lines]
-    ids = [xp.array(vocab.encode(t), dtype=xp.int32) for t in tokens]
+    tokens, ids = zip(*(encode_sentence(line, tokenizer, vocab) for line in lines)) if lines else ((), ())
     oov = [sum(1 for w in t if w not in vocab) for t in tokens]
     return tokens, ids, oov
 
