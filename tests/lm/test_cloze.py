@@ -424,3 +424,24 @@ def test_chinese_characters_fill_the_article_blank(zh_corpus, tmp_path, capsys):
     code, stdout, _ = cli(capsys, "fill", out, "我的手机坏了，我打算__2__新手机。", "--json")
     r = json.loads(stdout)
     assert code == 0 and all(len(p["text"]) == 2 for p in r["predictions"])
+
+
+def test_a_blank_of_two_words_is_found_from_the_other_copy(tmp_path):
+    """Lines "a b said a b" with fixed pairs (new york, dow jones, ...): "__2__ said dow jones" -> "dow jones"."""
+    import random
+
+    rnd = random.Random(1)
+    pairs = [("new", "york"), ("dow", "jones"), ("wall", "street"), ("hong", "kong"), ("los", "angeles")]
+    for name, n in (("train", 500), ("valid", 40)):
+        lines = (f"{a} {b} said {a} {b}\n" for a, b in rnd.choices(pairs, k=n))
+        (tmp_path / f"{name}.txt").write_text("".join(lines))
+    out = str(tmp_path / "m")
+    train(str(tmp_path / "train.txt"), str(tmp_path / "valid.txt"), out,
+          dict(TINY, task="cloze", optimizer="adam", lr=0.02, epochs=5, bptt=None), quiet=True, log=lambda *_: None)
+    lm = ClozeLM.load(out)
+    for a, b in pairs:
+        r = lm.fill(f"__2__ said {a} {b}", top=3, beam=3)
+        assert r["predictions"][0][0] == [a, b]
+        assert r["predictions"][0][1] > 0.5
+        r = lm.fill(f"{a} __ said __ {b}", top=3, beam=3)
+        assert r["predictions"][0][0] == [b, a]

@@ -460,16 +460,39 @@ def _sequences(base, positions, fills):
     return x
 
 
+def _chunks(n, length):
+    """Slices of at most EVAL_ROWS predicted tokens: rows of a (length, N) batch per call."""
+    step = max(1, EVAL_ROWS // max(1, length))
+    return [slice(a, a + step) for a in range(0, n, step)]
+
+
 def pseudo_log_likelihood(model, base, positions, fills):
     """Σ over the blank positions of log p(token | every other token), per row of ``fills``: (N,)."""
     x = _sequences(base, positions, fills)
+    rows = numpy.asarray(positions)
     out = numpy.empty(fills.shape[0])
-    step = max(1, EVAL_ROWS // max(1, x.shape[0] - 2))
-    for a in range(0, fills.shape[0], step):
-        xb = x[:, a : a + step]
-        logp = model.token_log_probs(xb, xb[1:-1])
-        out[a : a + step] = logp[positions].sum(axis=0, dtype=numpy.float64)
+    for sl in _chunks(fills.shape[0], x.shape[0]):
+        z = model.context(x[:, sl])[rows]  # only the blank positions' [s_{t-1}; s'_{t+1}]: (k, N, 2H)
+        k, n, h2 = z.shape
+        logp = model.output.token_log_probs(xp.ascontiguousarray(z).reshape(k * n, h2), fills[sl].T.reshape(-1))
+        out[sl] = logp.reshape(k, n).sum(axis=0, dtype=numpy.float64)
     return out
+
+
+def _log_probs_at(model, base, positions, fills, p):
+    """log p(. | every other token) at token position ``p``, per row of ``fills``: (N, vocab), float64."""
+    x = _sequences(base, positions, fills)
+    parts = []
+    for sl in _chunks(fills.shape[0], x.shape[0]):
+        z = model.context(x[:, sl])[p]
+        parts.append(model.output.log_probs(xp.ascontiguousarray(z)).astype(numpy.float64))
+    return numpy.concatenate(parts)
+
+
+def _top(logp, m):
+    """Indices of the m largest entries of each row, (N, m)."""
+    m = min(m, logp.shape[1])
+    return numpy.argpartition(-logp, m - 1, axis=1)[:, :m]
 
 
 def _beam(model, base, positions, order, start, beam, banned):
@@ -482,11 +505,10 @@ def _beam(model, base, positions, order, start, beam, banned):
     fills = start[None, :].copy()
     scores = numpy.zeros(1)
     for p in order:
-        logp = model.log_probs(_sequences(base, positions, fills))[p].astype(numpy.float64)  # (N, V)
+        logp = _log_probs_at(model, base, positions, fills, p)
         logp[:, banned] = -numpy.inf
-        total = scores[:, None] + logp
-        flat = total.ravel()
-        keep = min(beam, numpy.isfinite(flat).sum())
+        flat = (scores[:, None] + logp).ravel()
+        keep = min(beam, int(numpy.isfinite(flat).sum()))
         best = numpy.argpartition(-flat, keep - 1)[:keep]
         best = best[numpy.argsort(-flat[best], kind="stable")]
         rows, tokens = numpy.divmod(best, logp.shape[1])
@@ -494,6 +516,79 @@ def _beam(model, base, positions, order, start, beam, banned):
         fills[:, index[p]] = tokens
         scores = flat[best]
     return fills
+
+
+def _spans(positions):
+    """Runs of consecutive blank positions: [[3, 4], [9]] for positions [3, 4, 9]."""
+    spans = [[positions[0]]]
+    for p in positions[1:]:
+        if p == spans[-1][-1] + 1:
+            spans[-1].append(p)
+        else:
+            spans.append([p])
+    return spans
+
+
+def _collapsed(model, base, span, m, banned):
+    """The m tokens most likely where the span would be were it one token long (seeds for the search)."""
+    first, last = span[0] + 1, span[-1] + 1  # rows of base
+    x = numpy.concatenate([base[: first + 1], base[last + 1 :]])
+    logp = model.log_probs(x[:, None])[span[0], 0].astype(numpy.float64)
+    logp[banned] = -numpy.inf
+    return _top(logp[None], m)[0]
+
+
+def search(model, base, positions, beam, banned, placeholder, per_position=10, sweeps=4):
+    """{filling (tuple of ids): pseudo-log-likelihood} of every filling the search scored.
+
+    Seeds: beam search left to right and right to left (the positions not yet
+    filled hold ``placeholder``), and each span's one-token fillings placed at
+    each of its positions. Then local search: every seed, and from then on
+    every filling of the ``beam`` best, gets at each blank position the
+    ``per_position`` tokens most likely there given all its other tokens;
+    repeated until the best ``beam`` no longer change (at most ``sweeps`` times).
+    """
+    k = len(positions)
+    blank = numpy.full(k, placeholder, dtype=ID_DTYPE)
+    seeds = [blank[None]]
+    for order in (positions, positions[::-1]):
+        seeds.append(_beam(model, base, positions, order, blank, beam, banned))
+    for span in _spans(positions):
+        for token in _collapsed(model, base, span, per_position, banned):
+            for p in span:
+                row = blank.copy()
+                row[positions.index(p)] = token
+                seeds.append(row[None])
+    scored = {}
+
+    def score(rows):
+        rows = numpy.unique(rows.astype(ID_DTYPE), axis=0)
+        rows = rows[[tuple(r) not in scored for r in rows.tolist()]]
+        if rows.size:
+            for r, v in zip(rows.tolist(), pseudo_log_likelihood(model, base, positions, rows)):
+                scored[tuple(r)] = float(v)
+
+    def best():
+        keys = sorted(scored, key=lambda r: -scored[r])[:beam]
+        return numpy.array(keys, dtype=ID_DTYPE)
+
+    pool = numpy.unique(numpy.concatenate(seeds), axis=0)
+    score(pool)  # the first sweep moves from every seed, the later ones from the best fillings
+    for _ in range(sweeps):
+        moves = []
+        for j, p in enumerate(positions):
+            logp = _log_probs_at(model, base, positions, pool, p)
+            logp[:, banned] = -numpy.inf
+            top = _top(logp, per_position)
+            rows = numpy.repeat(pool, top.shape[1], axis=0)
+            rows[:, j] = top.ravel()
+            moves.append(rows)
+        score(numpy.concatenate(moves))
+        new = best()
+        if set(map(tuple, new.tolist())) == set(map(tuple, pool.tolist())):
+            break
+        pool = new
+    return scored
 
 
 def fill(model, vocab, tokenizer, text, top=10, beam=None):
@@ -523,18 +618,9 @@ def fill(model, vocab, tokenizer, text, top=10, beam=None):
     else:
         beam = beam or max(top, 10)
         # <eos> never stands inside a line: not a filling
-        banned = [vocab.eos_id]
-        start = numpy.full(len(positions), vocab.unk_id, dtype=ID_DTYPE)
-        found = {}
-        for _ in range(2):  # round 2 uses round 1's best filling as the placeholders
-            for order in (positions, positions[::-1]):
-                for row in _beam(model, base, positions, order, start, beam, banned):
-                    found.setdefault(tuple(int(v) for v in row), None)
-            cands = numpy.array(list(found), dtype=ID_DTYPE)
-            scores = pseudo_log_likelihood(model, base, positions, cands)
-            start = cands[int(numpy.argmax(scores))]
-        order = numpy.argsort(-scores, kind="stable")[:top]
-        preds = [([vocab.tokens[i] for i in cands[j]], float(numpy.exp(scores[j]))) for j in order]
+        scored = search(model, base, positions, beam, [vocab.eos_id], vocab.unk_id)
+        ranked = sorted(scored, key=lambda r: -scored[r])[:top]
+        preds = [([vocab.tokens[i] for i in r], float(numpy.exp(scored[r]))) for r in ranked]
         scoring = "pseudo-likelihood"
     return {"tokens": tokens, "positions": positions, "unknown": unknown, "scoring": scoring, "predictions": preds}
 
