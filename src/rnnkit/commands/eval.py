@@ -23,6 +23,10 @@ def run(args):
     from rnnkit.lm import cloze
 
     if cloze.model_task(args.model) == cloze.TASK:  # hook: cloze perplexity and top-1/top-5 accuracy
+        if args.mix or args.tune_lambda:
+            from rnnkit.errors import UsageError
+
+            raise UsageError("--mix works with left-to-right language models (--task lm), not cloze models")
         return cloze.eval_command(args)
     lm = LanguageModel.load(args.model)
     if args.mix or args.tune_lambda:
