@@ -1,0 +1,26 @@
+"""The speed benchmark must not rot: a tiny run, checking the shape of its output (no timing asserted)."""
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("torch", reason="the speed benchmark compares with PyTorch (pip install torch==2.13.0)")
+
+SCRIPT = pathlib.Path(__file__).resolve().parent.parent / "benchmarks" / "speed.py"
+
+
+def test_speed_benchmark_smoke():
+    r = subprocess.run([sys.executable, str(SCRIPT), "--smoke", "--configs", "elman-1x200,elman-1x200-eval"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    records = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [rec["config"] for rec in records] == ["elman-1x200", "elman-1x200-eval"]
+    for rec in records:
+        for side in ("rnnkit_tokens_per_s", "torch_tokens_per_s"):
+            assert set(rec[side]) == {"median", "min", "max"} and rec[side]["median"] > 0
+        assert rec["ratio_median"] > 0 and rec["flops_per_token"] > 0 and rec["gemm_gflops"] > 0
+        assert 0 < rec["fraction_of_gemm_limit"] and set(rec["peak_rss_mb"]) == {"rnnkit", "torch"}
+        assert rec["params"]["rnnkit"] > 0 and rec["params"]["torch"] > 0
