@@ -14,7 +14,7 @@ import sys
 
 from rnnkit.errors import UsageError
 from rnnkit.lm.api import LanguageModel
-from rnnkit.lm.score import rescore_nbest, score_lines
+from rnnkit.lm.score import rank_nbest, read_nbest, rescore_nbest, score_lines
 from rnnkit.lm.tokenize import read_lines
 
 NAME = "score"
@@ -29,6 +29,9 @@ def add_arguments(p):
     p.add_argument("--lm-weight", type=float, default=1.0, metavar="W", help="weight of the LM log10 probability (default: 1)")
     p.add_argument("--am-weight", type=float, default=1.0, metavar="W", help="weight of the acoustic/OCR score (default: 1)")
     p.add_argument("--best", action="store_true", help="with --nbest: print only 'utt_id<TAB>best text'")
+    p.add_argument("--mix", metavar="FILE.arpa", help="with --nbest: the LM score is the RNN mixed with this N-gram model")
+    p.add_argument("--lambda", dest="lam", type=float, default=0.5, metavar="L",
+                   help="with --mix: weight of the RNN, P = L P_rnn + (1 - L) P_ngram per token (default 0.5)")
 
 
 def _fmt(x):
@@ -36,8 +39,10 @@ def _fmt(x):
 
 
 def run(args):
-    if not args.nbest and (args.best or args.lm_weight != 1.0 or args.am_weight != 1.0):
-        raise UsageError("--best, --lm-weight and --am-weight apply to --nbest only")
+    if not args.nbest and (args.best or args.lm_weight != 1.0 or args.am_weight != 1.0 or args.mix):
+        raise UsageError("--best, --lm-weight, --am-weight and --mix apply to --nbest only")
+    if not 0.0 <= args.lam <= 1.0:
+        raise UsageError(f"--lambda must be in [0, 1], got {args.lam}")
     for name in ("lm_weight", "am_weight"):
         if not math.isfinite(getattr(args, name)):
             raise UsageError(f"--{name.replace('_', '-')} must be a finite number")
@@ -46,7 +51,11 @@ def run(args):
     source = "<stdin>" if args.file == "-" else args.file
     out = sys.stdout
     if args.nbest:
-        for utt, cands in rescore_nbest(lm.model, lm.vocab, lm.tokenizer, lines, source, args.lm_weight, args.am_weight):
+        if args.mix:
+            ranked = _rescore_mixed(lm, args, lines, source)
+        else:
+            ranked = rescore_nbest(lm.model, lm.vocab, lm.tokenizer, lines, source, args.lm_weight, args.am_weight)
+        for utt, cands in ranked:
             if args.json:
                 out.write(json.dumps({"utt": utt, "candidates": cands}, ensure_ascii=False) + "\n")
             elif args.best:
@@ -68,3 +77,12 @@ def run(args):
         print(f"# {len(rows)} lines, {count} tokens: log10 probability {total:.4f}, "
               f"perplexity {10 ** (-total / count):.2f}", file=sys.stderr)
     return 0
+
+
+def _rescore_mixed(lm, args, lines, source):
+    from rnnkit.lm.mix import load_compatible, mixed_sentence_log10probs
+
+    entries = read_nbest(lines, source)
+    ngram = load_compatible(lm, args.mix)
+    scores = mixed_sentence_log10probs(lm, ngram, [text for _, text, _ in entries], args.lam, source)
+    return rank_nbest(entries, scores, args.lm_weight, args.am_weight)

@@ -17,6 +17,7 @@ import numpy
 
 from rnnkit.errors import RnnkitError
 from rnnkit.lm.ngram import NgramModel, read_text_lines, sentences_from_lines
+from rnnkit.lm.tokenize import get_tokenizer
 
 
 def load_compatible(rnn, arpa_path):
@@ -31,19 +32,34 @@ def paired_probs(rnn, ngram, path):
     sentences, line_numbers = sentences_from_lines(read_text_lines(path), rnn.tokenizer, source=path)
     if not sentences:
         raise RnnkitError(f"{path}: no text to evaluate")
+    return sentence_probs(rnn, ngram, sentences, line_numbers, path)
+
+
+def sentence_probs(rnn, ngram, sentences, line_numbers, source):
+    """(P_rnn, P_ngram) of every token of the token lists, the sentence ends included."""
     known = set(ngram.vocab)
     for sentence, line in zip(sentences, line_numbers):
         for token in sentence:
             if (token in rnn.vocab) != (token in known) and token != "<unk>":
                 which = "the RNN" if token in rnn.vocab else "the N-gram model"
-                raise RnnkitError(f"{path}: line {line}: {token!r} is known only to {which}; the two models "
+                raise RnnkitError(f"{source}: line {line}: {token!r} is known only to {which}; the two models "
                                   "must share a vocabulary (or the same <unk> words) to be mixed")
     p_rnn = numpy.exp(numpy.concatenate(rnn.token_logprobs(sentences)))
     p_ngram = 10.0 ** numpy.concatenate(ngram.token_log10probs(sentences))
     if numpy.isnan(p_ngram).any():
-        raise RnnkitError(f"{path}: a word outside the N-gram model's closed vocabulary has no probability; "
+        raise RnnkitError(f"{source}: a word outside the N-gram model's closed vocabulary has no probability; "
                           "build it with `rnnkit ngram train --unk`")
     return p_rnn, p_ngram
+
+
+def mixed_sentence_log10probs(rnn, ngram, texts, lam, source="<text>"):
+    """log10 P_mix of each text as one sentence (its end included): for n-best rescoring."""
+    cut = get_tokenizer(rnn.tokenizer)
+    sentences = [cut(t) for t in texts]
+    p_rnn, p_ngram = sentence_probs(rnn, ngram, sentences, range(1, len(texts) + 1), source)
+    log10_mix = numpy.log10(lam * p_rnn + (1.0 - lam) * p_ngram)
+    ends = numpy.cumsum([len(s) + 1 for s in sentences])
+    return [float(x) for x in numpy.add.reduceat(log10_mix, numpy.concatenate([[0], ends[:-1]]))] if texts else []
 
 
 def perplexity(p_rnn, p_ngram, lam):
