@@ -11,7 +11,8 @@ For each cell and distance T it reports
   25 iterations on 500 held-out sequences), or "-" within the budget;
 - the held-out accuracy at the end.
 
-Prints one JSON record per run, then a markdown table (median over seeds).
+Prints one JSON record per run, then a markdown table with every seed's outcome
+(``--from-json`` prints the table of saved runs, e.g. two runs merged).
 
     python benchmarks/long_dependency.py --seeds 3             # the table in docs/results.md
     python benchmarks/long_dependency.py --steps 200 --rows 0,3,5 --iterations 300
@@ -51,7 +52,13 @@ def main(argv=None):
     p.add_argument("--rows", default=",".join(str(i) for i in range(len(ROWS))),
                    help="which rows of the table to run, as indices: " +
                         "; ".join(f"{i} {label}" for i, (label, _, _) in enumerate(ROWS)))
+    p.add_argument("--from-json", nargs="+", metavar="LOG",
+                   help="print the table of earlier runs (files holding this script's JSON lines) and exit")
     args = p.parse_args(argv)
+    if args.from_json:
+        results = [json.loads(line) for name in args.from_json for line in open(name) if line.startswith("{")]
+        print(table(results))
+        return
     task = load_task()
     steps_list = args.steps or [50, 100, 200]
     rows = [ROWS[int(i)] for i in args.rows.split(",")]
@@ -61,26 +68,35 @@ def main(argv=None):
             for seed in range(args.seeds):
                 ratio = task.error_term_ratio(cell, steps, seed=seed, **kw)
                 r = task.train(cell, steps=steps, iterations=args.iterations, seed=seed, **kw)
-                r.update(label=label, error_term_at_init=ratio, **kw)
+                r.update(label=label, error_term_at_init=ratio, budget=args.iterations, **kw)
                 results.append(r)
                 print(json.dumps(r), flush=True)
 
     print()
-    print(f"Recall a symbol seen T steps earlier: 4 symbols (chance 25%), budget {args.iterations} iterations "
-          f"x 32 sequences, {args.seeds} seed(s) (median)")
-    print()
-    print("| cell | T | error term reaching step 0 at init | solved (99%) at iteration | final accuracy | seconds |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for steps in steps_list:
-        for label, _, _ in rows:
-            rs = [r for r in results if r["label"] == label and r["steps"] == steps]
-            solved = [r["solved_at"] for r in rs if r["solved_at"] is not None]
-            solved_txt = f"{statistics.median(solved):g}" if solved else "-"
-            if solved and len(solved) < len(rs):
-                solved_txt += f" ({len(solved)}/{len(rs)} seeds)"
-            print(f"| {label} | {steps} | {statistics.median(r['error_term_at_init'] for r in rs):.1e} | {solved_txt} | "
-                  f"{statistics.median(r['accuracy'] for r in rs):.3f} | {statistics.median(r['seconds'] for r in rs):.0f} |")
+    print(table(results))
 
+
+def table(results):
+    """Markdown: one row per cell and distance, per-seed outcomes side by side."""
+    seeds = sorted({r["seed"] for r in results})
+    budgets = sorted({r.get("budget", r["iterations"]) for r in results if r["solved_at"] is None} or {0})
+    lines = [f"Recall a symbol seen T steps earlier: 4 symbols (chance 25%), one layer of 32 units, "
+             f"batch 32, seeds {', '.join(map(str, seeds))}; '-' = not solved within the budget "
+             f"({', '.join(map(str, budgets))} iterations)", "",
+             "| cell | T | error term reaching step 0 at init (median) | solved (99%) at iteration, per seed "
+             "| final accuracy, per seed | seconds (median) |",
+             "|---|---:|---:|---|---|---:|"]
+    keys = []
+    for r in results:
+        if (r["label"], r["steps"]) not in keys:
+            keys.append((r["label"], r["steps"]))
+    for label, steps in sorted(keys, key=lambda k: (k[1], keys.index(k))):
+        rs = sorted((r for r in results if r["label"] == label and r["steps"] == steps), key=lambda r: r["seed"])
+        solved = ", ".join("-" if r["solved_at"] is None else str(r["solved_at"]) for r in rs)
+        acc = " / ".join(f"{r['accuracy']:.3f}" for r in rs)
+        lines.append(f"| {label} | {steps} | {statistics.median(r['error_term_at_init'] for r in rs):.1e} | {solved} | "
+                     f"{acc} | {statistics.median(r['seconds'] for r in rs):.0f} |")
+    return "\n".join(lines)
 
 if __name__ == "__main__":
     main()
