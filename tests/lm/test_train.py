@@ -56,6 +56,16 @@ def test_mikolov_schedule_halves_then_stops(corpus, tmp_path):
     assert result.status == "converged"
 
 
+def test_anneal_from_halves_on_a_fixed_schedule(corpus, tmp_path):
+    out = tmp_path / "m"
+    # min_improvement 1.0: every improving epoch counts as progress, so only
+    # --anneal-from can start the annealing (after epoch 2, whatever validation says)
+    quiet_train(corpus, out, dict(TINY, epochs=4, min_improvement=1.0, anneal_from=2))
+    lrs = [r["lr"] for r in read_metrics(out)]
+    assert lrs[:3] == [1.0, 1.0, 0.5] and len(lrs) in (3, 4)
+    assert lrs == [1.0, 1.0, 0.5, 0.25][:len(lrs)]
+
+
 def test_worse_epoch_is_undone(corpus, tmp_path):
     out = tmp_path / "m"
     quiet_train(corpus, out, dict(TINY, epochs=6, lr=60.0, clip=0))  # too large a step: epochs get worse
@@ -166,6 +176,7 @@ def test_max_minutes_stops_and_keeps_best(corpus, tmp_path):
     (dict(tie_weights=True, embed=0), "needs an embedding layer"),
     (dict(clip=float("nan")), "--clip"),
     (dict(anneal=1.0), "--anneal must be above 1"),
+    (dict(anneal_from=0), "--anneal-from must be a positive epoch number"),
     (dict(max_vocab=2), "--max-vocab must be at least 3"),
 ])
 def test_nonsense_options(bad, match):

@@ -53,6 +53,9 @@ def add_arguments(p):
                         + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items()) + ")")
     g.add_argument("--clip", type=float, metavar="NORM", help=f"clip the global gradient norm; 0: off (default: {_d('clip')})")
     g.add_argument("--anneal", type=float, metavar="F", help=f"divide lr by F once validation stalls (default: {_d('anneal')})")
+    g.add_argument("--anneal-from", type=int, metavar="N",
+                   help="start dividing lr by F after epoch N even if validation still improves "
+                        "(Zaremba et al.'s fixed schedule; default: only when it stalls)")
     g.add_argument("--min-improvement", type=float, metavar="R",
                    help=f"validation loss ratio counted as progress (default: {_d('min_improvement')})")
     g.add_argument("--seed", type=int, help=f"random seed: same seed, same run (default: {_d('seed')})")

@@ -9,7 +9,9 @@ state of the next (the gradient stops there: truncated BPTT).
 The learning rate follows Mikolov's RNNLM: constant while each epoch improves
 the validation cross-entropy by at least ``min_improvement`` (0.3%); from the
 first epoch that does not, divided by ``anneal`` every epoch; when another
-epoch gains less than that, training stops. An epoch that makes validation
+epoch gains less than that, training stops. ``anneal_from`` N starts the
+annealing after epoch N whatever validation says (Zaremba et al.'s schedule:
+their small PTB model anneals from epoch 4, the medium one from 6). An epoch that makes validation
 worse is undone (the best weights are put back). The best model on validation
 is what MODEL_DIR holds.
 
@@ -45,7 +47,7 @@ DEFAULTS = dict(
     cell="rnn", activation="tanh", init="xavier", embed=None, hidden=200, layers=1,
     dropout=0.0, tie_weights=False, softmax="auto", classes=None,
     batch=20, bptt=35, epochs=40, optimizer="sgd", lr=None, clip=0.25,
-    anneal=2.0, min_improvement=1.003, seed=1,
+    anneal=2.0, anneal_from=None, min_improvement=1.003, seed=1,
     task="lm", form=None,  # --task cloze: rnnkit.lm.cloze (form: its deep bidirectional form)
 )
 TASKS = ("lm", "cloze")
@@ -94,6 +96,8 @@ def resolve_options(given):
         raise UsageError(f"--clip must be 0 (no clipping) or positive, got {opts['clip']}")
     if not opts["anneal"] > 1.0:
         raise UsageError(f"--anneal must be above 1 (the factor the learning rate is divided by), got {opts['anneal']}")
+    if opts["anneal_from"] is not None and (not isinstance(opts["anneal_from"], int) or opts["anneal_from"] < 1):
+        raise UsageError(f"--anneal-from must be a positive epoch number, got {opts['anneal_from']!r}")
     if not opts["min_improvement"] >= 1.0:
         raise UsageError(f"--min-improvement must be at least 1.0, got {opts['min_improvement']}")
     if opts["tie_weights"] and opts["embed"] != opts["hidden"]:
@@ -447,6 +451,8 @@ class Trainer:
         if previous_best is not None and loss * opts["min_improvement"] > previous_best:
             if st["annealing"]:
                 verdict = "converged"
+            st["annealing"] = True
+        if opts.get("anneal_from") and st["epoch"] >= opts["anneal_from"]:
             st["annealing"] = True
         if st["annealing"] and verdict is None:
             st["lr"] = lr_used / opts["anneal"]
