@@ -13,4 +13,8 @@ def __getattr__(name):
         from rnnkit.lm.api import LanguageModel
 
         return LanguageModel
+    if name == "ClozeLM":
+        from rnnkit.lm.cloze import ClozeLM
+
+        return ClozeLM
     raise AttributeError(f"module 'rnnkit' has no attribute {name!r}")

@@ -289,6 +289,15 @@ def test_cloze_training_writes_a_cloze_model(cloze_model):
     assert 0 < r["top1"] <= r["top5"] <= 1
 
 
+def test_the_python_api_trains_a_cloze_model_and_returns_it(cloze_model, tmp_path):
+    import rnnkit
+
+    _, _, tr, va = cloze_model
+    lm = rnnkit.LanguageModel.train(str(tr), str(va), str(tmp_path / "m"), **dict(TINY, task="cloze", epochs=1, bptt=None))
+    assert isinstance(lm, rnnkit.ClozeLM)
+    assert lm.evaluate(str(va))["tokens"] > 0
+
+
 def test_the_second_direction_sees_what_the_first_cannot(tmp_path):
     """Lines "x is x": from the left the first x is a guess among 8 words; from both sides it is certain."""
     import random

@@ -76,10 +76,18 @@ class LanguageModel:
 
     @classmethod
     def train(cls, corpus, valid, out, resume=False, force=False, max_minutes=None, quiet=True, log=print, **options):
-        """Train like `rnnkit train` (same options, as keywords) and return the best model."""
+        """Train like `rnnkit train` (same options, as keywords) and return the best model.
+
+        With ``task="cloze"`` the result is a rnnkit.lm.cloze.ClozeLM (fill and
+        evaluate), since a cloze model is no left-to-right language model.
+        """
         from rnnkit.lm.train import train
 
         train(corpus, valid, out, options, resume=resume, force=force, max_minutes=max_minutes, quiet=quiet, log=log)
+        if options.get("task") == "cloze":
+            from rnnkit.lm.cloze import ClozeLM
+
+            return ClozeLM.load(out)
         return cls.load(out)
 
     # --- what the commands do ------------------------------------------------
