@@ -230,3 +230,10 @@ def test_resume_after_annealing_began_keeps_the_halved_rate(corpus, tmp_path):
     b, _ = checkpoint_arrays(tmp_path / "short")
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_default_learning_rate_depends_on_optimizer_and_cell():
+    assert resolve_options({})["lr"] == 5.0
+    assert resolve_options({"cell": "lstm"})["lr"] == 20.0 == resolve_options({"cell": "gru"})["lr"]
+    assert resolve_options({"cell": "lstm", "optimizer": "adam"})["lr"] == 0.002
+    assert resolve_options({"cell": "gru", "lr": 1.0})["lr"] == 1.0

@@ -2,7 +2,7 @@
 
 import argparse
 
-from rnnkit.lm.train import DEFAULT_LR, DEFAULTS, train
+from rnnkit.lm.train import DEFAULT_LR, DEFAULTS, GATED_SGD_LR, train
 
 NAME = "train"
 HELP = "train a recurrent language model on a text file (one sentence per line)"
@@ -50,7 +50,8 @@ def add_arguments(p):
     g.add_argument("--optimizer", choices=("sgd", "momentum", "adagrad", "adam"), help="default: sgd")
     g.add_argument("--lr", type=float, metavar="LR",
                    help="learning rate for the mean loss per token (default: "
-                        + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items()) + ")")
+                        + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items())
+                        + f"; sgd with --cell lstm or gru {GATED_SGD_LR:g})")
     g.add_argument("--clip", type=float, metavar="NORM", help=f"clip the global gradient norm; 0: off (default: {_d('clip')})")
     g.add_argument("--anneal", type=float, metavar="F", help=f"divide lr by F once validation stalls (default: {_d('anneal')})")
     g.add_argument("--anneal-from", type=int, metavar="N",
