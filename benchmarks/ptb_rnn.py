@@ -1,10 +1,12 @@
-"""Quality benchmark: an Elman RNN language model on Penn Treebank with `rnnkit train`.
+"""Quality benchmark: a recurrent language model on Penn Treebank with `rnnkit train`.
 
 Not a test: it takes up to an hour. It writes the PTB files (checked against
 their MD5s), trains with the command line a user would type, evaluates the
 best model on the test set, and prints one JSON object:
 
     python benchmarks/ptb_rnn.py --work /work/runs/ptb-rnn [--minutes 55] [--threads 1] [-- train options]
+    python benchmarks/ptb_rnn.py --work /work/runs/ptb-lstm --threads 1 -- --cell lstm --layers 2 \
+        --softmax full --lr 20 --bptt 20 --anneal-from 4 --epochs 13      # docs/results.md, gated cells
 
 The result goes into docs/results.md by hand, with the curve from
 MODEL_DIR/metrics.jsonl (rnnkit plot, or any JSON-lines reader).
