@@ -11,7 +11,6 @@
     lm.save("copy-of-model")
 """
 
-import os
 
 from rnnkit.errors import RnnkitError
 from rnnkit.lm import io
@@ -21,8 +20,6 @@ from rnnkit.lm.generate import generate
 from rnnkit.lm.model import RNNLM
 from rnnkit.lm.predict import predict
 from rnnkit.lm.score import rescore_nbest, score_lines, sentence_log_probs
-from rnnkit.lm.tokenize import TOKENIZERS
-from rnnkit.lm.vocab import Vocab
 
 
 class LanguageModel:
@@ -42,30 +39,10 @@ class LanguageModel:
     @classmethod
     def load(cls, model_dir):
         """Read MODEL_DIR, checking every file; RnnkitError with one clear line if anything is off."""
-        config, vocab_json, arrays = io.load_model_files(model_dir)
-        source = os.path.join(model_dir, io.WEIGHTS)
-        if config.get("task", "lm") != "lm":
-            raise RnnkitError(f"{model_dir}: a {config.get('task')!r} model, not a left-to-right language model")
-        try:
-            tokenizer = config["tokenizer"]
-            model_cfg = dict(config["model"])
-        except (KeyError, TypeError):
-            raise RnnkitError(f"{os.path.join(model_dir, io.CONFIG)}: incomplete (no tokenizer or model section)") from None
-        if tokenizer not in TOKENIZERS:
-            raise RnnkitError(f"{os.path.join(model_dir, io.CONFIG)}: unknown tokenizer {tokenizer!r}")
-        vocab = Vocab.from_json(vocab_json, os.path.join(model_dir, io.VOCAB))
-        if model_cfg.get("vocab_size") != len(vocab):
-            raise RnnkitError(
-                f"{model_dir}: {io.CONFIG} says {model_cfg.get('vocab_size')} tokens, {io.VOCAB} has {len(vocab)}"
-            )
-        dtype = next((a.dtype for a in arrays.values() if a.dtype.kind == "f"), None)
-        buffers = {k: v for k, v in arrays.items() if k == "output.word_class"}
-        try:
-            model = RNNLM.from_config(model_cfg, buffers=buffers, dtype=dtype)
-        except (TypeError, ValueError) as exc:
-            raise RnnkitError(f"{os.path.join(model_dir, io.CONFIG)}: the model section does not describe a model ({exc})") from None
-        io.check_arrays(source, {**model.params, **model.buffers()}, arrays)
-        io.copy_into(model.params, arrays)
+        config, vocab, tokenizer, model = io.load_trained(
+            model_dir, "lm", RNNLM.from_config, "a model",
+            "{model_dir}: a {task!r} model, not a left-to-right language model",
+        )
         return cls(model, vocab, tokenizer, config)
 
     def save(self, model_dir, force=False):

@@ -55,8 +55,7 @@ from rnnkit.errors import RnnkitError, UsageError
 from rnnkit.lm import io
 from rnnkit.lm.data import ID_DTYPE
 from rnnkit.lm.model import CELLS, SOFTMAXES, FullSoftmax
-from rnnkit.lm.tokenize import TOKENIZERS, get_tokenizer
-from rnnkit.lm.vocab import Vocab
+from rnnkit.lm.tokenize import get_tokenizer
 from rnnkit.nn import Dropout, Embedding, Module, RecurrentStack
 from rnnkit.nn.class_softmax import ClassSoftmax, frequency_classes
 from rnnkit.nn.stack import FORMS
@@ -380,32 +379,11 @@ class ClozeLM:
 
     @classmethod
     def load(cls, model_dir):
-        config, vocab_json, arrays = io.load_model_files(model_dir)
-        config_path = os.path.join(model_dir, io.CONFIG)
-        task = config.get("task", "lm")
-        if task != TASK:
-            raise RnnkitError(
-                f"{model_dir}: a left-to-right language model (task {task!r}), not a cloze model; "
-                "train one with: rnnkit train CORPUS --task cloze ..."
-            )
-        try:
-            tokenizer = config["tokenizer"]
-            model_cfg = dict(config["model"])
-        except (KeyError, TypeError):
-            raise RnnkitError(f"{config_path}: incomplete (no tokenizer or model section)") from None
-        if tokenizer not in TOKENIZERS:
-            raise RnnkitError(f"{config_path}: unknown tokenizer {tokenizer!r}")
-        vocab = Vocab.from_json(vocab_json, os.path.join(model_dir, io.VOCAB))
-        if model_cfg.get("vocab_size") != len(vocab):
-            raise RnnkitError(f"{model_dir}: {io.CONFIG} says {model_cfg.get('vocab_size')} tokens, {io.VOCAB} has {len(vocab)}")
-        dtype = next((a.dtype for a in arrays.values() if a.dtype.kind == "f"), None)
-        buffers = {k: v for k, v in arrays.items() if k == "output.word_class"}
-        try:
-            model = ClozeModel.from_config(model_cfg, buffers=buffers, dtype=dtype)
-        except (TypeError, ValueError) as exc:
-            raise RnnkitError(f"{config_path}: the model section does not describe a cloze model ({exc})") from None
-        io.check_arrays(os.path.join(model_dir, io.WEIGHTS), {**model.params, **model.buffers()}, arrays)
-        io.copy_into(model.params, arrays)
+        config, vocab, tokenizer, model = io.load_trained(
+            model_dir, TASK, ClozeModel.from_config, "a cloze model",
+            "{model_dir}: a left-to-right language model (task {task!r}), not a cloze model; "
+            "train one with: rnnkit train CORPUS --task cloze ...",
+        )
         return cls(model, vocab, tokenizer, config)
 
     def evaluate(self, path):

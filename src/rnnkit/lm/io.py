@@ -195,3 +195,41 @@ def copy_into(params, arrays):
     """Write loaded arrays into the model's own arrays, in place (the dicts stay valid)."""
     for name, p in params.items():
         p[...] = arrays[name]
+
+
+def load_trained(model_dir, task, build, what, wrong_task):
+    """A trained model's parts from MODEL_DIR, every file checked: (config, vocab, tokenizer, model).
+
+    ``task`` is the one config.json must name ("lm" when it names none), else
+    RnnkitError(``wrong_task``, formatted with the task found and model_dir).
+    ``build(model_config, buffers, dtype)`` makes the network the config
+    describes (RNNLM.from_config, ClozeModel.from_config); ``what`` names it in
+    the error when the config does not describe one.
+    """
+    from rnnkit.lm.tokenize import TOKENIZERS
+    from rnnkit.lm.vocab import Vocab
+
+    config, vocab_json, arrays = load_model_files(model_dir)
+    config_path = os.path.join(model_dir, CONFIG)
+    found = config.get("task", "lm")
+    if found != task:
+        raise RnnkitError(wrong_task.format(task=found, model_dir=model_dir))
+    try:
+        tokenizer = config["tokenizer"]
+        model_cfg = dict(config["model"])
+    except (KeyError, TypeError):
+        raise RnnkitError(f"{config_path}: incomplete (no tokenizer or model section)") from None
+    if tokenizer not in TOKENIZERS:
+        raise RnnkitError(f"{config_path}: unknown tokenizer {tokenizer!r}")
+    vocab = Vocab.from_json(vocab_json, os.path.join(model_dir, VOCAB))
+    if model_cfg.get("vocab_size") != len(vocab):
+        raise RnnkitError(f"{model_dir}: {CONFIG} says {model_cfg.get('vocab_size')} tokens, {VOCAB} has {len(vocab)}")
+    dtype = next((a.dtype for a in arrays.values() if a.dtype.kind == "f"), None)
+    buffers = {k: v for k, v in arrays.items() if k == "output.word_class"}
+    try:
+        model = build(model_cfg, buffers=buffers, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise RnnkitError(f"{config_path}: the model section does not describe {what} ({exc})") from None
+    check_arrays(os.path.join(model_dir, WEIGHTS), {**model.params, **model.buffers()}, arrays)
+    copy_into(model.params, arrays)
+    return config, vocab, tokenizer, model
