@@ -11,7 +11,6 @@
     lm.save("copy-of-model")
 """
 
-
 from rnnkit.errors import RnnkitError
 from rnnkit.lm import io
 from rnnkit.lm.data import encode_file, encode_lines

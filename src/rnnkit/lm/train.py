@@ -11,9 +11,9 @@ the validation cross-entropy by at least ``min_improvement`` (0.3%); from the
 first epoch that does not, divided by ``anneal`` every epoch; when another
 epoch gains less than that, training stops. ``anneal_from`` N starts the
 annealing after epoch N whatever validation says (Zaremba et al.'s schedule:
-their small PTB model anneals from epoch 4, the medium one from 6). An epoch that makes validation
-worse is undone (the best weights are put back). The best model on validation
-is what MODEL_DIR holds.
+their small PTB model anneals from epoch 4, the medium one from 6). An epoch
+that makes validation worse is undone (the best weights are put back). The
+best model on validation is what MODEL_DIR holds.
 
 After every epoch, and when stopped (Ctrl-C, SIGTERM, --max-minutes), a single
 checkpoint file holds everything the run needs to go on as if never stopped:
