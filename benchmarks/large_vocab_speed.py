@@ -30,8 +30,8 @@ def main():
     ids = rng.choice(args.vocab, size=200_000, p=zipf / zipf.sum()).astype(numpy.int32)
     counts = numpy.bincount(ids, minlength=args.vocab)
     models = {}
+    classes = int(round(args.vocab ** 0.5))
     for softmax in ("full", "class"):
-        classes = int(round(args.vocab ** 0.5))
         kw = {"word_class": class_of_words(counts, classes), "classes": classes} if softmax == "class" else {}
         m = RNNLM(args.vocab, embed=200, hidden=200, softmax=softmax, seed=0, **kw)
         models[softmax] = (m, SGD(m.params, m.grads, lr=1.0))

@@ -98,5 +98,6 @@ def table(results):
                      f"{acc} | {statistics.median(r['seconds'] for r in rs):.0f} |")
     return "\n".join(lines)
 
+
 if __name__ == "__main__":
     main()

@@ -2,6 +2,7 @@
 
 import json
 
+from rnnkit.errors import UsageError
 from rnnkit.lm.api import LanguageModel
 
 NAME = "eval"
@@ -24,8 +25,6 @@ def run(args):
 
     if cloze.model_task(args.model) == cloze.TASK:  # hook: cloze perplexity and top-1/top-5 accuracy
         if args.mix or args.tune_lambda:
-            from rnnkit.errors import UsageError
-
             raise UsageError("--mix works with left-to-right language models (--task lm), not cloze models")
         return cloze.eval_command(args)
     lm = LanguageModel.load(args.model)
@@ -42,13 +41,11 @@ def run(args):
 
 
 def _mixed(lm, args):
-    from rnnkit.errors import UsageError
-    from rnnkit.lm.mix import mixed_report
+    from rnnkit.lm.mix import check_lambda, mixed_report
 
     if not args.mix:
         raise UsageError("--tune-lambda needs --mix FILE.arpa")
-    if not 0.0 <= args.lam <= 1.0:
-        raise UsageError(f"--lambda must be in [0, 1], got {args.lam}")
+    check_lambda(args.lam)
     r = mixed_report(lm, args.mix, args.file, lam=args.lam, tune_path=args.tune_lambda)
     if args.json:
         print(json.dumps(r))

@@ -41,8 +41,9 @@ def _fmt(x):
 def run(args):
     if not args.nbest and (args.best or args.lm_weight != 1.0 or args.am_weight != 1.0 or args.mix):
         raise UsageError("--best, --lm-weight, --am-weight and --mix apply to --nbest only")
-    if not 0.0 <= args.lam <= 1.0:
-        raise UsageError(f"--lambda must be in [0, 1], got {args.lam}")
+    from rnnkit.lm.mix import check_lambda
+
+    check_lambda(args.lam)
     for name in ("lm_weight", "am_weight"):
         if not math.isfinite(getattr(args, name)):
             raise UsageError(f"--{name.replace('_', '-')} must be a finite number")

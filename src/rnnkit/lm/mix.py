@@ -15,9 +15,15 @@ import math
 
 import numpy
 
-from rnnkit.errors import RnnkitError
+from rnnkit.errors import RnnkitError, UsageError
 from rnnkit.lm.ngram import NgramModel, read_text_lines, sentences_from_lines
 from rnnkit.lm.tokenize import get_tokenizer
+
+
+def check_lambda(lam):
+    """UsageError unless ``lam`` (--lambda, the RNN's weight) is in [0, 1]."""
+    if not 0.0 <= lam <= 1.0:
+        raise UsageError(f"--lambda must be in [0, 1], got {lam}")
 
 
 def load_compatible(rnn, arpa_path):
@@ -54,12 +60,14 @@ def sentence_probs(rnn, ngram, sentences, line_numbers, source):
 
 def mixed_sentence_log10probs(rnn, ngram, texts, lam, source="<text>"):
     """log10 P_mix of each text as one sentence (its end included): for n-best rescoring."""
+    if not texts:
+        return []
     cut = get_tokenizer(rnn.tokenizer)
     sentences = [cut(t) for t in texts]
     p_rnn, p_ngram = sentence_probs(rnn, ngram, sentences, range(1, len(texts) + 1), source)
     log10_mix = numpy.log10(lam * p_rnn + (1.0 - lam) * p_ngram)
     ends = numpy.cumsum([len(s) + 1 for s in sentences])
-    return [float(x) for x in numpy.add.reduceat(log10_mix, numpy.concatenate([[0], ends[:-1]]))] if texts else []
+    return [float(x) for x in numpy.add.reduceat(log10_mix, numpy.concatenate([[0], ends[:-1]]))]
 
 
 def perplexity(p_rnn, p_ngram, lam):

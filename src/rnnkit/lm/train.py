@@ -456,7 +456,7 @@ class Trainer:
             if st["annealing"]:
                 verdict = "converged"
             st["annealing"] = True
-        if opts.get("anneal_from") and st["epoch"] >= opts["anneal_from"]:
+        if opts["anneal_from"] and st["epoch"] >= opts["anneal_from"]:
             st["annealing"] = True
         if st["annealing"] and verdict is None:
             st["lr"] = lr_used / opts["anneal"]
