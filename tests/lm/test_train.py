@@ -237,3 +237,24 @@ def test_default_learning_rate_depends_on_optimizer_and_cell():
     assert resolve_options({"cell": "lstm"})["lr"] == 20.0 == resolve_options({"cell": "gru"})["lr"]
     assert resolve_options({"cell": "lstm", "optimizer": "adam"})["lr"] == 0.002
     assert resolve_options({"cell": "gru", "lr": 1.0})["lr"] == 1.0
+
+
+def test_fixed_vocabulary_from_a_word_list(corpus, tmp_path):
+    train_words = set(corpus[0].read_text().split())
+    listed = sorted(train_words)[:5] + ["zebra"]
+    vocab_file = tmp_path / "words.txt"
+    vocab_file.write_text("\n".join(listed) + "\n\n")
+    out = tmp_path / "m"
+    quiet_train(corpus, out, dict(TINY, epochs=1, vocab=str(vocab_file)))
+    tokens = json.loads((out / "vocab.json").read_text())["tokens"]
+    assert tokens[:2] == ["<unk>", "<eos>"] and sorted(tokens[2:]) == sorted(listed)
+    with pytest.raises(UsageError, match="--vocab fixes the dictionary"):
+        resolve_options(dict(vocab=str(vocab_file), min_count=2))
+    bad = tmp_path / "bad.txt"
+    bad.write_text("good\ntwo words\n")
+    with pytest.raises(RnnkitError, match=r"bad.txt: line 2: expected one token per line"):
+        quiet_train(corpus, tmp_path / "m2", dict(TINY, epochs=1, vocab=str(bad)))
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n")
+    with pytest.raises(RnnkitError, match="empty.txt: no tokens"):
+        quiet_train(corpus, tmp_path / "m3", dict(TINY, epochs=1, vocab=str(empty)))

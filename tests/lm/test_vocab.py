@@ -44,3 +44,11 @@ def test_bad_arguments():
         Vocab.build({"a": 1}, min_count=0)
     with pytest.raises(ValueError):
         Vocab.build({"a": 1}, max_vocab=2)
+
+
+def test_fixed_word_list_keeps_unseen_words_and_sends_the_rest_to_unk():
+    counts = {"x": 10, "y": 5, "z": 1, UNK: 2, EOS: 3}
+    v = Vocab.build(counts, words=["y", "never", "x", "y"])
+    # ordered by training count like a built dictionary; a listed word the text never shows keeps count 0
+    assert v.tokens == [UNK, EOS, "x", "y", "never"]
+    assert v.counts == [2 + 1, 3, 10, 5, 0]  # z is not listed: its one occurrence is <unk>

@@ -23,6 +23,8 @@ def add_arguments(p):
     g.add_argument("--tokenizer", choices=("word", "char", "jieba"), help=f"default: {_d('tokenizer')}")
     g.add_argument("--min-count", type=int, metavar="N", help="words seen fewer times become <unk> (default: 1)")
     g.add_argument("--max-vocab", type=int, metavar="N", help="keep the N most frequent tokens, <unk> and <eos> included")
+    g.add_argument("--vocab", metavar="FILE",
+                   help="a fixed dictionary instead: one token per line; every other token becomes <unk>")
     g = p.add_argument_group("model")
     g.add_argument("--task", choices=("lm", "cloze"),
                    help="lm: left-to-right language model (default); cloze: bidirectional model that fills a blank "

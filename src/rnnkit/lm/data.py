@@ -74,12 +74,27 @@ def _no_text(source):
     return RnnkitError(f"{source}: no text (the file is empty or holds only blank lines)")
 
 
-def build_vocab_and_encode(path, tokenizer, min_count=1, max_vocab=None):
-    """Read a training corpus: (its Vocab, its Encoded ids)."""
+def read_word_list(path):
+    """The tokens of a word-list file (rnnkit train --vocab): one per line, blank lines skipped."""
+    words = []
+    for n, line in enumerate(read_lines(path), 1):
+        token = line.strip()
+        if not token:
+            continue
+        if len(token.split()) > 1:
+            raise RnnkitError(f"{path}: line {n}: expected one token per line, got {token!r}")
+        words.append(token)
+    if not words:
+        raise RnnkitError(f"{path}: no tokens (a word list holds one token per line)")
+    return words
+
+
+def build_vocab_and_encode(path, tokenizer, min_count=1, max_vocab=None, words=None):
+    """Read a training corpus: (its Vocab, its Encoded ids); ``words``: a fixed word list (Vocab.build)."""
     prov_ids, types, counts, n_lines = _cut_into_types(read_lines(path), tokenizer)
     if n_lines == 0:
         raise _no_text(path)
-    vocab = Vocab.build(dict(zip(types, counts)), min_count=min_count, max_vocab=max_vocab)
+    vocab = Vocab.build(dict(zip(types, counts)), min_count=min_count, max_vocab=max_vocab, words=words)
     return vocab, _map_types(vocab, types, counts, prov_ids, n_lines)
 
 

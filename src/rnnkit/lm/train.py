@@ -30,7 +30,7 @@ import time
 from rnnkit import __version__
 from rnnkit.errors import RnnkitError, UsageError
 from rnnkit.lm import io
-from rnnkit.lm.data import build_vocab_and_encode, encode_file, num_windows, streams, window
+from rnnkit.lm.data import build_vocab_and_encode, encode_file, num_windows, read_word_list, streams, window
 from rnnkit.lm.evaluate import stream_nll
 from rnnkit.lm.model import CELLS, SOFTMAXES, RNNLM, class_of_words, flatten_state, unflatten_state
 from rnnkit.lm.tokenize import TOKENIZERS
@@ -43,7 +43,7 @@ from rnnkit.nn.stack import get_cell
 # What `rnnkit train` does when given nothing but files. Measured on PTB (see
 # docs/results.md): these reach a test perplexity well under the KN 5-gram's.
 DEFAULTS = dict(
-    tokenizer="word", min_count=1, max_vocab=None,
+    tokenizer="word", min_count=1, max_vocab=None, vocab=None,
     cell="rnn", activation="tanh", init="xavier", embed=None, hidden=200, layers=1,
     dropout=0.0, tie_weights=False, softmax="auto", classes=None,
     batch=20, bptt=35, epochs=40, optimizer="sgd", lr=None, clip=0.25,
@@ -92,6 +92,8 @@ def resolve_options(given):
         raise UsageError(f"--embed must be 0 (no embedding layer) or positive, got {opts['embed']}")
     if opts["max_vocab"] is not None and opts["max_vocab"] < 3:
         raise UsageError(f"--max-vocab must be at least 3 (<unk>, <eos> and one word), got {opts['max_vocab']}")
+    if opts["vocab"] is not None and (opts["min_count"] != 1 or opts["max_vocab"] is not None):
+        raise UsageError("--vocab fixes the dictionary; --min-count and --max-vocab cut one built from the corpus: give one or the other")
     if not 0.0 <= opts["dropout"] < 1.0:
         raise UsageError(f"--dropout must be in [0, 1), got {opts['dropout']}")
     if not opts["lr"] > 0 or not math.isfinite(opts["lr"]):
@@ -216,7 +218,8 @@ class Trainer:
     def _load_data(self, vocab=None):
         opts = self.opts
         if vocab is None:
-            vocab, train = build_vocab_and_encode(self.corpus, opts["tokenizer"], opts["min_count"], opts["max_vocab"])
+            words = read_word_list(opts["vocab"]) if opts["vocab"] is not None else None
+            vocab, train = build_vocab_and_encode(self.corpus, opts["tokenizer"], opts["min_count"], opts["max_vocab"], words)
         else:
             train = encode_file(self.corpus, opts["tokenizer"], vocab)
         valid = encode_file(self.valid_path, opts["tokenizer"], vocab)

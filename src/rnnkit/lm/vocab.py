@@ -65,25 +65,30 @@ class Vocab:
         return [self.tokens[i] for i in ids]
 
     @classmethod
-    def build(cls, counts, min_count=1, max_vocab=None):
+    def build(cls, counts, min_count=1, max_vocab=None, words=None):
         """The dictionary of the tokens counted in ``counts`` (token -> count).
 
         Tokens seen fewer than ``min_count`` times are left out; ``max_vocab``
         caps the size, <unk> and <eos> included, keeping the most frequent.
-        Every occurrence of a left-out token is counted as <unk>.
+        ``words`` fixes the dictionary instead (rnnkit train --vocab): exactly
+        those words, kept even where ``counts`` never saw them (count 0), as
+        PTB's vocabulary covers its test set. Every occurrence of a token left
+        out is counted as <unk>.
         """
         if min_count < 1:
             raise ValueError(f"min_count must be at least 1, got {min_count}")
         if max_vocab is not None and max_vocab < len(SPECIALS) + 1:
             raise ValueError(f"max_vocab must be at least {len(SPECIALS) + 1}, got {max_vocab}")
-        unk_count = counts.get(UNK, 0)
-        eos_count = counts.get(EOS, 0)
-        words = sorted(((c, t) for t, c in counts.items() if t not in SPECIALS), key=lambda ct: (-ct[0], ct[1]))
-        keep = [(c, t) for c, t in words if c >= min_count]
+        if words is None:
+            candidates = {t: c for t, c in counts.items() if c >= min_count}
+        else:
+            candidates = {t: counts.get(t, 0) for t in words}
+        keep = sorted(((c, t) for t, c in candidates.items() if t not in SPECIALS), key=lambda ct: (-ct[0], ct[1]))
         if max_vocab is not None:
             keep = keep[: max_vocab - len(SPECIALS)]
-        unk_count += sum(c for c, _ in words) - sum(c for c, _ in keep)
-        return cls([UNK, EOS] + [t for _, t in keep], [unk_count, eos_count] + [c for c, _ in keep])
+        kept = {t for _, t in keep}
+        unk_count = counts.get(UNK, 0) + sum(c for t, c in counts.items() if t not in SPECIALS and t not in kept)
+        return cls([UNK, EOS] + [t for _, t in keep], [unk_count, counts.get(EOS, 0)] + [c for c, _ in keep])
 
     def to_json(self):
         return {"tokens": self.tokens, "counts": self.counts}

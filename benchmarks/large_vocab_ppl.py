@@ -1,0 +1,75 @@
+"""What the class-based softmax costs in perplexity at a 40,000-word vocabulary, and what it saves in time.
+
+Not a test: it takes most of an hour. On fortunes-zh cut into words by jieba
+(the files of `benchmarks/fortunes_zh.py`), it trains the same network twice
+with `rnnkit train`, once with the full softmax and once with the class
+softmax, every other option equal, then evaluates both on the test file and
+prints one JSON object per model. The dictionary is fixed to every word of the
+three files (`--vocab`, as PTB's vocabulary covers its test set): the training
+file alone has under 40,000 distinct words.
+
+    python benchmarks/fortunes_zh.py /work/runs/zh
+    python benchmarks/large_vocab_ppl.py --data /work/runs/zh --work /work/runs/zh-vocab [--threads 1] [-- train options]
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+from rnnkit.lm.data import read_lines
+from rnnkit.lm.tokenize import get_tokenizer
+
+
+def write_word_list(files, path):
+    cut = get_tokenizer("jieba")
+    words = set()
+    for name in files:
+        for line in read_lines(name):
+            words.update(cut(line))
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(sorted(words)) + "\n")
+    return len(words)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True, help="directory with zh.train.txt, zh.valid.txt, zh.test.txt")
+    p.add_argument("--work", required=True, help="directory for the word list and the two models")
+    p.add_argument("--softmax", default="full,class", help="which runs, in order (default: full,class)")
+    p.add_argument("--threads", type=int, help="BLAS threads (OPENBLAS_NUM_THREADS)")
+    p.add_argument("extra", nargs="*", help="more `rnnkit train` options (after --), the same for both runs")
+    args = p.parse_args()
+    train, valid, test = (os.path.join(args.data, f"zh.{s}.txt") for s in ("train", "valid", "test"))
+    os.makedirs(args.work, exist_ok=True)
+    word_list = os.path.join(args.work, "words.txt")
+    n_words = write_word_list([train, valid, test], word_list)
+    env = dict(os.environ)
+    if args.threads:
+        env.update(OPENBLAS_NUM_THREADS=str(args.threads), OMP_NUM_THREADS=str(args.threads))
+    runner = [sys.executable, "-m", "rnnkit.cli"]
+    for softmax in args.softmax.split(","):
+        model = os.path.join(args.work, softmax)
+        cmd = ["train", train, "--valid", valid, "--out", model, "--tokenizer", "jieba", "--vocab", word_list,
+               "--softmax", softmax, "--quiet", *args.extra]
+        if os.path.exists(os.path.join(model, "checkpoint.safetensors")):
+            cmd.append("--resume")
+        t0 = time.monotonic()
+        subprocess.run(runner + cmd, check=True, env=env)
+        seconds = time.monotonic() - t0
+        out = subprocess.run(runner + ["eval", model, test, "--json"], check=True, capture_output=True, text=True,
+                             env=env)
+        with open(os.path.join(model, "metrics.jsonl")) as f:
+            epochs = [json.loads(line) for line in f]
+        print(json.dumps({
+            "softmax": softmax, "vocabulary": n_words + 2, "command": " ".join(["rnnkit"] + cmd),
+            "epochs": len(epochs), "valid_ppl": min(e["valid_ppl"] for e in epochs),
+            "test": json.loads(out.stdout), "wall_seconds_this_run": round(seconds, 1),
+            "train_tokens_per_s": [round(e["tokens_per_s"]) for e in epochs],
+        }), flush=True)
+
+
+if __name__ == "__main__":
+    main()
