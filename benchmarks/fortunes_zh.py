@@ -15,7 +15,8 @@ import os
 import re
 import sys
 
-SOURCE = "/usr/share/games/fortunes/chinese.u8"
+FORTUNES = "/usr/share/games/fortunes"
+SOURCE = os.path.join(FORTUNES, "chinese.u8")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 BOX = re.compile(r"[\u2500-\u257f]")
 

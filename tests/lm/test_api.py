@@ -27,3 +27,27 @@ def test_train_load_and_use(corpus, tmp_path):
 def test_unknown_option_is_a_usage_error(corpus, tmp_path):
     with pytest.raises(rnnkit.errors.UsageError, match="unknown training option"):
         rnnkit.LanguageModel.train(str(corpus[0]), str(corpus[1]), str(tmp_path / "m"), hiden=3)
+
+
+def test_perplexity_without_unk_targets(trained_model, tmp_path):
+    import numpy as np
+
+    from rnnkit.lm.data import encode_file, with_start
+
+    out, _, _ = trained_model
+    lm = rnnkit.LanguageModel.load(str(out))
+    text = tmp_path / "oov.txt"
+    lines = ["the zebra sat on the mat", "the big cat quokka", "the dog ran"]
+    text.write_text("\n".join(lines) + "\n")
+    r = lm.evaluate(str(text))
+    unseen = sum(w not in lm.vocab for line in lines for w in line.split())
+    assert unseen >= 2 and r["oov"] == unseen and r["unk_tokens"] == unseen
+    # the same numbers from the full distributions (log_probs), not the evaluator's path
+    ids = encode_file(str(text), lm.tokenizer, lm.vocab).ids
+    stream = with_start(ids, lm.vocab.eos_id)
+    logp = lm.model.log_probs(stream[:-1, None])
+    target_logp = logp[np.arange(ids.size), 0, ids].astype(np.float64)
+    known = ids != lm.vocab.unk_id
+    assert r["perplexity"] == pytest.approx(np.exp(-target_logp.mean()), rel=1e-5)
+    assert r["perplexity_without_unk"] == pytest.approx(np.exp(-target_logp[known].mean()), rel=1e-5)
+    assert r["perplexity_without_unk"] != pytest.approx(r["perplexity"], rel=1e-3)

@@ -37,6 +37,8 @@ def run(args):
         print(f"{args.file}: perplexity {r['perplexity']:.2f}, {r['bits_per_token']:.4f} bits/token "
               f"({r['nats_per_token']:.4f} nats), {r['tokens']:,} tokens (<eos> included), "
               f"OOV {r['oov']:,} ({100 * r['oov_rate']:.2f}%)")
+        if r["unk_tokens"]:
+            print(f"  without the {r['unk_tokens']:,} <unk> targets: perplexity {r['perplexity_without_unk']:.2f}")
     return 0
 
 

@@ -8,22 +8,34 @@ state (an <eos> in front), so every token is predicted once: PTB's test set
 gives N = 82,430. The stream is read with batch 1, carrying the state through
 the whole text, exactly as a user's sentences follow each other; the window
 length only sets how many steps are computed per call.
+
+Tokens outside the dictionary are read and predicted as <unk>. `rnnkit eval`
+also gives the perplexity without the <unk> targets (KenLM's "excluding OOVs",
+SRILM's ppl): with a large dictionary cut at --min-count 1, the model never saw
+<unk> in training, and those few predictions would otherwise swamp the rest.
 """
 
 import math
 
 from rnnkit.backend import xp
 from rnnkit.lm.data import with_start
+from rnnkit.lm.vocab import Vocab
 
 EVAL_WINDOW = 128  # steps per call; a speed knob only, the result does not depend on it
 
 
 def stream_nll(model, ids, eos_id, window=EVAL_WINDOW):
     """(total negative log-likelihood in nats, number of predicted tokens) of the stream ``ids``."""
+    total, _ = stream_sums(model, ids, eos_id, window)
+    return total, int(ids.size)
+
+
+def stream_sums(model, ids, eos_id, window=EVAL_WINDOW):
+    """(total NLL in nats of the stream ``ids``, the part of it on <unk> targets)."""
     was_training = model.training
     model.eval()
     stream = with_start(ids, eos_id)
-    total, state = 0.0, None
+    total, unk_total, state = 0.0, 0.0, None
     try:
         for start in range(0, stream.size - 1, window):
             x = stream[start : start + window]
@@ -32,9 +44,12 @@ def stream_nll(model, ids, eos_id, window=EVAL_WINDOW):
             logp = model.token_log_probs(x[:, None], y[:, None], state)
             state = model.final_state
             total -= float(logp.sum(dtype=xp.float64))
+            unk = y[:, None] == Vocab.unk_id
+            if unk.any():
+                unk_total -= float(logp[unk].sum(dtype=xp.float64))
     finally:
         model.train(was_training)
-    return total, int(ids.size)
+    return total, unk_total
 
 
 def summary(nll, tokens, oov=None):
@@ -54,5 +69,9 @@ def summary(nll, tokens, oov=None):
 
 def evaluate(model, encoded, eos_id):
     """The summary for an Encoded text (see data.encode_file)."""
-    nll, n = stream_nll(model, encoded.ids, eos_id)
-    return summary(nll, n, encoded.oov)
+    nll, unk_nll = stream_sums(model, encoded.ids, eos_id)
+    n, n_unk = int(encoded.ids.size), int((encoded.ids == Vocab.unk_id).sum())
+    out = summary(nll, n, encoded.oov)
+    out["unk_tokens"] = n_unk
+    out["perplexity_without_unk"] = summary(nll - unk_nll, n - n_unk)["perplexity"]
+    return out
