@@ -85,6 +85,7 @@ def test_article_equations_by_hand(rng):
     E = m.params["embedding.E"]
     U, W, b = (m.params[f"rnn.layers.0.{k}"] for k in "UWb")
     Vo, c = m.params["output.V"], m.params["output.c"]
+    c[:] = rng.standard_normal(c.shape)  # starts at 0: a bias left out would go unnoticed
     s = np.zeros((3, 5))
     nll = 0.0
     for t in range(ids.shape[0]):

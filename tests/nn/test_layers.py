@@ -51,6 +51,20 @@ def test_softmax_inplace_overwrites_logits_only_when_asked(rng):
         ce.forward(keep, numpy.full(4, 6))
 
 
+def test_softmax_bias_added_inside_equals_added_before(rng):
+    logits, bias, targets = rng.standard_normal((70, 9)), rng.standard_normal(9), rng.integers(0, 9, 70)
+    before, inside = SoftmaxCrossEntropy(), SoftmaxCrossEntropy(inplace=True)
+    expected = before.forward(logits + bias, targets)
+    assert inside.forward(logits.copy(), targets, bias=bias) == pytest.approx(expected, rel=1e-13)
+    assert numpy.allclose(inside.backward(), before.backward(), atol=1e-15)
+    # float32, several blocks and both threads' spans: within float32 rounding
+    big = rng.standard_normal((300, 500)).astype(numpy.float32)
+    b32 = rng.standard_normal(500).astype(numpy.float32)
+    t = rng.integers(0, 500, 300)
+    ref = SoftmaxCrossEntropy().forward(big.astype(numpy.float64) + b32, t)
+    assert SoftmaxCrossEntropy(inplace=True).forward(big, t, bias=b32) == pytest.approx(ref, rel=1e-6)
+
+
 def test_initialisers():
     r = numpy.random.default_rng(0)
     U, W = init_weights("uniform", r, 20, 10, numpy.float64)

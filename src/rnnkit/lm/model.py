@@ -46,7 +46,8 @@ class FullSoftmax(Linear):
         self._xent = SoftmaxCrossEntropy(inplace=True)
 
     def loss(self, h, targets):
-        return self._xent.forward(self.forward(h), targets)
+        # c is added inside the softmax's cache-sized blocks, not in a pass of its own.
+        return self._xent.forward(self.forward(h, bias=False), targets, bias=self.params.get("c"))
 
     def backward_loss(self):
         return self.backward(self._xent.backward())

@@ -21,14 +21,15 @@ class Linear(Module):
             self.add_param("c", xp.zeros(out_features, dtype=dtype))
         self._x = None
 
-    def forward(self, x):
+    def forward(self, x, bias=True):
+        """``bias=False`` leaves c out, for a caller that adds it later (FullSoftmax)."""
         V = self.params["V"]
         if x.shape[-1] != self.in_features:
             raise ValueError(f"x: expected last dimension {self.in_features}, got shape {tuple(x.shape)}")
         check_float("x", x, V.dtype)
         self._x = x
         out = x.reshape(-1, self.in_features) @ V.T
-        if "c" in self.params:
+        if bias and "c" in self.params:
             out += self.params["c"]
         return out.reshape(*x.shape[:-1], self.out_features)
 

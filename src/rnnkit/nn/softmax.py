@@ -44,7 +44,9 @@ class SoftmaxCrossEntropy:
         self._grad = None
         self._targets = None
 
-    def forward(self, logits, targets):
+    def forward(self, logits, targets, bias=None):
+        """``bias`` (V,), if given, is added to every row first, inside the blocks:
+        one pass over the (N, V) array fewer than adding it beforehand."""
         check_array("logits", logits, 2)
         check_array("targets", targets, 1, (logits.shape[0],))
         if targets.dtype.kind not in "iu":
@@ -59,10 +61,13 @@ class SoftmaxCrossEntropy:
             for lo in range(span[0], span[1], self.ROWS_PER_BLOCK):
                 block = probs[lo:min(lo + self.ROWS_PER_BLOCK, span[1])]
                 n = block.shape[0]
+                if bias is not None:
+                    block += bias
                 block -= block.max(axis=1, keepdims=True)  # e^x cannot overflow once the row maximum is 0
                 target_logit = block[xp.arange(n), targets[lo:lo + n]].astype(xp.float64)
                 xp.exp(block, out=block)
-                z = block.sum(axis=1, dtype=xp.float64)
+                # A float32 row sum is pairwise (error ~ log2(V) ulp) and twice as fast as one in float64.
+                z = block.sum(axis=1).astype(xp.float64)
                 block *= (1.0 / (z * N)).astype(block.dtype)[:, None]  # y / N
                 nll[lo:lo + n] = xp.log(z) - target_logit  # -log y_target = log Σ e^{x_k} - x_target
 
