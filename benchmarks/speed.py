@@ -75,12 +75,12 @@ def windows(ids, batch, bptt, count):
 class RnnkitSide:
     def __init__(self, cfg, vocab):
         from rnnkit.lm.model import RNNLM
-        from rnnkit.nn.optim import SGD, clip_grad_norm
+        from rnnkit.nn.optim import SGD, clip_scale
 
         self.model = RNNLM(vocab, embed=cfg["hidden"], hidden=cfg["hidden"], layers=cfg["layers"], cell=cfg["cell"],
                            seed=0)
         self.opt = SGD(self.model.params, self.model.grads, lr=1.0)
-        self.clip = clip_grad_norm
+        self.clip = clip_scale
         self.state = None
         self.train = cfg["mode"] == "train"
         self.model.train(self.train)
@@ -94,8 +94,8 @@ class RnnkitSide:
         if self.train:
             self.model.zero_grad()
             self.model.backward()
-            self.clip(self.model.grads, 0.25)
-            self.opt.step()
+            _, scale = self.clip(self.model.grads, 0.25)  # as rnnkit train does: clipping folded into the step
+            self.opt.step(grad_scale=scale)
         return loss
 
 

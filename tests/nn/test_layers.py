@@ -91,6 +91,23 @@ def test_clipping():
     assert numpy.array_equal(grads["a"], [-1.0, 0.5, 1.0])
 
 
+@pytest.mark.parametrize("name", ["sgd", "momentum", "adagrad", "adam"])
+def test_step_with_grad_scale_equals_clipping_first(name, rng):
+    from rnnkit.nn.optim import clip_scale
+
+    params = {"w": rng.standard_normal((3, 4)), "b": rng.standard_normal(4)}
+    grads = {k: 3.0 * rng.standard_normal(v.shape) for k, v in params.items()}
+    clipped = {k: v.copy() for k, v in params.items()}
+    clipped_grads = {k: v.copy() for k, v in grads.items()}
+    norm = clip_grad_norm(clipped_grads, 0.5)
+    norm2, scale = clip_scale(grads, 0.5)
+    assert norm2 == norm and 0 < scale < 1 and clip_scale(grads, 10 * norm) == (norm, 1.0)
+    make_optimizer(name, clipped, clipped_grads, 0.1).step()
+    make_optimizer(name, params, grads, 0.1).step(grad_scale=scale)
+    for k in params:
+        assert numpy.allclose(params[k], clipped[k], rtol=1e-13, atol=1e-15), k
+
+
 def test_optimizer_state_round_trip():
     p = {"w": numpy.ones(3)}
     g = {"w": numpy.full(3, 0.5)}

@@ -37,7 +37,7 @@ from rnnkit.lm.tokenize import TOKENIZERS
 from rnnkit.lm.vocab import Vocab
 from rnnkit.nn.activations import ACTIVATIONS
 from rnnkit.nn.init import INITS
-from rnnkit.nn.optim import OPTIMIZERS, clip_grad_norm, make_optimizer
+from rnnkit.nn.optim import OPTIMIZERS, clip_scale, make_optimizer
 from rnnkit.nn.stack import get_cell
 
 # What `rnnkit train` does when given nothing but files. Measured on PTB (see
@@ -396,9 +396,8 @@ class Trainer:
                 model.zero_grad()
                 loss = model.loss(x, y, self.hidden)  # forward: 式2 over the window, softmax, cross-entropy
                 model.backward()                      # BPTT inside the window
-                if opts["clip"]:
-                    clip_grad_norm(model.grads, opts["clip"])
-                self.optimizer.step()
+                _, scale = clip_scale(model.grads, opts["clip"]) if opts["clip"] else (None, 1.0)
+                self.optimizer.step(grad_scale=scale)
                 self.hidden = model.final_state       # carried into the next window
                 if not math.isfinite(loss):
                     raise RnnkitError(

@@ -23,8 +23,13 @@ class Optimizer:
             slot[name] = xp.zeros_like(self.params[name])
         return slot[name]
 
-    def step(self):
+    def step(self, grad_scale=1.0):
+        """One update from the current gradients, each multiplied by ``grad_scale``
+        first (clip_scale: gradient clipping applied by the step itself)."""
         self.step_count += 1
+        if grad_scale != 1.0:
+            for g in self.grads.values():
+                g *= grad_scale
         for name, p in self.params.items():
             self.update(name, p, self.grads[name])
 
@@ -46,6 +51,14 @@ class Optimizer:
 
 class SGD(Optimizer):
     """The article's update: w <- w - lr * ∇w."""
+
+    def step(self, grad_scale=1.0):
+        # The clipping factor goes into the learning rate: no pass over the
+        # gradients of its own (they are left unscaled).
+        self.step_count += 1
+        lr = self.lr * grad_scale
+        for name, p in self.params.items():
+            p -= lr * self.grads[name]
 
     def update(self, name, p, g):
         p -= self.lr * g
@@ -111,15 +124,24 @@ def global_norm(grads):
     return float(sum(float(xp.vdot(g.ravel(), g.ravel())) for g in grads.values()) ** 0.5)
 
 
+def clip_scale(grads, max_norm):
+    """(global norm, the factor that brings it down to ``max_norm``; 1 if it is already below).
+
+    For ``optimizer.step(grad_scale=factor)``: clipping without scaling the
+    gradients in a pass of their own.
+    """
+    norm = global_norm(grads)
+    return norm, (max_norm / (norm + 1e-6) if max_norm and norm > max_norm else 1.0)
+
+
 def clip_grad_norm(grads, max_norm):
     """Scale all gradients together so their global norm is at most ``max_norm``.
 
     Keeps the direction of the update and caps its length: the threshold the
     article proposes for exploding gradients. Returns the norm before clipping.
     """
-    norm = global_norm(grads)
-    if max_norm and norm > max_norm:
-        scale = max_norm / (norm + 1e-6)
+    norm, scale = clip_scale(grads, max_norm)
+    if scale != 1.0:
         for g in grads.values():
             g *= scale
     return norm
