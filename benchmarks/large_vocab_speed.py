@@ -16,7 +16,8 @@ import time
 import numpy
 
 from rnnkit.lm.model import RNNLM, class_of_words
-from rnnkit.nn.optim import SGD, clip_grad_norm
+from rnnkit.lm.train import train_step
+from rnnkit.nn.optim import SGD
 
 
 def main():
@@ -45,11 +46,7 @@ def main():
             o = (start + s) * T * B
             x = ids[o:o + T * B].reshape(T, B)
             y = ids[o + 1:o + 1 + T * B].reshape(T, B)
-            m.zero_grad()
-            m.loss(x, y)
-            m.backward()
-            clip_grad_norm(m.grads, 0.25)
-            opt.step()
+            train_step(m, opt, x, y, clip=0.25)  # what rnnkit train does per window
         return args.steps * T * B / (time.perf_counter() - t0)
 
     for name in models:

@@ -75,12 +75,13 @@ def windows(ids, batch, bptt, count):
 class RnnkitSide:
     def __init__(self, cfg, vocab):
         from rnnkit.lm.model import RNNLM
-        from rnnkit.nn.optim import SGD, clip_scale
+        from rnnkit.lm.train import train_step
+        from rnnkit.nn.optim import SGD
 
         self.model = RNNLM(vocab, embed=cfg["hidden"], hidden=cfg["hidden"], layers=cfg["layers"], cell=cfg["cell"],
                            seed=0)
         self.opt = SGD(self.model.params, self.model.grads, lr=1.0)
-        self.clip = clip_scale
+        self.train_step = train_step
         self.state = None
         self.train = cfg["mode"] == "train"
         self.model.train(self.train)
@@ -89,13 +90,11 @@ class RnnkitSide:
         return self.model.num_params()
 
     def step(self, x, y):
-        loss = self.model.loss(x, y, self.state)
+        if self.train:  # rnnkit train's own step
+            loss = self.train_step(self.model, self.opt, x, y, self.state, clip=0.25)
+        else:
+            loss = self.model.loss(x, y, self.state)
         self.state = self.model.final_state
-        if self.train:
-            self.model.zero_grad()
-            self.model.backward()
-            _, scale = self.clip(self.model.grads, 0.25)  # as rnnkit train does: clipping folded into the step
-            self.opt.step(grad_scale=scale)
         return loss
 
 

@@ -180,3 +180,34 @@ def test_tied_class_softmax_shares_e_and_v(rng):
               word_class=class_of_words(np.arange(V, 0, -1), 3), seed=8, dtype=np.float64)
     assert m.output.params["V"] is m.params["embedding.E"] and "output.V" not in m.params
     assert (m.output.order == np.arange(V)).all()
+
+
+@pytest.mark.parametrize("tie", [False, True])
+def test_row_sparse_embedding_gradient_gives_the_dense_update(rng, tie):
+    """zero_grad, clipping and SGD skip the embedding rows a window did not read: same result as dense."""
+    from rnnkit.nn.optim import SGD, clip_scale
+
+    kw = dict(embed=5, hidden=5, tie_weights=tie, seed=4, dtype=np.float64)
+    sparse, dense = RNNLM(V, **kw), RNNLM(V, **kw)
+    opt_s, opt_d = SGD(sparse.params, sparse.grads, lr=0.5), SGD(dense.params, dense.grads, lr=0.5)
+    for _ in range(3):
+        ids, targets = rng.integers(0, V // 2, (4, 3)), rng.integers(0, V, (4, 3))
+        for m in (sparse, dense):
+            m.zero_grad()
+            m.loss(ids, targets)
+            m.backward()
+        rows = sparse.grad_rows()
+        if tie:  # the output layer writes every row of the shared array
+            assert "embedding.E" not in rows
+        else:
+            assert np.array_equal(rows["embedding.E"], np.unique(ids))
+            outside = np.setdiff1d(np.arange(V), rows["embedding.E"])
+            assert not sparse.grads["embedding.E"][outside].any()
+        (_, s1), (_, s2) = clip_scale(sparse.grads, 0.1, rows), clip_scale(dense.grads, 0.1)
+        assert s1 == pytest.approx(s2, rel=1e-12) and s1 < 1
+        opt_s.step(grad_scale=s1, rows=rows)
+        opt_d.step(grad_scale=s2)
+    for k in dense.params:
+        assert np.allclose(sparse.params[k], dense.params[k], rtol=1e-12, atol=1e-14), k
+    sparse.zero_grad()
+    assert not any(g.any() for g in sparse.grads.values()), "zero_grad left a gradient behind"

@@ -108,6 +108,18 @@ def test_step_with_grad_scale_equals_clipping_first(name, rng):
         assert numpy.allclose(params[k], clipped[k], rtol=1e-13, atol=1e-15), k
 
 
+def test_sgd_updates_large_arrays_in_pieces_like_one_update(rng, monkeypatch):
+    from rnnkit.nn import optim
+
+    monkeypatch.setattr(optim, "PIECE", 64)
+    p = {"w": rng.standard_normal((30, 7)), "v": rng.standard_normal(5)}  # 210 elements: 4 pieces, the last short
+    g = {k: rng.standard_normal(a.shape) for k, a in p.items()}
+    expected = {k: p[k] - 0.3 * 0.5 * g[k] for k in p}
+    SGD(p, g, lr=0.3).step(grad_scale=0.5)
+    for k in p:
+        assert numpy.allclose(p[k], expected[k], rtol=0, atol=1e-15), k
+
+
 def test_optimizer_state_round_trip():
     p = {"w": numpy.ones(3)}
     g = {"w": numpy.full(3, 0.5)}

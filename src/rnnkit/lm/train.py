@@ -207,6 +207,21 @@ class _StopFlag:
         return False
 
 
+def train_step(model, optimizer, x, y, state=None, clip=0.0):
+    """One window of `rnnkit train`: forward, BPTT, clipping, update. Returns the mean loss.
+
+    Clipping is folded into the update (``grad_scale``), and the rows of the
+    embedding that the window did not read are skipped (``Module.grad_rows``).
+    """
+    model.zero_grad()
+    loss = model.loss(x, y, state)  # forward: 式2 over the window, softmax, cross-entropy
+    model.backward()                # BPTT inside the window
+    rows = model.grad_rows()
+    scale = clip_scale(model.grads, clip, rows)[1] if clip else 1.0
+    optimizer.step(grad_scale=scale, rows=rows)
+    return loss
+
+
 class Trainer:
     def __init__(self, corpus, valid, out, opts, log=print, quiet=False, max_minutes=None):
         self.corpus, self.valid_path, self.out, self.opts = corpus, valid, out, opts
@@ -393,11 +408,7 @@ class Trainer:
                     x, y = self.cloze_batches.get(st["epoch"], st["window"])
                 else:
                     x, y = window(self.streams, st["window"], T)
-                model.zero_grad()
-                loss = model.loss(x, y, self.hidden)  # forward: 式2 over the window, softmax, cross-entropy
-                model.backward()                      # BPTT inside the window
-                _, scale = clip_scale(model.grads, opts["clip"]) if opts["clip"] else (None, 1.0)
-                self.optimizer.step(grad_scale=scale)
+                loss = train_step(model, self.optimizer, x, y, self.hidden, opts["clip"])
                 self.hidden = model.final_state       # carried into the next window
                 if not math.isfinite(loss):
                     raise RnnkitError(

@@ -21,6 +21,7 @@ class Embedding(Module):
         dtype = as_dtype(dtype)
         self.num_embeddings, self.dim = num_embeddings, dim
         self.add_param("E", make_rng(seed).uniform(-scale, scale, size=(num_embeddings, dim)).astype(dtype))
+        self.sparse_rows("E")  # a window reads a few rows: zeroing, clipping and SGD skip the others
         self._ids = None
 
     def forward(self, ids):
@@ -36,6 +37,7 @@ class Embedding(Module):
         ids = self._ids
         check_array("dout", dout, 3, (*ids.shape, self.dim))
         scatter_add_rows(self.grads["E"], ids.reshape(-1), dout.reshape(-1, self.dim))
+        self.touched("E", ids.reshape(-1))
         return None
 
 

@@ -8,6 +8,13 @@ that to hold, every update is made in place (``p -= lr * g``, ``g[...] = 0``).
 
 ``forward`` keeps what ``backward`` needs; ``backward`` accumulates parameter
 gradients into ``grads`` and returns the gradients of the inputs.
+
+Row-sparse gradients: a layer whose gradient touches few rows of a large
+parameter (an embedding reads 700 of its 10,000 rows per window) declares it
+with ``sparse_rows(name)`` and reports each write with ``touched(name, rows)``.
+``grad_rows()`` then tells zero_grad, clipping and SGD which rows can be
+non-zero, and they skip the rest. Every other write to such a gradient must go
+through ``touched``; an array shared by two layers (tied weights) is dense.
 """
 
 from rnnkit.backend import xp
@@ -19,6 +26,7 @@ class Module:
         self.grads = {}
         self.training = True
         self._children = {}
+        self._rows = {}  # name -> row-index arrays written since zero_grad, for row-sparse gradients
 
     def add_param(self, name, value):
         """Register an array as a parameter with a zero gradient of the same shape."""
@@ -34,14 +42,58 @@ class Module:
             # A shared array (tied weights) is listed once, so an optimiser
             # steps it once with the sum of both uses' gradients.
             if id(value) in known:
+                self._make_dense(value, module)
                 continue
             self.params[f"{name}.{key}"] = value
             self.grads[f"{name}.{key}"] = module.grads[key]
         return module
 
+    def _make_dense(self, array, *extra):
+        """Drop row-sparsity for ``array`` wherever it is a parameter: a second writer may touch any row."""
+        stack = [self, *extra]
+        while stack:
+            module = stack.pop()
+            for key, value in module.params.items():
+                if value is array:
+                    module._rows.pop(key, None)
+            stack.extend(module._children.values())
+
+    # --- row-sparse gradients ----------------------------------------------
+
+    def sparse_rows(self, name):
+        """Declare ``grads[name]`` row-sparse: it is only ever written through ``touched``."""
+        self._rows[name] = []
+
+    def touched(self, name, rows):
+        """Record that ``grads[name]`` was written in ``rows`` (no-op for a dense gradient)."""
+        if name in self._rows:
+            self._rows[name].append(rows)
+
+    def grad_rows(self):
+        """{name: sorted row indices} for every row-sparse gradient: it is zero outside those rows."""
+        out = {name: xp.unique(xp.concatenate(parts)) if parts else xp.zeros(0, dtype=xp.intp)
+               for name, parts in self._rows.items()}
+        for child_name, child in self._children.items():
+            for key, rows in child.grad_rows().items():
+                name = f"{child_name}.{key}"
+                if self.grads.get(name) is child.grads[key]:
+                    out[name] = rows
+        return out
+
+    def _forget_rows(self):
+        for parts in self._rows.values():
+            parts.clear()
+        for child in self._children.values():
+            child._forget_rows()
+
     def zero_grad(self):
-        for g in self.grads.values():
-            g.fill(0)
+        rows = self.grad_rows()
+        for name, g in self.grads.items():
+            if name in rows:
+                g[rows[name]] = 0
+            else:
+                g.fill(0)
+        self._forget_rows()
 
     def train(self, mode=True):
         """Training mode (dropout active) or, with mode=False, evaluation mode."""
