@@ -86,9 +86,6 @@ class SGD(Optimizer):
             for p_, g_ in pieces(p, g):
                 p_ -= lr * g_
 
-    def update(self, name, p, g):
-        p -= self.lr * g
-
 
 class Momentum(Optimizer):
     """SGD with momentum (PyTorch's form): v <- mu v + g; w <- w - lr v."""
