@@ -258,3 +258,20 @@ def test_fixed_vocabulary_from_a_word_list(corpus, tmp_path):
     empty.write_text("\n")
     with pytest.raises(RnnkitError, match="empty.txt: no tokens"):
         quiet_train(corpus, tmp_path / "m3", dict(TINY, epochs=1, vocab=str(empty)))
+
+
+def test_valid_without_unk_judges_epochs_by_the_known_targets(corpus, tmp_path):
+    valid = tmp_path / "valid-oov.txt"
+    lines = corpus[1].read_text().splitlines()
+    valid.write_text("\n".join(line + " zebra quokka" for line in lines) + "\n")
+    out = tmp_path / "m"
+    train(str(corpus[0]), str(valid), str(out), dict(TINY, epochs=3, valid_without_unk=True), quiet=True,
+          log=lambda *_: None)
+    rows = read_metrics(out)
+    best = min(r["valid_ppl"] for r in rows)
+    r = LanguageModel.load(str(out)).evaluate(str(valid))
+    assert r["unk_tokens"] == 2 * len(lines)
+    assert best == pytest.approx(r["perplexity_without_unk"], rel=1e-6)
+    assert best != pytest.approx(r["perplexity"], rel=1e-2)
+    with pytest.raises(UsageError, match="--valid-without-unk is for --task lm"):
+        resolve_options(dict(task="cloze", valid_without_unk=True))

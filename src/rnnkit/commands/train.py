@@ -59,6 +59,9 @@ def add_arguments(p):
     g.add_argument("--anneal-from", type=int, metavar="N",
                    help="start dividing lr by F after epoch N even if validation still improves "
                         "(Zaremba et al.'s fixed schedule; default: only when it stalls)")
+    g.add_argument("--valid-without-unk", action="store_true", default=None,
+                   help="judge epochs by the validation perplexity without the <unk> targets (rnnkit eval's "
+                        "second figure): for a large dictionary whose <unk> the training text never shows")
     g.add_argument("--min-improvement", type=float, metavar="R",
                    help=f"validation loss ratio counted as progress (default: {_d('min_improvement')})")
     g.add_argument("--seed", type=int, help=f"random seed: same seed, same run (default: {_d('seed')})")

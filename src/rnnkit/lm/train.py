@@ -31,7 +31,7 @@ from rnnkit import __version__
 from rnnkit.errors import RnnkitError, UsageError
 from rnnkit.lm import io
 from rnnkit.lm.data import build_vocab_and_encode, encode_file, num_windows, read_word_list, streams, window
-from rnnkit.lm.evaluate import stream_nll
+from rnnkit.lm.evaluate import stream_nll, stream_sums
 from rnnkit.lm.model import CELLS, SOFTMAXES, RNNLM, class_of_words, flatten_state, unflatten_state
 from rnnkit.lm.tokenize import TOKENIZERS
 from rnnkit.lm.vocab import Vocab
@@ -47,7 +47,7 @@ DEFAULTS = dict(
     cell="rnn", activation="tanh", init="xavier", embed=None, hidden=200, layers=1,
     dropout=0.0, tie_weights=False, softmax="auto", classes=None,
     batch=20, bptt=35, epochs=40, optimizer="sgd", lr=None, clip=0.25,
-    anneal=2.0, anneal_from=None, min_improvement=1.003, seed=1,
+    anneal=2.0, anneal_from=None, min_improvement=1.003, valid_without_unk=False, seed=1,
     task="lm", form=None,  # --task cloze: rnnkit.lm.cloze (form: its deep bidirectional form)
 )
 TASKS = ("lm", "cloze")
@@ -120,6 +120,8 @@ def resolve_options(given):
         from rnnkit.lm import cloze
 
         cloze.resolve_options(opts, given)
+        if opts["valid_without_unk"]:
+            raise UsageError("--valid-without-unk is for --task lm (a cloze model is judged by its cloze perplexity)")
     elif opts["form"] is not None:
         raise UsageError("--form is for --task cloze (a left-to-right model has one direction)")
     return opts
@@ -439,6 +441,11 @@ class Trainer:
             from rnnkit.lm.cloze import cloze_nll
 
             nll, n = cloze_nll(self.model, self.valid_ids, self.vocab.eos_id)
+        elif self.opts["valid_without_unk"]:
+            total, unk_nll = stream_sums(self.model, self.valid_ids, self.vocab.eos_id)
+            nll, n = total - unk_nll, int((self.valid_ids != Vocab.unk_id).sum())
+            if n == 0:
+                raise RnnkitError(f"{self.valid_path}: every token is <unk>; --valid-without-unk has nothing to measure")
         else:
             nll, n = stream_nll(self.model, self.valid_ids, self.vocab.eos_id)
         return nll / n
