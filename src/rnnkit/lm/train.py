@@ -93,7 +93,8 @@ def resolve_options(given):
     if opts["max_vocab"] is not None and opts["max_vocab"] < 3:
         raise UsageError(f"--max-vocab must be at least 3 (<unk>, <eos> and one word), got {opts['max_vocab']}")
     if opts["vocab"] is not None and (opts["min_count"] != 1 or opts["max_vocab"] is not None):
-        raise UsageError("--vocab fixes the dictionary; --min-count and --max-vocab cut one built from the corpus: give one or the other")
+        raise UsageError("--vocab fixes the dictionary; --min-count and --max-vocab cut one built from the corpus: "
+                         "give one or the other")
     if not 0.0 <= opts["dropout"] < 1.0:
         raise UsageError(f"--dropout must be in [0, 1), got {opts['dropout']}")
     if not opts["lr"] > 0 or not math.isfinite(opts["lr"]):
@@ -236,7 +237,8 @@ class Trainer:
         opts = self.opts
         if vocab is None:
             words = read_word_list(opts["vocab"]) if opts["vocab"] is not None else None
-            vocab, train = build_vocab_and_encode(self.corpus, opts["tokenizer"], opts["min_count"], opts["max_vocab"], words)
+            vocab, train = build_vocab_and_encode(self.corpus, opts["tokenizer"], opts["min_count"],
+                                                  opts["max_vocab"], words)
         else:
             train = encode_file(self.corpus, opts["tokenizer"], vocab)
         valid = encode_file(self.valid_path, opts["tokenizer"], vocab)
@@ -445,7 +447,8 @@ class Trainer:
             total, unk_nll = stream_sums(self.model, self.valid_ids, self.vocab.eos_id)
             nll, n = total - unk_nll, int((self.valid_ids != Vocab.unk_id).sum())
             if n == 0:
-                raise RnnkitError(f"{self.valid_path}: every token is <unk>; --valid-without-unk has nothing to measure")
+                raise RnnkitError(f"{self.valid_path}: every token is <unk>: "
+                                  "--valid-without-unk has nothing to measure")
         else:
             nll, n = stream_nll(self.model, self.valid_ids, self.vocab.eos_id)
         return nll / n
