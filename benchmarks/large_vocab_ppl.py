@@ -45,7 +45,7 @@ def write_training_text(chinese_train, path):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help="directory with zh.train.txt, zh.valid.txt, zh.test.txt")
-    p.add_argument("--work", required=True, help="directory for the word list and the two models")
+    p.add_argument("--work", required=True, help="directory for the training text and the two models")
     p.add_argument("--softmax", default="full,class", help="which runs, in order (default: full,class)")
     p.add_argument("--threads", type=int, help="BLAS threads (OPENBLAS_NUM_THREADS)")
     p.add_argument("extra", nargs="*", help="more `rnnkit train` options (after --), the same for both runs")

@@ -24,14 +24,15 @@ from rnnkit.lm.vocab import Vocab
 EVAL_WINDOW = 128  # steps per call; a speed knob only, the result does not depend on it
 
 
-def stream_nll(model, ids, eos_id, window=EVAL_WINDOW):
-    """(total negative log-likelihood in nats, number of predicted tokens) of the stream ``ids``."""
-    total, _ = stream_sums(model, ids, eos_id, window)
-    return total, int(ids.size)
+def stream_nll(model, ids, eos_id, window=EVAL_WINDOW, without_unk=False):
+    """(total negative log-likelihood in nats, number of predicted tokens) of the stream ``ids``;
+    ``without_unk``: over the targets other than <unk> only."""
+    every, known = stream_sums(model, ids, eos_id, window)
+    return known if without_unk else every
 
 
 def stream_sums(model, ids, eos_id, window=EVAL_WINDOW):
-    """(total NLL in nats of the stream ``ids``, the part of it on <unk> targets)."""
+    """((NLL in nats, tokens) over every target of the stream ``ids``, the same over the targets other than <unk>)."""
     was_training = model.training
     model.eval()
     stream = with_start(ids, eos_id)
@@ -49,7 +50,8 @@ def stream_sums(model, ids, eos_id, window=EVAL_WINDOW):
                 unk_total -= float(logp[unk].sum(dtype=xp.float64))
     finally:
         model.train(was_training)
-    return total, unk_total
+    n_unk = int((ids == Vocab.unk_id).sum())
+    return (total, int(ids.size)), (total - unk_total, int(ids.size) - n_unk)
 
 
 def summary(nll, tokens, oov=None):
@@ -69,9 +71,8 @@ def summary(nll, tokens, oov=None):
 
 def evaluate(model, encoded, eos_id):
     """The summary for an Encoded text (see data.encode_file)."""
-    nll, unk_nll = stream_sums(model, encoded.ids, eos_id)
-    n, n_unk = int(encoded.ids.size), int((encoded.ids == Vocab.unk_id).sum())
+    (nll, n), (known_nll, known_n) = stream_sums(model, encoded.ids, eos_id)
     out = summary(nll, n, encoded.oov)
-    out["unk_tokens"] = n_unk
-    out["perplexity_without_unk"] = summary(nll - unk_nll, n - n_unk)["perplexity"]
+    out["unk_tokens"] = n - known_n
+    out["perplexity_without_unk"] = summary(known_nll, known_n)["perplexity"]
     return out

@@ -31,7 +31,7 @@ from rnnkit import __version__
 from rnnkit.errors import RnnkitError, UsageError
 from rnnkit.lm import io
 from rnnkit.lm.data import build_vocab_and_encode, encode_file, num_windows, read_word_list, streams, window
-from rnnkit.lm.evaluate import stream_nll, stream_sums
+from rnnkit.lm.evaluate import stream_nll
 from rnnkit.lm.model import CELLS, SOFTMAXES, RNNLM, class_of_words, flatten_state, unflatten_state
 from rnnkit.lm.tokenize import TOKENIZERS
 from rnnkit.lm.vocab import Vocab
@@ -443,14 +443,10 @@ class Trainer:
             from rnnkit.lm.cloze import cloze_nll
 
             nll, n = cloze_nll(self.model, self.valid_ids, self.vocab.eos_id)
-        elif self.opts["valid_without_unk"]:
-            total, unk_nll = stream_sums(self.model, self.valid_ids, self.vocab.eos_id)
-            nll, n = total - unk_nll, int((self.valid_ids != Vocab.unk_id).sum())
-            if n == 0:
-                raise RnnkitError(f"{self.valid_path}: every token is <unk>: "
-                                  "--valid-without-unk has nothing to measure")
         else:
-            nll, n = stream_nll(self.model, self.valid_ids, self.vocab.eos_id)
+            # every line's <eos> is a known target, so n > 0 even without the <unk> ones
+            nll, n = stream_nll(self.model, self.valid_ids, self.vocab.eos_id,
+                                without_unk=self.opts["valid_without_unk"])
         return nll / n
 
     def _save_best(self, loss, epoch):
