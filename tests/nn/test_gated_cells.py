@@ -138,3 +138,26 @@ def test_inits_apply_per_gate(cell, init):
         assert all(numpy.array_equal(W[4 * k:4 * (k + 1)], numpy.eye(4)) for k in range(G))
     with pytest.raises(ValueError, match="unknown init"):
         cell(3, 4, init="nope")
+
+
+def test_saturated_gates_reach_their_limits_without_warnings(rng):
+    """Gates far in saturation (float32 e^x overflows past 88): exact 0 / 1, no NaN, no warning."""
+    import warnings
+
+    H, x = 4, rng.standard_normal((6, 2, 3)).astype(numpy.float32)
+    lstm = LSTM(3, H, seed=0)
+    lstm.params["b"][...] = numpy.repeat(numpy.float32([-200, 200, 0, 200]), H)  # i shut, f and o open
+    gru = GRU(3, H, seed=0)
+    gru.params["b"][...] = numpy.repeat(numpy.float32([-200, 200, 0]), H)  # r shut, z open: h_t = h_{t-1}
+    h0, c0 = (rng.uniform(-0.9, 0.9, (2, H)).astype(numpy.float32) for _ in range(2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        h_lstm = lstm.forward(x, (h0, c0))
+        grads_lstm = lstm.backward(numpy.ones_like(h_lstm))
+        h_gru = gru.forward(x, h0)
+        grads_gru = gru.backward(numpy.ones_like(h_gru))
+    assert numpy.allclose(lstm.final_state[1], c0, atol=1e-6)      # c_t = 1 * c_{t-1} + 0 * g_t
+    assert numpy.allclose(h_lstm, numpy.tanh(c0), atol=1e-6)       # h_t = 1 * tanh(c_t)
+    assert numpy.allclose(h_gru, h0, atol=1e-6)                    # h_t = 0 * n_t + 1 * h_{t-1}
+    for a in tree_leaves((grads_lstm, grads_gru)) + [*lstm.grads.values(), *gru.grads.values()]:
+        assert numpy.isfinite(a).all()
