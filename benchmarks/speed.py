@@ -92,8 +92,8 @@ class RnnkitSide:
     def step(self, x, y):
         if self.train:  # rnnkit train's own step
             loss = self.train_step(self.model, self.opt, x, y, self.state, clip=0.25)
-        else:
-            loss = self.model.loss(x, y, self.state)
+        else:  # what rnnkit eval and score run: log P of each target, nothing kept for backward
+            loss = -float(self.model.token_log_probs(x, y, self.state).mean())
         self.state = self.model.final_state
         return loss
 

@@ -65,6 +65,23 @@ def test_softmax_bias_added_inside_equals_added_before(rng):
     assert SoftmaxCrossEntropy(inplace=True).forward(big, t, bias=b32) == pytest.approx(ref, rel=1e-6)
 
 
+def test_token_nll_is_minus_the_log_softmax_at_the_targets(rng):
+    """Evaluation's path: several blocks and both threads' spans, bias inside, huge logits, float32."""
+    logits = rng.standard_normal((300, 500)).astype(numpy.float32) * 4
+    logits[7] += 1000.0  # exp would overflow without the row maximum
+    bias, targets = rng.standard_normal(500).astype(numpy.float32), rng.integers(0, 500, 300)
+    expected = -log_softmax((logits + bias).astype(numpy.float64))[numpy.arange(300), targets]  # float32 sum, as inside
+    keep = logits.copy()
+    ce = SoftmaxCrossEntropy()
+    nll = ce.token_nll(logits, targets, bias=bias)
+    assert nll.dtype == numpy.float64 and numpy.allclose(nll, expected, rtol=1e-6, atol=1e-5)
+    assert numpy.array_equal(logits, keep)
+    assert ce.forward(logits, targets, bias=bias) == pytest.approx(expected.mean(), rel=1e-6)
+    ce.token_nll(logits, targets)
+    with pytest.raises(RuntimeError, match="forward"):
+        ce.backward()  # token_nll keeps nothing for backward, and must not reuse the last forward's
+
+
 def test_initialisers():
     r = numpy.random.default_rng(0)
     U, W = init_weights("uniform", r, 20, 10, numpy.float64)

@@ -56,7 +56,8 @@ class FullSoftmax(Linear):
         return log_softmax(self.forward(h))
 
     def token_log_probs(self, h, targets):
-        return self.log_probs(h)[xp.arange(targets.size), targets]
+        # The softmax's cache-sized blocks, without the (N, vocab) array of log_probs.
+        return -self._xent.token_nll(self.forward(h, bias=False), targets, bias=self.params.get("c"))
 
 
 class RNNLM(Module):

@@ -47,19 +47,34 @@ class SoftmaxCrossEntropy:
     def forward(self, logits, targets, bias=None):
         """``bias`` (V,), if given, is added to every row first, inside the blocks:
         one pass over the (N, V) array fewer than adding it beforehand."""
-        check_array("logits", logits, 2)
-        check_array("targets", targets, 1, (logits.shape[0],))
+        probs = logits if self.inplace else logits.copy()
+        nll = self._rows(probs, targets, bias, keep_probs=True)
+        self._grad, self._targets = probs, targets
+        return float(nll.mean())
+
+    def token_nll(self, logits, targets, bias=None):
+        """-log softmax(logits + bias)[n, targets_n] for every row n: (N,) float64.
+
+        What evaluation needs: the rows are not turned into probabilities (one
+        pass fewer) and nothing is kept for backward. With ``inplace=True`` the
+        logits are overwritten.
+        """
+        self._grad = None
+        return self._rows(logits if self.inplace else logits.copy(), targets, bias, keep_probs=False)
+
+    def _rows(self, work, targets, bias, keep_probs):
+        check_array("logits", work, 2)
+        check_array("targets", targets, 1, (work.shape[0],))
         if targets.dtype.kind not in "iu":
             raise ValueError(f"targets: expected integer class ids, got dtype {targets.dtype}")
-        N, V = logits.shape
+        N, V = work.shape
         if targets.size and (targets.min() < 0 or targets.max() >= V):
             raise ValueError(f"targets: class ids must lie in [0, {V}), got {targets.min()}..{targets.max()}")
-        probs = logits if self.inplace else logits.copy()
         nll = xp.empty(N, dtype=xp.float64)
 
         def rows(span):
             for lo in range(span[0], span[1], self.ROWS_PER_BLOCK):
-                block = probs[lo:min(lo + self.ROWS_PER_BLOCK, span[1])]
+                block = work[lo:min(lo + self.ROWS_PER_BLOCK, span[1])]
                 n = block.shape[0]
                 if bias is not None:
                     block += bias
@@ -68,16 +83,18 @@ class SoftmaxCrossEntropy:
                 xp.exp(block, out=block)
                 # A float32 row sum is pairwise (error ~ log2(V) ulp) and twice as fast as one in float64.
                 z = block.sum(axis=1).astype(xp.float64)
-                block *= (1.0 / (z * N)).astype(block.dtype)[:, None]  # y / N
+                if keep_probs:
+                    block *= (1.0 / (z * N)).astype(block.dtype)[:, None]  # y / N
                 nll[lo:lo + n] = xp.log(z) - target_logit  # -log y_target = log Σ e^{x_k} - x_target
 
         # NumPy runs each pass on one core; halves of the rows go to separate threads.
         parallel_map(rows, _spans(N, self.ROWS_PER_BLOCK))
-        self._grad, self._targets = probs, targets
-        return float(nll.mean())
+        return nll
 
     def backward(self):
         d = self._grad
+        if d is None:
+            raise RuntimeError("backward() needs forward() first (token_nll keeps nothing for it)")
         d[xp.arange(d.shape[0]), self._targets] -= 1.0 / d.shape[0]  # (y - onehot) / N
         self._grad = None
         return d
