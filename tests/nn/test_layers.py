@@ -26,6 +26,28 @@ def test_linear_and_embedding_gradients(rng):
     assert max(errors.values()) < 1e-8, errors
 
 
+def test_scatter_add_rows_sums_repeated_rows(rng):
+    from rnnkit.nn.embedding import scatter_add_rows
+
+    rows = numpy.array([5, 0, 5, 3, 5, 0, 9])  # unsorted, repeated
+    values = rng.standard_normal((7, 4))
+    target = rng.standard_normal((10, 4))
+    expected = target.copy()
+    for r, v in zip(rows, values):
+        expected[r] += v
+    scatter_add_rows(target, rows, values)
+    assert numpy.allclose(target, expected, atol=1e-14)
+    columns = rng.standard_normal((4, 10))  # a transposed view, as for U's columns of the one-hot path
+    expected = columns.copy()
+    for r, v in zip(rows, values):
+        expected[:, r] += v
+    scatter_add_rows(columns.T, rows, values)
+    assert numpy.allclose(columns, expected, atol=1e-14)
+    before = target.copy()
+    scatter_add_rows(target, rows[:0], values[:0])  # an empty window changes nothing
+    assert numpy.array_equal(target, before)
+
+
 def test_softmax_is_a_distribution_and_stable():
     x = numpy.array([[1000.0, 1001.0, 999.0], [-5.0, 0.0, 5.0]])
     y = softmax(x)

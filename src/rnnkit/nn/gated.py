@@ -15,6 +15,7 @@ product for W h_{t-1}.
 """
 
 from rnnkit.backend import as_dtype, rng as make_rng, xp
+from rnnkit.nn.embedding import scatter_add_rows
 from rnnkit.nn.init import init_weights
 from rnnkit.nn.module import Module, check_array, check_float
 
@@ -88,7 +89,7 @@ class GatedRecurrent(Module):
         flat = delta.reshape(T * B, GH)
         self.grads["b"] += flat.sum(axis=0)
         if x.dtype.kind in "iu":
-            xp.add.at(self.grads["U"].T, x.reshape(-1), flat)
+            scatter_add_rows(self.grads["U"].T, x.reshape(-1), flat)
             return None  # token ids have no gradient
         self.grads["U"] += flat.T @ x.reshape(T * B, self.input_size)
         return (flat @ self.params["U"]).reshape(T, B, self.input_size)

@@ -11,6 +11,7 @@ layer of a bidirectional network (SEED §3): s'_t = f(U' x_t + W' s'_{t+1}).
 
 from rnnkit.backend import as_dtype, rng as make_rng, xp
 from rnnkit.nn.activations import get_activation
+from rnnkit.nn.embedding import scatter_add_rows
 from rnnkit.nn.init import init_weights
 from rnnkit.nn.module import Module, check_array, check_float
 
@@ -110,7 +111,7 @@ class Recurrent(Module):
         self.grads["W"] += flat_delta.T @ self.previous_states(s0, states).reshape(T * B, H)
         self.grads["b"] += flat_delta.sum(axis=0)
         if x.dtype.kind in "iu":
-            xp.add.at(self.grads["U"].T, x.reshape(-1), flat_delta)
+            scatter_add_rows(self.grads["U"].T, x.reshape(-1), flat_delta)
             dx = None  # token ids have no gradient
         else:
             self.grads["U"] += flat_delta.T @ x.reshape(T * B, self.input_size)
