@@ -19,7 +19,7 @@ def test_speed_benchmark_smoke():
     records = [json.loads(line) for line in r.stdout.splitlines()]
     assert [rec["config"] for rec in records] == ["elman-1x200", "elman-1x200-eval"]
     for rec in records:
-        for side in ("rnnkit_tokens_per_s", "torch_tokens_per_s"):
+        for side in ("rnnkit_tokens_per_s", "torch_tokens_per_s", "ratio_per_rep"):
             assert set(rec[side]) == {"median", "min", "max"} and rec[side]["median"] > 0
         assert rec["ratio_median"] > 0 and rec["flops_per_token"] > 0 and rec["gemm_gflops"] > 0
         assert 0 < rec["fraction_of_gemm_limit"] and set(rec["peak_rss_mb"]) == {"rnnkit", "torch"}
