@@ -47,6 +47,7 @@ class SoftmaxCrossEntropy:
     def forward(self, logits, targets, bias=None):
         """``bias`` (V,), if given, is added to every row first, inside the blocks:
         one pass over the (N, V) array fewer than adding it beforehand."""
+        _check(logits, targets)
         probs = logits if self.inplace else logits.copy()
         nll = self._rows(probs, targets, bias, keep_probs=True)
         self._grad, self._targets = probs, targets
@@ -59,17 +60,14 @@ class SoftmaxCrossEntropy:
         pass fewer) and nothing is kept for backward. With ``inplace=True`` the
         logits are overwritten.
         """
+        _check(logits, targets)
         self._grad = None
         return self._rows(logits if self.inplace else logits.copy(), targets, bias, keep_probs=False)
 
     def _rows(self, work, targets, bias, keep_probs):
-        check_array("logits", work, 2)
-        check_array("targets", targets, 1, (work.shape[0],))
-        if targets.dtype.kind not in "iu":
-            raise ValueError(f"targets: expected integer class ids, got dtype {targets.dtype}")
-        N, V = work.shape
-        if targets.size and (targets.min() < 0 or targets.max() >= V):
-            raise ValueError(f"targets: class ids must lie in [0, {V}), got {targets.min()}..{targets.max()}")
+        """The NLL of every row, computed in cache-sized blocks of ``work`` (overwritten);
+        ``keep_probs``: leave y / N in ``work`` for backward."""
+        N = work.shape[0]
         nll = xp.empty(N, dtype=xp.float64)
 
         def rows(span):
@@ -98,6 +96,16 @@ class SoftmaxCrossEntropy:
         d[xp.arange(d.shape[0]), self._targets] -= 1.0 / d.shape[0]  # (y - onehot) / N
         self._grad = None
         return d
+
+
+def _check(logits, targets):
+    check_array("logits", logits, 2)
+    check_array("targets", targets, 1, (logits.shape[0],))
+    if targets.dtype.kind not in "iu":
+        raise ValueError(f"targets: expected integer class ids, got dtype {targets.dtype}")
+    V = logits.shape[1]
+    if targets.size and (targets.min() < 0 or targets.max() >= V):
+        raise ValueError(f"targets: class ids must lie in [0, {V}), got {targets.min()}..{targets.max()}")
 
 
 def _spans(n, block):
