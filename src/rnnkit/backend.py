@@ -5,6 +5,8 @@ GPU array module (CuPy) can be dropped in without touching them. Training and
 inference run in float32; gradient checks ask for float64 explicitly.
 """
 
+from concurrent.futures import ThreadPoolExecutor, wait
+
 import numpy
 
 xp = numpy
@@ -48,14 +50,34 @@ _pool = None
 
 
 def parallel_map(fn, items):
-    """[fn(item) for item in items], spread over num_threads() threads when there is more than one."""
+    """[fn(item) for item in items], spread over num_threads() threads when there is more than one.
+
+    The calling thread works too, and the items are handed out one at a time
+    to whichever thread is free. On a shared machine a woken pool thread can
+    start milliseconds late (measured here: 4-6 ms, a scheduler tick); with a
+    fixed half of the items each, the whole call waited for it, where now the
+    threads already running take the late one's share. So callers pass more
+    items than threads (several cache-sized blocks each, not one half each).
+    """
     global _pool
     items = list(items)
     threads = min(num_threads(), len(items))
     if threads <= 1:
         return [fn(item) for item in items]
-    if _pool is None or _pool._max_workers < threads:
-        from concurrent.futures import ThreadPoolExecutor
+    if _pool is None or _pool._max_workers < threads - 1:
+        _pool = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="rnnkit")
+    results = [None] * len(items)
+    indices = iter(range(len(items)))  # shared: next() on it is one C call, atomic under the GIL
 
-        _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rnnkit")
-    return list(_pool.map(fn, items))
+    def work():
+        for i in indices:
+            results[i] = fn(items[i])
+
+    helpers = [_pool.submit(work) for _ in range(threads - 1)]
+    try:
+        work()
+    finally:
+        wait(helpers)  # never leave a helper writing into results after returning or raising
+    for helper in helpers:
+        helper.result()  # re-raises a helper's exception
+    return results

@@ -85,7 +85,7 @@ class SoftmaxCrossEntropy:
                     block *= (1.0 / (z * N)).astype(block.dtype)[:, None]  # y / N
                 nll[lo:lo + n] = xp.log(z) - target_logit  # -log y_target = log Σ e^{x_k} - x_target
 
-        # NumPy runs each pass on one core; halves of the rows go to separate threads.
+        # NumPy runs each pass on one core; the blocks are shared out among threads.
         parallel_map(rows, _spans(N, self.ROWS_PER_BLOCK))
         return nll
 
@@ -109,7 +109,8 @@ def _check(logits, targets):
 
 
 def _spans(n, block):
-    """[lo, hi) row ranges, one per thread, each a whole number of blocks (one span if n is small)."""
-    parts = max(1, min(num_threads(), n // (4 * block)))
-    bounds = [round(i * n / parts / block) * block for i in range(parts)] + [n]
-    return [(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
+    """[lo, hi) row ranges for parallel_map: one block each, handed to whichever thread is free;
+    one range for everything below four blocks, where threads cost more than they save."""
+    if num_threads() == 1 or n < 4 * block:
+        return [(0, n)]
+    return [(lo, min(lo + block, n)) for lo in range(0, n, block)]
