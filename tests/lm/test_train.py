@@ -275,3 +275,18 @@ def test_valid_without_unk_judges_epochs_by_the_known_targets(corpus, tmp_path):
     assert best != pytest.approx(r["perplexity"], rel=1e-2)
     with pytest.raises(UsageError, match="--valid-without-unk is for --task lm"):
         resolve_options(dict(task="cloze", valid_without_unk=True))
+
+
+def test_progress_lines_when_there_is_no_terminal(corpus, tmp_path, monkeypatch):
+    # Under pytest stderr is not a terminal, so the bar is off, as in `rnnkit train ... > log`.
+    import rnnkit.lm.train as train_module
+
+    monkeypatch.setattr(train_module, "PROGRESS_SECONDS", 0)
+    lines = []
+    train(str(corpus[0]), str(corpus[1]), str(tmp_path / "p"), dict(TINY, epochs=1), log=lines.append)
+    progress = [line for line in lines if line.startswith("epoch 1: window ")]
+    assert progress, lines
+    assert all("train ppl " in line and " tok/s" in line for line in progress)
+    lines.clear()
+    train(str(corpus[0]), str(corpus[1]), str(tmp_path / "q"), dict(TINY, epochs=1), quiet=True, log=lines.append)
+    assert not [line for line in lines if line.startswith("epoch 1: window ")], "--quiet must silence them"

@@ -66,6 +66,9 @@ MODEL_KEYS = ("embed", "hidden", "layers", "cell", "activation", "init", "dropou
 # schedule depends on it, so stopping at epoch 5 and resuming to 8 is the same
 # run as going to 8 at once.
 RESUME_FREE = ("epochs",)
+# Without a terminal (output to a log file, nohup) the progress bar is off;
+# a plain line this often says instead how far the epoch has got.
+PROGRESS_SECONDS = 300
 
 
 def resolve_options(given):
@@ -403,7 +406,7 @@ class Trainer:
                    unit_scale=True, desc=f"epoch {st['epoch'] + 1}", leave=False, dynamic_ncols=True,
                    disable=True if self.quiet else None, mininterval=0.5)
         self.optimizer.lr = st["lr"]
-        t_start = time.monotonic()
+        t_start = last_line = time.monotonic()
         seconds_before = st["epoch_seconds"]
         tokens_before = st["epoch_tokens"]
         try:
@@ -426,10 +429,12 @@ class Trainer:
                 bar.update(y.size)
                 if st["window"] % 20 == 0 or st["window"] == self.windows:
                     rate = (st["epoch_tokens"] - tokens_before) / max(st["epoch_seconds"] - seconds_before, 1e-9)
-                    bar.set_postfix_str(
-                        f"ppl {math.exp(min(st['epoch_nll'] / st['epoch_tokens'], 700)):.1f}, "
-                        f"lr {self.optimizer.lr:g}, {rate:,.0f} tok/s", refresh=False
-                    )
+                    progress = (f"ppl {math.exp(min(st['epoch_nll'] / st['epoch_tokens'], 700)):.1f}, "
+                                f"lr {self.optimizer.lr:g}, {rate:,.0f} tok/s")
+                    bar.set_postfix_str(progress, refresh=False)
+                    if bar.disable and not self.quiet and time.monotonic() - last_line >= PROGRESS_SECONDS:
+                        last_line = time.monotonic()
+                        self.log(f"epoch {st['epoch'] + 1}: window {st['window']}/{self.windows}, train {progress}")
                 if stop.signal is not None:
                     return "interrupted"
                 if self._out_of_time():
