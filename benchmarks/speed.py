@@ -28,6 +28,8 @@ import subprocess
 import sys
 import time
 
+from rnnkit import blas_env
+
 CONFIGS = {
     # name: (mode, cell, layers, hidden)
     "elman-1x200": ("train", "rnn", 1, 200),
@@ -281,7 +283,7 @@ def run_config(name, args, env):
         "fraction_of_gemm_limit": ours["median"] / limit,
         "peak_rss_mb": {side: s["peak_rss_mb"] for side, s in stats.items()},
         "blas": gemm["kernel"],
-        "blas_env": {k: env.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")},
+        "blas_env": {k: env.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", *blas_env.SETTINGS)},
     }
 
 
@@ -300,7 +302,9 @@ def main():
     args = p.parse_args()
     if args.worker:
         return worker(args.worker, json.loads(args.cfg))
-    env = dict(os.environ)
+    # Both workers run with the OpenBLAS settings the `rnnkit` command gives itself
+    # (rnnkit.blas_env); PyTorch's products are MKL's, which does not read them.
+    env = blas_env.apply(dict(os.environ))
     if args.native:
         env.pop("OPENBLAS_CORETYPE", None)
         env.pop("OPENBLAS_L2_SIZE", None)

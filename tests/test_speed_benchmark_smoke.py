@@ -24,3 +24,5 @@ def test_speed_benchmark_smoke():
         assert rec["ratio_median"] > 0 and rec["flops_per_token"] > 0 and rec["gemm_gflops"] > 0
         assert 0 < rec["fraction_of_gemm_limit"] and set(rec["peak_rss_mb"]) == {"rnnkit", "torch"}
         assert rec["params"]["rnnkit"] > 0 and rec["params"]["torch"] > 0
+        # the workers ran with the settings the rnnkit command gives itself (unless the caller set them)
+        assert rec["blas_env"]["OPENBLAS_THREAD_TIMEOUT"] is not None

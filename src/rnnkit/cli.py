@@ -9,8 +9,11 @@ import argparse
 import importlib
 import sys
 
-from rnnkit import __version__
+from rnnkit import __version__, blas_env
 from rnnkit.errors import RnnkitError, UsageError
+
+# Before any command module imports NumPy: OpenBLAS reads its settings when it loads.
+blas_env.apply()
 
 # Module names under rnnkit.commands, in the order `rnnkit --help` lists them.
 COMMANDS = [
