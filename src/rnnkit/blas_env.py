@@ -10,8 +10,9 @@ training step), waiting for the next one. rnnkit's softmax, which runs right
 after the output layer's product, splits its blocks over the cores with
 threads of its own (backend.parallel_map), and one of them then shared a core
 with the spinning worker: 15.6-15.9 ms instead of 8.7-8.8 for 700 x 10,000
-logits, on this 2-core machine (docs/performance.md). At 4 (2^4 cycles) the
-workers go to sleep at once, and waking them for the next product costs less.
+logits, on this 2-core machine. At 4 (2^4 cycles) the workers go to sleep at
+once; waking them for the next product cost less than their spinning did
+(whole training steps 2-3% faster, evaluation about 20%; docs/performance.md).
 """
 
 import os
