@@ -8,7 +8,7 @@ logits cannot overflow. The gradient of the mean loss w.r.t. the logits is
 (y - onehot(target)) / N.
 """
 
-from rnnkit.backend import num_threads, parallel_map, xp
+from rnnkit.backend import parallel_map, xp
 from rnnkit.nn.module import check_array
 
 
@@ -109,8 +109,9 @@ def _check(logits, targets):
 
 
 def _spans(n, block):
-    """[lo, hi) row ranges for parallel_map: one block each, handed to whichever thread is free;
-    one range for everything below four blocks, where threads cost more than they save."""
-    if num_threads() == 1 or n < 4 * block:
+    """[lo, hi) row ranges for parallel_map: one block each, handed to whichever thread is free
+    (parallel_map runs them in this thread when there is one); one range for everything below
+    four blocks, where threads cost more than they save."""
+    if n < 4 * block:
         return [(0, n)]
     return [(lo, min(lo + block, n)) for lo in range(0, n, block)]
