@@ -87,6 +87,48 @@ def test_softmax_bias_added_inside_equals_added_before(rng):
     assert SoftmaxCrossEntropy(inplace=True).forward(big, t, bias=b32) == pytest.approx(ref, rel=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+def test_softmax_rows_shifted_only_where_e_to_the_x_could_overflow(rng, dtype):
+    """Rows whose maximum is far above SHIFT_FREE (e^x overflows) or far below it (every e^x
+    underflows to 0) must come out as the float64 reference; moderate rows go unshifted."""
+    logits = rng.standard_normal((100, 300)) * 3
+    logits[3] += 1000.0   # e^1000 overflows in either dtype
+    logits[5] -= 1000.0   # e^-1000 is 0 in either dtype: the sum would be 0
+    logits[8] += 70.0     # just above the range: fine in float64, V e^73 overflows float32
+    logits[9] -= 30.0     # just below it
+    bias = rng.standard_normal(300)
+    targets = rng.integers(0, 300, 100)
+    shifted = logits + bias
+    y = numpy.exp(log_softmax(shifted))
+    expected_nll = -log_softmax(shifted)[numpy.arange(100), targets]
+    expected_grad = (y - numpy.eye(300)[targets]) / 100
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == numpy.float32 else dict(rtol=1e-12, atol=1e-14)
+    ce = SoftmaxCrossEntropy()
+    nll = ce.token_nll(logits.astype(dtype), targets, bias=bias.astype(dtype))
+    assert numpy.isfinite(nll).all() and numpy.allclose(nll, expected_nll, **tol)
+    loss = ce.forward(logits.astype(dtype), targets, bias=bias.astype(dtype))
+    assert loss == pytest.approx(expected_nll.mean(), rel=tol["rtol"])
+    G, r = ce.backward_rows()
+    assert G.dtype == r.dtype == dtype and r.shape == (100,)
+    assert numpy.allclose(r[:, None] * G, expected_grad, **tol)
+    ce.forward(logits.astype(dtype), targets, bias=bias.astype(dtype))
+    assert numpy.allclose(ce.backward(), expected_grad, **tol)
+
+
+def test_linear_backward_with_row_scale_equals_scaling_dout_first(rng):
+    lin = Linear(4, 6, dtype=numpy.float64, seed=0)
+    x, dout, r = rng.standard_normal((5, 3, 4)), rng.standard_normal((5, 3, 6)), rng.random(15) + 0.5
+    lin.forward(x)
+    dx_scaled = lin.backward(dout, row_scale=r)
+    grads_scaled = {k: v.copy() for k, v in lin.grads.items()}
+    lin.zero_grad()
+    lin.forward(x)
+    dx = lin.backward(dout * r.reshape(5, 3, 1))
+    assert numpy.allclose(dx_scaled, dx, atol=1e-14)
+    for name in ("V", "c"):
+        assert numpy.allclose(grads_scaled[name], lin.grads[name], atol=1e-13), name
+
+
 def test_token_nll_is_minus_the_log_softmax_at_the_targets(rng):
     """Evaluation's path: several blocks and both threads' spans, bias inside, huge logits, float32."""
     logits = rng.standard_normal((300, 500)).astype(numpy.float32) * 4

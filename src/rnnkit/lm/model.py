@@ -50,7 +50,9 @@ class FullSoftmax(Linear):
         return self._xent.forward(self.forward(h, bias=False), targets, bias=self.params.get("c"))
 
     def backward_loss(self):
-        return self.backward(self._xent.backward())
+        # The softmax's 1 / Σ e^x per row goes onto the (N, H) side of the products.
+        G, row_scale = self._xent.backward_rows()
+        return self.backward(G, row_scale=row_scale)
 
     def log_probs(self, h):
         return log_softmax(self.forward(h))

@@ -33,14 +33,26 @@ class Linear(Module):
             out += self.params["c"]
         return out.reshape(*x.shape[:-1], self.out_features)
 
-    def backward(self, dout):
+    def backward(self, dout, row_scale=None):
+        """``row_scale`` (N,), N = dout's rows: the gradient is row_scale[:, None] * dout.
+
+        The factor is applied to the (N, in) operand and result of each product
+        instead of the (N, out) dout, which for a language model is the large one
+        (SoftmaxCrossEntropy.backward_rows).
+        """
         x = self._x
         if dout.shape != (*x.shape[:-1], self.out_features):
             raise ValueError(f"dout: expected shape {(*x.shape[:-1], self.out_features)}, got {tuple(dout.shape)}")
         d2 = dout.reshape(-1, self.out_features)
-        self.grads["V"] += d2.T @ x.reshape(-1, self.in_features)  # ∇V = Σ_t δo_t s_t^T
+        x2 = x.reshape(-1, self.in_features)
+        r = xp.ones(d2.shape[0], dtype=d2.dtype) if row_scale is None else row_scale
+        # ∇V = Σ_t δo_t s_t^T with δo_t = r_t dout_t
+        self.grads["V"] += d2.T @ (x2 if row_scale is None else x2 * r[:, None])
         if "c" in self.params:
             # Σ_t δo_t as a matrix-vector product: BLAS reads the (N, out) array
             # once on every core, where sum(axis=0) makes a slower single-core pass.
-            self.grads["c"] += xp.ones(d2.shape[0], dtype=d2.dtype) @ d2
-        return (d2 @ self.params["V"]).reshape(x.shape)
+            self.grads["c"] += r @ d2
+        dx = d2 @ self.params["V"]
+        if row_scale is not None:
+            dx *= r[:, None]
+        return dx.reshape(x.shape)

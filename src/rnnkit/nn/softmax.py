@@ -3,8 +3,8 @@
     softmax:        y_i = e^{x_i} / Σ_k e^{x_k}
     cross-entropy:  L = -(1/N) Σ_n log y_n[target_n]
 
-Computed through log-sum-exp (subtracting the row maximum first) so large
-logits cannot overflow. The gradient of the mean loss w.r.t. the logits is
+Computed through log-sum-exp, shifted by the row maximum wherever e^x could
+otherwise overflow. The gradient of the mean loss w.r.t. the logits is
 (y - onehot(target)) / N.
 """
 
@@ -31,26 +31,36 @@ class SoftmaxCrossEntropy:
 
     The logits are the largest array of a language model's step (N x vocabulary),
     so the work on them is arranged to touch memory as little as possible: rows
-    are processed in blocks that stay in the CPU cache while the maximum, the
-    shift, e^x, the sum and the scaling pass over them, and the 1/N of the mean
-    is folded into the scaling, so that backward only subtracts 1/N at the
-    targets: (y - onehot) / N without another pass over the array.
+    are processed in blocks that stay in the CPU cache while the maximum, e^x
+    and the sum pass over them. Two passes of the textbook recipe are left out:
+    the shift by the row maximum, where the maximum shows that e^x cannot
+    overflow (SHIFT_FREE), and the division by the row sum, which
+    ``backward_rows`` hands to the next layer as a factor per row (a matrix
+    product takes it on its (N, H) operand for free). ``backward`` applies it
+    for callers that want the plain (N, V) gradient.
     """
 
     ROWS_PER_BLOCK = 32  # 32 x 10,000 float32 = 1.3 MB: fits in L2 on current CPUs
+    # softmax(x) = softmax(x - k) for any k per row; k is there only so that e^x
+    # cannot overflow. A row whose maximum m lies in this range keeps k = 0: its
+    # sum is at most V e^60, finite in float32 for any vocabulary below 10^12,
+    # and an e^x that underflows (x < -87) belongs to a probability below
+    # e^(-87+20) ~ 1e-29. Other rows are shifted by m.
+    SHIFT_FREE = (-20.0, 60.0)
 
     def __init__(self, inplace=False):
         self.inplace = inplace
         self._grad = None
         self._targets = None
+        self._sums = None  # Σ_k e^{x_k - k_n} of every row: y = e^{x - k} / sums
 
     def forward(self, logits, targets, bias=None):
         """``bias`` (V,), if given, is added to every row first, inside the blocks:
         one pass over the (N, V) array fewer than adding it beforehand."""
         _check(logits, targets)
-        probs = logits if self.inplace else logits.copy()
-        nll = self._rows(probs, targets, bias, keep_probs=True)
-        self._grad, self._targets = probs, targets
+        work = logits if self.inplace else logits.copy()
+        nll, self._sums = self._rows(work, targets, bias)
+        self._grad, self._targets = work, targets
         return float(nll.mean())
 
     def token_nll(self, logits, targets, bias=None):
@@ -62,13 +72,15 @@ class SoftmaxCrossEntropy:
         """
         _check(logits, targets)
         self._grad = None
-        return self._rows(logits if self.inplace else logits.copy(), targets, bias, keep_probs=False)
+        return self._rows(logits if self.inplace else logits.copy(), targets, bias)[0]
 
-    def _rows(self, work, targets, bias, keep_probs):
-        """The NLL of every row, computed in cache-sized blocks of ``work`` (overwritten);
-        ``keep_probs``: leave y / N in ``work`` for backward."""
+    def _rows(self, work, targets, bias):
+        """(NLL, sums) of every row, (N,) float64 each, computed in cache-sized blocks of
+        ``work``, which is left holding e^{x - k} (k: the row's shift, see SHIFT_FREE)."""
         N = work.shape[0]
         nll = xp.empty(N, dtype=xp.float64)
+        sums = xp.empty(N, dtype=xp.float64)
+        low, high = self.SHIFT_FREE
 
         def rows(span):
             for lo in range(span[0], span[1], self.ROWS_PER_BLOCK):
@@ -76,26 +88,42 @@ class SoftmaxCrossEntropy:
                 n = block.shape[0]
                 if bias is not None:
                     block += bias
-                block -= block.max(axis=1, keepdims=True)  # e^x cannot overflow once the row maximum is 0
+                top = block.max(axis=1)
+                shift = (top < low) | (top > high)
+                if shift.any():
+                    block[shift] -= top[shift, None]  # now the row maximum is 0: e^x cannot overflow
                 target_logit = block[xp.arange(n), targets[lo:lo + n]].astype(xp.float64)
                 xp.exp(block, out=block)
                 # A float32 row sum is pairwise (error ~ log2(V) ulp) and twice as fast as one in float64.
                 z = block.sum(axis=1).astype(xp.float64)
-                if keep_probs:
-                    block *= (1.0 / (z * N)).astype(block.dtype)[:, None]  # y / N
-                nll[lo:lo + n] = xp.log(z) - target_logit  # -log y_target = log Σ e^{x_k} - x_target
+                sums[lo:lo + n] = z
+                nll[lo:lo + n] = xp.log(z) - target_logit  # -log y_target = log Σ e^{x_k - k} - (x_target - k)
 
         # NumPy runs each pass on one core; the blocks are shared out among threads.
         parallel_map(rows, _spans(N, self.ROWS_PER_BLOCK))
-        return nll
+        return nll, sums
+
+    def backward_rows(self):
+        """(G (N, V), r (N,)) with dlogits = r[:, None] * G, without a pass over the array.
+
+        G = e^{x - k} - sums ⊙ onehot(target) and r = 1 / (N sums), so that
+        r ⊙ G = (y - onehot) / N. A matrix product that follows applies r to its
+        small operand instead (Linear.backward's ``row_scale``). Overwrites what
+        forward left (with ``inplace`` the logits array) and can be called once.
+        """
+        G, sums = self._grad, self._sums
+        if G is None:
+            raise RuntimeError("backward() needs forward() first (token_nll keeps nothing for it)")
+        N = G.shape[0]
+        G[xp.arange(N), self._targets] -= sums.astype(G.dtype)
+        self._grad = self._sums = None
+        return G, (1.0 / (N * sums)).astype(G.dtype)
 
     def backward(self):
-        d = self._grad
-        if d is None:
-            raise RuntimeError("backward() needs forward() first (token_nll keeps nothing for it)")
-        d[xp.arange(d.shape[0]), self._targets] -= 1.0 / d.shape[0]  # (y - onehot) / N
-        self._grad = None
-        return d
+        """dlogits = (y - onehot) / N, (N, V): ``backward_rows`` with the factor applied."""
+        G, r = self.backward_rows()
+        G *= r[:, None]
+        return G
 
 
 def _check(logits, targets):
