@@ -79,11 +79,12 @@ class GRU(GatedRecurrent):
             self._check_state("s0", s0, B)
         hs = xp.empty((T, B, H), dtype=W.dtype)
         qs = xp.empty((T, B, H), dtype=W.dtype)  # q_t = W_n h_{t-1} + b_hn, needed by δr_t and δq_t
-        WT = W.T
+        mT = xp.empty((3 * H, B), dtype=W.dtype)
         h_prev = s0
         for t in self._steps(T):
             a = gates[t]
-            m = h_prev @ WT                                    # m_t = W h_{t-1}, (B, 3H)
+            # Columns, W h_{t-1}^T, for the reason the Elman layer gives (recurrent.py).
+            m = xp.matmul(W, h_prev.T, out=mT).T               # m_t = W h_{t-1}, (B, 3H)
             a[:, :2 * H] += m[:, :2 * H]
             _sigmoid.forward(a[:, :2 * H], out=a[:, :2 * H])    # r_t, z_t = σ(a_t + m_t)
             r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]

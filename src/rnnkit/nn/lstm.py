@@ -109,15 +109,16 @@ class LSTM(GatedRecurrent):
         s = self._exp_scale(W.dtype)
         # net_t ⊙ s = (U x_t + b) ⊙ s + h_{t-1} (W ⊙ s)^T: scale once here, not at every step.
         gates *= s
-        WsT = (W * s[:, None]).T
-        Wh = xp.empty((B, 4 * H), dtype=W.dtype)
+        Ws = W * s[:, None]
+        WhT = xp.empty((4 * H, B), dtype=W.dtype)
         ig = xp.empty((B, H), dtype=W.dtype)
         h_prev, c_prev = h0, c0
         # e^{-net} overflows to inf for net < -88 (float32) and 1 / (1 + inf) = 0 is the limit.
         with xp.errstate(over="ignore"):
             for t in self._steps(T):
                 z = gates[t]
-                z += xp.matmul(h_prev, WsT, out=Wh)            # net_t = U x_t + W h_{t-1} + b (⊙ s)
+                # As columns, (W h_{t-1}^T)^T, for the reason the Elman layer gives (recurrent.py).
+                z += xp.matmul(Ws, h_prev.T, out=WhT).T        # net_t = U x_t + W h_{t-1} + b (⊙ s)
                 xp.exp(z, out=z)
                 z += 1.0
                 xp.reciprocal(z, out=z)                        # i, f, o = σ(net[i, f, o]); σ(2 net[g]) in g
