@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from rnnkit.backend import parallel_map
+from rnnkit.backend import alongside, parallel_map
 
 
 def test_parallel_map_gives_each_item_once_in_order_and_the_caller_works_too(monkeypatch):
@@ -43,3 +43,59 @@ def test_parallel_map_raises_an_items_error_after_every_thread_has_stopped(monke
 def test_parallel_map_runs_in_the_calling_thread_when_told_to_use_one(monkeypatch):
     monkeypatch.setenv("RNNKIT_NUM_THREADS", "1")
     assert parallel_map(lambda i: threading.get_ident(), range(5)) == [threading.get_ident()] * 5
+
+
+def _blas_threads():
+    from threadpoolctl import threadpool_info
+
+    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+
+def test_alongside_runs_every_job_once_on_another_thread_beside_the_body(monkeypatch):
+    monkeypatch.setenv("RNNKIT_NUM_THREADS", "2")
+    body_started = threading.Event()
+    ran, lock = [], threading.Lock()
+
+    def job(i):
+        if i == 0:  # only finishes if the body runs at the same time
+            assert body_started.wait(5), "the first job waited for the body in vain: they did not run side by side"
+        with lock:
+            ran.append((i, threading.get_ident()))
+
+    before = _blas_threads()
+    with alongside([lambda i=i: job(i) for i in range(8)]):
+        body_started.set()
+        inside = _blas_threads()
+        time.sleep(0.01)
+    assert sorted(i for i, _ in ran) == list(range(8))
+    assert any(ident != threading.get_ident() for _, ident in ran)
+    if before:  # BLAS is held to one thread during the body, and given back after it
+        assert inside == [1] * len(before) and _blas_threads() == before
+
+
+def test_alongside_runs_the_jobs_after_the_body_when_told_to_use_one_thread(monkeypatch):
+    monkeypatch.setenv("RNNKIT_NUM_THREADS", "1")
+    events = []
+    with alongside([lambda i=i: events.append((i, threading.get_ident())) for i in range(3)]):
+        events.append("body")
+    assert events == ["body"] + [(i, threading.get_ident()) for i in range(3)]
+
+
+def test_alongside_raises_a_jobs_error_once_the_body_and_the_jobs_have_finished(monkeypatch):
+    monkeypatch.setenv("RNNKIT_NUM_THREADS", "2")
+    done, body_finished = [], []
+
+    def job(i):
+        time.sleep(0.002)
+        if i == 3:
+            raise ValueError("job 3")
+        done.append(i)
+
+    with pytest.raises(ValueError, match="job 3"):
+        with alongside([lambda i=i: job(i) for i in range(10)]):
+            time.sleep(0.01)
+            body_finished.append(True)
+    assert body_finished == [True]
+    finished = len(done)
+    time.sleep(0.05)
+    assert len(done) == finished, "a job was still running after alongside raised"

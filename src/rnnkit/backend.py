@@ -6,6 +6,7 @@ inference run in float32; gradient checks ask for float64 explicitly.
 """
 
 from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import contextmanager
 
 import numpy
 
@@ -49,6 +50,14 @@ def num_threads():
 _pool = None
 
 
+def _helpers(n):
+    """The shared pool of helper threads, grown to at least ``n``."""
+    global _pool
+    if _pool is None or _pool._max_workers < n:
+        _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="rnnkit")
+    return _pool
+
+
 def parallel_map(fn, items):
     """[fn(item) for item in items], spread over num_threads() threads when there is more than one.
 
@@ -59,13 +68,11 @@ def parallel_map(fn, items):
     threads already running take the late one's share. So callers pass more
     items than threads (several cache-sized blocks each, not one half each).
     """
-    global _pool
     items = list(items)
     threads = min(num_threads(), len(items))
     if threads <= 1:
         return [fn(item) for item in items]
-    if _pool is None or _pool._max_workers < threads - 1:
-        _pool = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="rnnkit")
+    pool = _helpers(threads - 1)
     results = [None] * len(items)
     indices = iter(range(len(items)))  # shared: next() on it is one C call, atomic under the GIL
 
@@ -73,7 +80,7 @@ def parallel_map(fn, items):
         for i in indices:
             results[i] = fn(items[i])
 
-    helpers = [_pool.submit(work) for _ in range(threads - 1)]
+    helpers = [pool.submit(work) for _ in range(threads - 1)]
     try:
         work()
     finally:
@@ -81,3 +88,55 @@ def parallel_map(fn, items):
     for helper in helpers:
         helper.result()  # re-raises a helper's exception
     return results
+
+
+_blas = None
+
+
+def _one_blas_thread():
+    """A context manager that holds BLAS to one thread (threadpoolctl), or None if none is found."""
+    global _blas
+    if _blas is None:
+        from threadpoolctl import ThreadpoolController
+
+        _blas = ThreadpoolController().select(user_api="blas")
+    return _blas.limit(limits=1) if _blas.lib_controllers else None
+
+
+@contextmanager
+def alongside(jobs):
+    """Run ``jobs`` (independent callables) on a second core while the body of the ``with`` runs.
+
+    Made for one large matrix product, cut in pieces, beside a chain of small
+    ones that cannot keep two cores busy: the output layer's ∇V beside BPTT
+    (RNNLM.backward). BLAS is held to one thread meanwhile, so that the two
+    share the cores instead of queueing for BLAS's threads; pieces not started
+    when the body ends are shared by both threads. When a job raises, the error
+    comes after the body and every started job have finished.
+
+    Only with exactly two threads (num_threads()), the machine it was measured
+    on: with more cores, one BLAS thread per side would leave cores idle that
+    BLAS alone would use. Otherwise, or where no BLAS can be limited, the jobs
+    simply run after the body.
+    """
+    jobs = list(jobs)
+    limit = _one_blas_thread() if jobs and num_threads() == 2 else None
+    if limit is None:
+        yield
+        for job in jobs:
+            job()
+        return
+    indices = iter(range(len(jobs)))  # shared, as in parallel_map
+
+    def work():
+        for i in indices:
+            jobs[i]()
+
+    with limit:
+        helper = _helpers(1).submit(work)
+        try:
+            yield
+            work()
+        finally:
+            wait([helper])  # never leave the helper writing after the body has failed or returned
+    helper.result()

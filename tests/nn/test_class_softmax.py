@@ -46,6 +46,22 @@ def test_gradients(rng):
     assert max(errors.values()) < 1e-8, errors
 
 
+def test_deferred_weight_gradient_pieces_give_the_same_gradients(rng):
+    layer = _layer(rng)
+    h, targets = rng.standard_normal((9, 5)), rng.integers(0, 12, 9)
+    layer.loss(h, targets)
+    dh = layer.backward_loss()
+    expected = {k: v.copy() for k, v in layer.grads.items()}
+    layer.zero_grad()
+    layer.loss(h, targets)
+    assert numpy.array_equal(layer.backward_loss(defer_weight_grad=True), dh)
+    assert not layer.grads["V"].any() and layer.pending
+    for piece in layer.pending:
+        piece()
+    for name, g in expected.items():
+        assert numpy.allclose(layer.grads[name], g, atol=1e-14), name
+
+
 def test_bad_input(rng):
     layer = _layer(rng)
     with pytest.raises(ValueError, match=r"h: expected shape \(\?, 5\)"):

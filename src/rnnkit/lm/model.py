@@ -23,7 +23,7 @@ interchangeable, and a sampled one could join them. The cell is the engine's:
 "rnn" (Elman), "lstm" or "gru".
 """
 
-from rnnkit.backend import as_dtype, rng as make_rng, xp
+from rnnkit.backend import alongside, as_dtype, rng as make_rng, xp
 from rnnkit.nn import Dropout, Embedding, Linear, Module, RecurrentStack, SoftmaxCrossEntropy, log_softmax
 from rnnkit.nn.class_softmax import ClassSoftmax
 from rnnkit.nn.module import tree_leaves
@@ -49,10 +49,10 @@ class FullSoftmax(Linear):
         # c is added inside the softmax's cache-sized blocks, not in a pass of its own.
         return self._xent.forward(self.forward(h, bias=False), targets, bias=self.params.get("c"))
 
-    def backward_loss(self):
+    def backward_loss(self, defer_weight_grad=False):
         # The softmax's 1 / Σ e^x per row goes onto the (N, H) side of the products.
         G, row_scale = self._xent.backward_rows()
-        return self.backward(G, row_scale=row_scale)
+        return self.backward(G, row_scale=row_scale, defer_weight_grad=defer_weight_grad)
 
     def log_probs(self, h):
         return log_softmax(self.forward(h))
@@ -151,8 +151,13 @@ class RNNLM(Module):
 
     def backward(self):
         """BPTT through the window of the last ``loss``: accumulates every parameter's gradient."""
-        dh = self.output.backward_loss().reshape(self._shape)
-        dx, _ = self.rnn.backward(self.drop_out.backward(dh))
+        dh = self.output.backward_loss(defer_weight_grad=True).reshape(self._shape)
+        # ∇V, the largest product of the step, is needed by nothing below: it runs on
+        # the other core while BPTT's chain of small products runs on this one. The
+        # embedding's gradient comes after it: with tied weights it is the same array.
+        pending, self.output.pending = self.output.pending, []
+        with alongside(pending):
+            dx, _ = self.rnn.backward(self.drop_out.backward(dh))
         if self.embedding is not None:
             self.embedding.backward(self.drop_in.backward(dx))
 

@@ -16,6 +16,8 @@ The word weights are stored with each class's words in one contiguous block of
 rows, so the words of a class are a slice (a view, no gather) of V.
 """
 
+from functools import partial
+
 import numpy
 
 from rnnkit.backend import as_dtype, rng as make_rng, xp
@@ -51,7 +53,7 @@ class ClassSoftmax(Module):
     """Output layer and loss: P(w|h) = P(c(w)|h) P(w|c(w),h).
 
     Parameters: "Vc" (C x H), "bc" (C), "V" (vocab x H, rows in class order), "c" (vocab).
-    loss(h (N, H), targets (N,)) -> mean nats;  backward_loss() -> dh (N, H)
+    loss(h (N, H), targets (N,)) -> mean nats;  backward_loss(defer_weight_grad=False) -> dh (N, H)
     token_log_probs(h, targets) -> (N,) exact log P(target | h)
     log_probs(h) -> (N, vocab) exact log P(w | h) for every word (costs a full softmax)
     """
@@ -76,6 +78,7 @@ class ClassSoftmax(Module):
         self.add_param("V", glorot_uniform(rng, (vocab_size, hidden_size), dtype))
         self.add_param("c", xp.zeros(vocab_size, dtype=dtype))
         self._cache = None
+        self.pending = []  # ∇V's products, when backward_loss was told to defer them
 
     def _groups(self, targets):
         """(class, positions in the batch, positions of the targets within their class) per class present."""
@@ -128,17 +131,29 @@ class ClassSoftmax(Module):
         self._cache = (h, d_class, word_parts)
         return total / N
 
-    def backward_loss(self):
+    def backward_loss(self, defer_weight_grad=False):
+        """``defer_weight_grad``: the products for ∇V (one per class) are left in
+        ``pending`` for the caller to run, as Linear.backward does."""
         h, d_class, word_parts = self._cache
-        V = self.params["V"]
+        V, gV = self.params["V"], self.grads["V"]
         self.grads["Vc"] += d_class.T @ h
         self.grads["bc"] += d_class.sum(axis=0)
         dh = d_class @ self.params["Vc"]
+
+        def weight_grad(lo, hi, idx, d):
+            gV[lo:hi] += d.T @ h[idx]
+
+        pieces = []
         for lo, hi, idx, d in word_parts:
-            self.grads["V"][lo:hi] += d.T @ h[idx]
+            pieces.append(partial(weight_grad, lo, hi, idx, d))
             self.grads["c"][lo:hi] += d.sum(axis=0)
             dh[idx] += d @ V[lo:hi]
         self._cache = None
+        if defer_weight_grad:
+            self.pending = pieces
+        else:
+            for piece in pieces:
+                piece()
         return dh
 
     def log_probs(self, h):

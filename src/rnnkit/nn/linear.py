@@ -12,6 +12,8 @@ class Linear(Module):
     backward(dout (..., out)) -> dx (..., in)
     """
 
+    ROWS_PER_PIECE = 1024  # of ∇V, when backward defers it: 1,024 x N x in multiply-adds a piece
+
     def __init__(self, in_features, out_features, seed=None, dtype=None, bias=True):
         super().__init__()
         dtype = as_dtype(dtype)
@@ -20,6 +22,7 @@ class Linear(Module):
         if bias:
             self.add_param("c", xp.zeros(out_features, dtype=dtype))
         self._x = None
+        self.pending = []  # ∇V's pieces, when backward was told to defer them
 
     def forward(self, x, bias=True):
         """``bias=False`` leaves c out, for a caller that adds it later (FullSoftmax)."""
@@ -33,12 +36,18 @@ class Linear(Module):
             out += self.params["c"]
         return out.reshape(*x.shape[:-1], self.out_features)
 
-    def backward(self, dout, row_scale=None):
+    def backward(self, dout, row_scale=None, defer_weight_grad=False):
         """``row_scale`` (N,), N = dout's rows: the gradient is row_scale[:, None] * dout.
 
         The factor is applied to the (N, in) operand and result of each product
         instead of the (N, out) dout, which for a language model is the large one
         (SoftmaxCrossEntropy.backward_rows).
+
+        ``defer_weight_grad``: ∇V, which nothing in the backward pass needs, is
+        not computed here but left in ``pending`` as independent pieces (callables,
+        ROWS_PER_PIECE rows of V each) for the caller to run, for instance on the
+        other core while BPTT runs (backend.alongside). dout must stay as it is
+        until they have run.
         """
         x = self._x
         if dout.shape != (*x.shape[:-1], self.out_features):
@@ -46,8 +55,17 @@ class Linear(Module):
         d2 = dout.reshape(-1, self.out_features)
         x2 = x.reshape(-1, self.in_features)
         r = xp.ones(d2.shape[0], dtype=d2.dtype) if row_scale is None else row_scale
-        # ∇V = Σ_t δo_t s_t^T with δo_t = r_t dout_t
-        self.grads["V"] += d2.T @ (x2 if row_scale is None else x2 * r[:, None])
+        xs = x2 if row_scale is None else x2 * r[:, None]
+        gV = self.grads["V"]
+
+        def weight_grad(lo, hi):
+            gV[lo:hi] += d2[:, lo:hi].T @ xs  # ∇V = Σ_t δo_t s_t^T with δo_t = r_t dout_t
+
+        if defer_weight_grad:
+            self.pending = [lambda lo=lo: weight_grad(lo, lo + self.ROWS_PER_PIECE)
+                            for lo in range(0, self.out_features, self.ROWS_PER_PIECE)]
+        else:
+            weight_grad(0, self.out_features)
         if "c" in self.params:
             # Σ_t δo_t as a matrix-vector product: BLAS reads the (N, out) array
             # once on every core, where sum(axis=0) makes a slower single-core pass.
