@@ -143,7 +143,10 @@ def make_optimizer(name, params, grads, lr, **kwargs):
 
 
 def global_norm(grads, rows=None):
-    """sqrt of the sum of every squared gradient element, accumulated in float64.
+    """sqrt of the sum of every squared gradient element.
+
+    Each array's sum of squares is one BLAS dot product in the array's own
+    precision; the sum over arrays is float64.
 
     ``rows`` (Module.grad_rows): row-sparse gradients are read in those rows only.
     """
