@@ -1,5 +1,7 @@
 """The output layer's linear map (式1 without g): o_t = V s_t + c, at every time step."""
 
+from functools import partial
+
 from rnnkit.backend import as_dtype, rng as make_rng, xp
 from rnnkit.nn.init import glorot_uniform
 from rnnkit.nn.module import Module, check_float
@@ -62,7 +64,7 @@ class Linear(Module):
             gV[lo:hi] += d2[:, lo:hi].T @ xs  # ∇V = Σ_t δo_t s_t^T with δo_t = r_t dout_t
 
         if defer_weight_grad:
-            self.pending = [lambda lo=lo: weight_grad(lo, lo + self.ROWS_PER_PIECE)
+            self.pending = [partial(weight_grad, lo, lo + self.ROWS_PER_PIECE)
                             for lo in range(0, self.out_features, self.ROWS_PER_PIECE)]
         else:
             weight_grad(0, self.out_features)

@@ -41,8 +41,8 @@ class SoftmaxCrossEntropy:
     """
 
     ROWS_PER_BLOCK = 32  # 32 x 10,000 float32 = 1.3 MB: fits in L2 on current CPUs
-    # softmax(x) = softmax(x - k) for any k per row; k is there only so that e^x
-    # cannot overflow. A row whose maximum m lies in this range keeps k = 0: its
+    # softmax(x) = softmax(x - a) for any a per row; a is there only so that e^x
+    # cannot overflow. A row whose maximum m lies in this range keeps a = 0: its
     # sum is at most V e^60, finite in float32 for any vocabulary below 10^12,
     # and an e^x that underflows (x < -87) belongs to a probability below
     # e^(-87+20) ~ 1e-29. Other rows are shifted by m.
@@ -52,7 +52,7 @@ class SoftmaxCrossEntropy:
         self.inplace = inplace
         self._grad = None
         self._targets = None
-        self._sums = None  # Σ_k e^{x_k - k_n} of every row: y = e^{x - k} / sums
+        self._sums = None  # Σ_j e^{x_j - a} of every row (a: its shift): y = e^{x - a} / sums
 
     def forward(self, logits, targets, bias=None):
         """``bias`` (V,), if given, is added to every row first, inside the blocks:
@@ -76,7 +76,7 @@ class SoftmaxCrossEntropy:
 
     def _rows(self, work, targets, bias):
         """(NLL, sums) of every row, (N,) float64 each, computed in cache-sized blocks of
-        ``work``, which is left holding e^{x - k} (k: the row's shift, see SHIFT_FREE)."""
+        ``work``, which is left holding e^{x - a} (a: the row's shift, see SHIFT_FREE)."""
         N = work.shape[0]
         nll = xp.empty(N, dtype=xp.float64)
         sums = xp.empty(N, dtype=xp.float64)
@@ -97,7 +97,7 @@ class SoftmaxCrossEntropy:
                 # A float32 row sum is pairwise (error ~ log2(V) ulp) and twice as fast as one in float64.
                 z = block.sum(axis=1).astype(xp.float64)
                 sums[lo:lo + n] = z
-                nll[lo:lo + n] = xp.log(z) - target_logit  # -log y_target = log Σ e^{x_k - k} - (x_target - k)
+                nll[lo:lo + n] = xp.log(z) - target_logit  # -log y_target = log Σ_j e^{x_j - a} - (x_target - a)
 
         # NumPy runs each pass on one core; the blocks are shared out among threads.
         parallel_map(rows, _spans(N, self.ROWS_PER_BLOCK))
@@ -106,7 +106,7 @@ class SoftmaxCrossEntropy:
     def backward_rows(self):
         """(G (N, V), r (N,)) with dlogits = r[:, None] * G, without a pass over the array.
 
-        G = e^{x - k} - sums ⊙ onehot(target) and r = 1 / (N sums), so that
+        G = e^{x - a} - sums ⊙ onehot(target) and r = 1 / (N sums), so that
         r ⊙ G = (y - onehot) / N. A matrix product that follows applies r to its
         small operand instead (Linear.backward's ``row_scale``). Overwrites what
         forward left (with ``inplace`` the logits array) and can be called once.
