@@ -72,22 +72,43 @@ def parallel_map(fn, items):
     threads = min(num_threads(), len(items))
     if threads <= 1:
         return [fn(item) for item in items]
-    pool = _helpers(threads - 1)
     results = [None] * len(items)
-    indices = iter(range(len(items)))  # shared: next() on it is one C call, atomic under the GIL
+
+    def run(i):
+        results[i] = fn(items[i])
+
+    with _helped(_shared_loop(len(items), run), threads - 1):
+        pass  # nothing of its own: the calling thread joins the loop at once
+    return results
+
+
+def _shared_loop(count, run):
+    """A loop that several threads can run at once: together they call run(i) once for each i < count."""
+    indices = iter(range(count))  # shared: next() on it is one C call, atomic under the GIL
 
     def work():
         for i in indices:
-            results[i] = fn(items[i])
+            run(i)
 
-    helpers = [pool.submit(work) for _ in range(threads - 1)]
+    return work
+
+
+@contextmanager
+def _helped(work, helpers):
+    """Run ``work`` on ``helpers`` pool threads while the body runs, and in this thread after it.
+
+    Returns (or raises the body's error) only once every helper has stopped,
+    so none is left writing into the caller's arrays; then a helper's error
+    is raised.
+    """
+    futures = [_helpers(helpers).submit(work) for _ in range(helpers)]
     try:
+        yield
         work()
     finally:
-        wait(helpers)  # never leave a helper writing into results after returning or raising
-    for helper in helpers:
-        helper.result()  # re-raises a helper's exception
-    return results
+        wait(futures)
+    for future in futures:
+        future.result()
 
 
 _blas = None
@@ -126,17 +147,5 @@ def alongside(jobs):
         for job in jobs:
             job()
         return
-    indices = iter(range(len(jobs)))  # shared, as in parallel_map
-
-    def work():
-        for i in indices:
-            jobs[i]()
-
-    with limit:
-        helper = _helpers(1).submit(work)
-        try:
-            yield
-            work()
-        finally:
-            wait([helper])  # never leave the helper writing after the body has failed or returned
-    helper.result()
+    with limit, _helped(_shared_loop(len(jobs), lambda i: jobs[i]()), 1):
+        yield
