@@ -10,6 +10,15 @@ work per token, the GEMM throughput NumPy reaches on the model's own matrix
 shapes in the same run (in the rnnkit worker, so under the same BLAS settings),
 the fraction of that limit rnnkit reaches, and each worker's peak RSS.
 
+The limits are measured in every repetition, right after its two timed runs,
+so that a slow spell of a shared machine shows in both. Against PyTorch's
+speed in the same repetition they give the ceiling of the ratio: the ratio
+rnnkit would reach at the GEMM limit (every product at NumPy's measured speed
+and nothing else), and at the GEMM limit plus e^x over the (N, vocab) logits,
+which any exact full softmax computes once per window (NumPy's speed, on
+every core). A target ratio above the ceiling cannot be met by code that runs
+its products and exponentials through NumPy, however the rest is arranged.
+
     python benchmarks/speed.py                      # all configurations, machine's BLAS settings
     python benchmarks/speed.py --native             # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset for the workers
     python benchmarks/speed.py --configs elman-1x200 --reps 7
@@ -176,6 +185,30 @@ def measure_gemm(shapes, seconds=0.3):
     return total_time, total_flops
 
 
+def measure_exp(rows, vocab, seconds=0.3):
+    """Seconds for e^x over an (rows, vocab) float32 array, in cache-sized row
+    blocks shared out over the cores (rnnkit.backend.parallel_map): the one
+    element-wise pass over the logits that an exact softmax cannot leave out."""
+    import numpy
+    from rnnkit.backend import parallel_map
+
+    logits = numpy.random.default_rng(0).uniform(-10, 5, (rows, vocab)).astype(numpy.float32)
+    out = numpy.empty_like(logits)
+    block = max(1, (1 << 18) // vocab)  # 1 MB of float32
+    spans = [(lo, min(lo + block, rows)) for lo in range(0, rows, block)]
+
+    def exp_rows(span):
+        numpy.exp(logits[span[0]:span[1]], out=out[span[0]:span[1]])
+
+    times = []
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds or len(times) < 3:
+        t = time.perf_counter()
+        parallel_map(exp_rows, spans)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
 def blas_kernel():
     try:
         from threadpoolctl import threadpool_info
@@ -205,9 +238,10 @@ def worker(side_name, cfg):
                 cursor += 1
                 side.step(x, y)
             reply = {"seconds": time.perf_counter() - start}
-        elif cmd["op"] == "gemm":
-            seconds, flops = measure_gemm(gemm_shapes(cfg, vocab), 0.05 if cfg["smoke"] else 0.5)
-            reply = {"seconds": seconds, "flops": flops, "kernel": blas_kernel()}
+        elif cmd["op"] == "limits":
+            seconds, flops = measure_gemm(gemm_shapes(cfg, vocab), cmd["seconds"])
+            exp_seconds = measure_exp(cfg["batch"] * cfg["bptt"], vocab, cmd["seconds"])
+            reply = {"seconds": seconds, "flops": flops, "exp_seconds": exp_seconds, "kernel": blas_kernel()}
         elif cmd["op"] == "stats":
             reply = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
         else:
@@ -254,17 +288,20 @@ def run_config(name, args, env):
     for w in workers.values():
         w.ask(op="run", steps=max(1, args.steps // 2))  # warm-up
     speeds = {side: [] for side in workers}
+    limits = []  # each repetition's GEMM and e^x times per window (module docstring)
     for rep in range(args.reps):
         order = ("rnnkit", "torch") if rep % 2 == 0 else ("torch", "rnnkit")
         for side in order:
             speeds[side].append(tokens / workers[side].ask(op="run", steps=args.steps)["seconds"])
-    gemm = workers["rnnkit"].ask(op="gemm")
+        limits.append(workers["rnnkit"].ask(op="limits", seconds=0.02 if args.smoke else 0.25))
     stats = {side: w.ask(op="stats") for side, w in workers.items()}
     hello = {side: w.hello for side, w in workers.items()}
     for w in workers.values():
         w.close()
     window_tokens = cfg["batch"] * cfg["bptt"]
-    limit = window_tokens / gemm["seconds"]
+    gemm_seconds = statistics.median(m["seconds"] for m in limits)
+    limit = window_tokens / gemm_seconds
+    flops = limits[0]["flops"]
     ours, theirs = summary(speeds["rnnkit"]), summary(speeds["torch"])
     return {
         "config": name, "mode": mode, "cell": cell, "layers": layers, "hidden": cfg["hidden"],
@@ -277,12 +314,21 @@ def run_config(name, args, env):
         # shared machine hits both; the ratio within each repetition is less
         # sensitive to it than the ratio of the two medians.
         "ratio_per_rep": summary([a / b for a, b in zip(speeds["rnnkit"], speeds["torch"])]),
-        "flops_per_token": gemm["flops"] / window_tokens,
-        "gemm_gflops": gemm["flops"] / gemm["seconds"] / 1e9,
+        "flops_per_token": flops / window_tokens,
+        "gemm_gflops": flops / gemm_seconds / 1e9,
         "gemm_limit_tokens_per_s": limit,
         "fraction_of_gemm_limit": ours["median"] / limit,
+        "torch_fraction_of_gemm_limit": theirs["median"] / limit,
+        "exp_ms_per_window": 1e3 * statistics.median(m["exp_seconds"] for m in limits),
+        # The ratio rnnkit would reach at each limit, against PyTorch in the same
+        # repetition: a target above it is out of reach there (module docstring).
+        "ratio_ceiling": {
+            "gemm": summary([window_tokens / m["seconds"] / t for m, t in zip(limits, speeds["torch"])]),
+            "gemm_and_exp": summary([window_tokens / (m["seconds"] + m["exp_seconds"]) / t
+                                     for m, t in zip(limits, speeds["torch"])]),
+        },
         "peak_rss_mb": {side: s["peak_rss_mb"] for side, s in stats.items()},
-        "blas": gemm["kernel"],
+        "blas": limits[0]["kernel"],
         "blas_env": {k: env.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", *blas_env.SETTINGS)},
     }
 

@@ -23,6 +23,13 @@ def test_speed_benchmark_smoke():
             assert set(rec[side]) == {"median", "min", "max"} and rec[side]["median"] > 0
         assert rec["ratio_median"] > 0 and rec["flops_per_token"] > 0 and rec["gemm_gflops"] > 0
         assert 0 < rec["fraction_of_gemm_limit"] and set(rec["peak_rss_mb"]) == {"rnnkit", "torch"}
+        assert rec["torch_fraction_of_gemm_limit"] > 0 and rec["exp_ms_per_window"] > 0
+        ceiling = rec["ratio_ceiling"]
+        for limit in ("gemm", "gemm_and_exp"):
+            assert set(ceiling[limit]) == {"median", "min", "max"}
+        # the exponentials only add time: in every repetition the ceiling with them is the lower one
+        assert 0 < ceiling["gemm_and_exp"]["max"] < ceiling["gemm"]["max"]
+        assert ceiling["gemm_and_exp"]["median"] < ceiling["gemm"]["median"]
         assert rec["params"]["rnnkit"] > 0 and rec["params"]["torch"] > 0
         # the workers ran with the settings the rnnkit command gives itself (unless the caller set them)
         assert rec["blas_env"]["OPENBLAS_THREAD_TIMEOUT"] is not None
