@@ -165,6 +165,17 @@ def gemm_shapes(cfg, vocab):
     return shapes
 
 
+def call_times(fn, seconds, at_least=3):
+    """Seconds of each call of fn(), called (after one warm-up call) until ``seconds`` have passed."""
+    fn()
+    times, start = [], time.perf_counter()
+    while time.perf_counter() - start < seconds or len(times) < at_least:
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return times
+
+
 def measure_gemm(shapes, seconds=0.3):
     """Time each product on float32 random matrices: seconds per window at NumPy's speed."""
     import numpy
@@ -174,39 +185,28 @@ def measure_gemm(shapes, seconds=0.3):
     for m, k, n, calls in shapes:
         a = rng.standard_normal((m, k), dtype=numpy.float32)
         b = rng.standard_normal((k, n), dtype=numpy.float32)
-        a @ b
-        reps, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds / len(shapes) or reps < 3:
-            a @ b
-            reps += 1
-        per_call = (time.perf_counter() - start) / reps
-        total_time += calls * per_call
+        times = call_times(lambda: a @ b, seconds / len(shapes))
+        total_time += calls * sum(times) / len(times)
         total_flops += calls * 2 * m * k * n
     return total_time, total_flops
 
 
 def measure_exp(rows, vocab, seconds=0.3):
-    """Seconds for e^x over an (rows, vocab) float32 array, in cache-sized row
-    blocks shared out over the cores (rnnkit.backend.parallel_map): the one
-    element-wise pass over the logits that an exact softmax cannot leave out."""
+    """Seconds for e^x over an (rows, vocab) float32 array, in the row blocks the
+    softmax shares out over the cores: the one element-wise pass over the logits
+    that an exact softmax cannot leave out."""
     import numpy
     from rnnkit.backend import parallel_map
+    from rnnkit.nn.softmax import SoftmaxCrossEntropy, _spans
 
-    logits = numpy.random.default_rng(0).uniform(-10, 5, (rows, vocab)).astype(numpy.float32)
+    logits = numpy.random.default_rng(0).random((rows, vocab), dtype=numpy.float32) * 15 - 10  # in [-10, 5)
     out = numpy.empty_like(logits)
-    block = max(1, (1 << 18) // vocab)  # 1 MB of float32
-    spans = [(lo, min(lo + block, rows)) for lo in range(0, rows, block)]
+    spans = _spans(rows, SoftmaxCrossEntropy.ROWS_PER_BLOCK)
 
     def exp_rows(span):
         numpy.exp(logits[span[0]:span[1]], out=out[span[0]:span[1]])
 
-    times = []
-    start = time.perf_counter()
-    while time.perf_counter() - start < seconds or len(times) < 3:
-        t = time.perf_counter()
-        parallel_map(exp_rows, spans)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return statistics.median(call_times(lambda: parallel_map(exp_rows, spans), seconds))
 
 
 def blas_kernel():
