@@ -5,7 +5,7 @@ x_1 = [1, 2, 3] and x_2 = [2, 3, 4], takes E = the sum of the last state and
 checks only dE/dW. Here the same layer (input width 3, state width 2) is
 checked for U, W, b, the inputs and the initial state, first from s_0 = 0 as
 in the article, then from a non-zero s_0 and with tanh, where a wrong δ_1
-could no longer hide (SEED §8).
+could no longer hide (docs/article.md §8).
 
     python examples/article_toy.py
 """

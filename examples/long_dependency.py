@@ -1,4 +1,4 @@
-"""Gated cells against vanishing gradients (SEED §6): recall a symbol seen T steps earlier.
+"""Gated cells against vanishing gradients (docs/article.md §6): recall a symbol seen T steps earlier.
 
 The task. Step 0 shows one of K "message" symbols; steps 1 .. T-1 show random
 distractor symbols; step T shows a query marker, and the network must answer

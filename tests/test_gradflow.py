@@ -1,4 +1,4 @@
-"""The numbers behind `rnnkit gradflow`: SEED §6 and 式3, measured on the engine's layers."""
+"""The numbers behind `rnnkit gradflow`: docs/article.md §6 and 式3, measured on the engine's layers."""
 
 import json
 import random
@@ -23,7 +23,7 @@ def one_line_error(capsys, code, argv):
     return lines[0]
 
 
-# --- SEED §6: vanishing and exploding ---------------------------------------------
+# --- docs/article.md §6: vanishing and exploding ---------------------------------------------
 
 
 def test_tanh_with_small_weights_vanishes_below_1e_minus_3_at_distance_20():

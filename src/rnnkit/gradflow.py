@@ -1,6 +1,6 @@
-"""Gradients flowing back through time: measure 式3 on real layers (SEED §6).
+"""Gradients flowing back through time: measure 式3 on real layers (docs/article.md §6).
 
-The article's error term back through time (SEED §5):
+The article's error term back through time (docs/article.md §5):
 
     式3   δ_k^T = δ_t^T ∏_{i=k}^{t-1} W diag[f'(net_i)]
 
@@ -37,7 +37,7 @@ from rnnkit.nn.recurrent import Recurrent
 
 CELLS = ("rnn", "lstm", "gru")
 
-# The default comparison: the failures and remedies of SEED §6, one curve each.
+# The default comparison: the failures and remedies of docs/article.md §6, one curve each.
 # "group" puts the Elman configurations and the gated cells on separate panels.
 PRESETS = [
     dict(cell="rnn", activation="tanh", init="orthogonal", init_scale=0.5, group="Elman",
@@ -334,7 +334,7 @@ def measure_fresh(cfg, steps=100, batch=32, hidden=64, input_size=None, seed=0, 
                 norms=norms, layer=layer, x=x, v=v)
 
 
-# sup f'(net) of each activation: β_f in SEED §6.
+# sup f'(net) of each activation: β_f in docs/article.md §6.
 MAX_DERIVATIVE = {"tanh": 1.0, "sigmoid": 0.25, "relu": 1.0, "identity": 1.0}
 
 

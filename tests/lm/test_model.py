@@ -65,7 +65,7 @@ def test_gradient_of_the_loss_wrt_every_parameter(name, rng):
 
 
 def test_onehot_input_equals_lookup(rng):
-    """SEED §7: U times a one-hot vector is one column of U; the model never builds the vector."""
+    """docs/article.md §7: U times a one-hot vector is one column of U; the model never builds the vector."""
     m = RNNLM(V, embed=0, hidden=6, seed=2, dtype=np.float64)
     ids, _ = _data(rng)
     h = m.hidden_states(ids)

@@ -1,4 +1,4 @@
-"""Each defect of the article's reference code (SEED §8) must make our checks fail.
+"""Each defect of the article's reference code (docs/article.md §8) must make our checks fail.
 
 The article's RecurrentLayer passed its own gradient check while being wrong.
 Here each of its defects is re-created as a mutant of our Elman layer, and we

@@ -1,4 +1,4 @@
-"""The gates against vanishing gradients (SEED §6), fast versions of benchmarks/long_dependency.py.
+"""The gates against vanishing gradients (docs/article.md §6), fast versions of benchmarks/long_dependency.py.
 
 Task (examples/long_dependency.py): recall one of 4 symbols shown T steps
 earlier, across random distractors; chance is 25%.

@@ -64,7 +64,7 @@ def test_parameters_and_forget_bias():
 
 
 def test_forget_gate_decides_how_far_the_error_term_travels():
-    # The remedy of SEED §6: along the cell, dc_{t-1} = dc_t ⊙ f_t (no W, no squashing).
+    # The remedy of docs/article.md §6: along the cell, dc_{t-1} = dc_t ⊙ f_t (no W, no squashing).
     # Held open (f ≈ 1) the error term reaches c_0 60 steps back undiminished; closed
     # (f ≈ 0) it is gone after one step.
     T, H = 60, 8

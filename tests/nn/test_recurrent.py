@@ -48,7 +48,7 @@ def test_activation_derivatives_from_output(rng):
 
 
 def test_one_hot_input_equals_column_lookup(rng):
-    # SEED §7: U times a one-hot vector is a column of U; the engine uses the lookup.
+    # docs/article.md §7: U times a one-hot vector is a column of U; the engine uses the lookup.
     V = 7
     layer = Recurrent(V, 4, seed=0, dtype=numpy.float64)
     ids = rng.integers(0, V, (5, 3))

@@ -1,4 +1,4 @@
-"""Fill in the blank (SEED §3, §4): a deep bidirectional model that never sees the token it predicts.
+"""Fill in the blank (docs/article.md §3, §4): a deep bidirectional model that never sees the token it predicts.
 
 "我的手机坏了，我打算____一部新手机。": only the words after the blank make
 "买" likely. The cloze model reads a line in both directions and predicts
@@ -17,7 +17,7 @@ never predicted), and every w_t is predicted once. Lines longer than
 
 Deep stacks and the leak
 ------------------------
-With several layers (SEED §4) each direction of layer i must read only the
+With several layers (docs/article.md §4) each direction of layer i must read only the
 same direction of layer i-1: the article's deep form (``form="article"``).
 The other deep form of the engine (``form="concat"``, PyTorch's), where each
 direction reads both directions below, would leak the answer: layer 2's

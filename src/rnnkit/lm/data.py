@@ -4,7 +4,7 @@ The corpus is held as one int32 array (PTB's 929,589 training tokens take
 3.7 MB), never as Python lists of strings: files are cut line by line and each
 token goes straight into the array.
 
-Sentence boundaries follow SEED §7 with PTB's convention: every line gets an
+Sentence boundaries follow docs/article.md §7 with PTB's convention: every line gets an
 ``<eos>`` at its end, and that ``<eos>`` is the start token of the next line.
 The training pairs are then the stream shifted by one: input ids[t], label
 ids[t+1] ("s 我 昨天 上学 迟到 了" -> "我 昨天 上学 迟到 了 e").

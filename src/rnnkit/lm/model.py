@@ -1,4 +1,4 @@
-"""The RNN language model of SEED §7, built from the engine's layers.
+"""The RNN language model of docs/article.md §7, built from the engine's layers.
 
     x_t  = E[id_t]                      the lookup that equals E^T one_hot(id_t)
     s_t  = f(U x_t + W s_{t-1} + b)     式2, in every layer of the stack (§4)

@@ -1,4 +1,4 @@
-"""The article's game (SEED §1): the most likely next tokens after a prefix.
+"""The article's game (docs/article.md §1): the most likely next tokens after a prefix.
 
 "我昨天上学迟到了，老师批评了____": the prefix is read from the start state,
 token by token, and the output layer's softmax at the last step is the

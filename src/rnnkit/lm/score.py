@@ -5,7 +5,7 @@ after <eos>): log p(w_1 .. w_n <eos>) = Σ_t log o_t[w_{t+1}] over its tokens
 and its end. Scores are log10 probabilities, the unit of SRILM, KenLM and
 ARPA files, so they sit beside N-gram scores without conversion.
 
-N-best lists (SEED §1: a language model chooses among the candidates of a
+N-best lists (docs/article.md §1: a language model chooses among the candidates of a
 recogniser). The file is UTF-8 text, one candidate per line, tab-separated:
 
     utt_id <TAB> candidate text [<TAB> acoustic score]

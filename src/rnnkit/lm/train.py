@@ -1,6 +1,6 @@
 """Training a language model: truncated BPTT over parallel streams, SGD, annealing.
 
-One step (SEED §5): forward over a window of ``bptt`` steps in ``batch``
+One step (docs/article.md §5): forward over a window of ``bptt`` steps in ``batch``
 parallel streams, the cross-entropy against the next tokens, BPTT back through
 the window, the gradients clipped to a global norm (§6: the threshold against
 exploding gradients), and the update. The last state of a window is the first

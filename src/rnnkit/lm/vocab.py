@@ -1,4 +1,4 @@
-"""The dictionary of SEED §7: every token the model knows, numbered 0..V-1.
+"""The dictionary of docs/article.md §7: every token the model knows, numbered 0..V-1.
 
 A token's number is the position of the 1 in its one-hot vector; the network
 never builds that vector, it looks the number up (U times a one-hot vector is

@@ -1,4 +1,4 @@
-"""A bidirectional layer (SEED §3): one layer forward in time, one backward.
+"""A bidirectional layer (docs/article.md §3): one layer forward in time, one backward.
 
     s_t  = f(U x_t + W s_{t-1})          the "fw" layer
     s'_t = f(U' x_t + W' s'_{t+1})       the "bw" layer, separate weights
@@ -8,7 +8,7 @@ that an output layer computes o_t = g(V s_t + V' s'_t) as one product with
 [V V'].
 
 With ``split_input=True`` the input's features are two halves and each
-direction reads only its own: the article's deep form (SEED §4), where s^(i)
+direction reads only its own: the article's deep form (docs/article.md §4), where s^(i)
 reads s^(i-1) and s'^(i) reads s'^(i-1). Otherwise both read the whole input.
 """
 

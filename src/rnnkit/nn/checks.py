@@ -4,7 +4,7 @@ Each case is a whole network: a (deep, maybe bidirectional) recurrent stack,
 the output layer V with its bias (式1) and a softmax with cross-entropy on
 random targets. Every parameter, the input x and every initial state are
 checked, with T >= 3 steps, a batch and a non-zero random initial state, in
-float64: the conditions under which the article's own check was blind (SEED §8).
+float64: the conditions under which the article's own check was blind (docs/article.md §8).
 """
 
 import itertools

@@ -1,6 +1,6 @@
 """Input lookup: token ids to vectors, the product E^T one_hot(id) done as a row read.
 
-SEED §7: "U times a one-hot vector is one column of U". Building the one-hot
+docs/article.md §7: "U times a one-hot vector is one column of U". Building the one-hot
 vectors (vocabulary-sized) would waste memory and time, so the lookup reads
 the row directly; tests show the two agree.
 """

@@ -1,7 +1,7 @@
 """What the gated cells (LSTM, GRU) share: construction, the input projection, state checks.
 
 A gated cell has G gate blocks of H units each (LSTM: G = 4, GRU: G = 3) and
-keeps the Elman layer's names (SEED §2) for the stacked blocks:
+keeps the Elman layer's names (docs/article.md §2) for the stacked blocks:
 
     U (G*H x input)   the input weights of every gate, one block of H rows per gate
     W (G*H x H)       the recurrent weights of every gate
@@ -63,7 +63,7 @@ class GatedRecurrent(Module):
         """U x_t + b for every time step and every gate: one matrix multiply, (T, B, G*H).
 
         Token ids (T, B) stand for one-hot vectors; U times a one-hot vector is one
-        column of U, so it is looked up (SEED §7).
+        column of U, so it is looked up (docs/article.md §7).
         """
         U, b = self.params["U"], self.params["b"]
         if hasattr(x, "dtype") and x.dtype.kind in "iu":

@@ -5,7 +5,7 @@ Central differences in float64: for each element w of each array,
     dE/dw ≈ (E(w + ε) - E(w - ε)) / 2ε,
 
 compared with the analytic gradient that backward() produced. The article's
-own check (SEED §8) looked only at W, for two steps from s_0 = 0 with the
+own check (docs/article.md §8) looked only at W, for two steps from s_0 = 0 with the
 identity activation, and so could not see its bugs; this one is given every
 parameter, the inputs and the initial state, and is run with T >= 3, a batch,
 a non-zero s_0 and every activation.

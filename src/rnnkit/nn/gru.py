@@ -1,6 +1,6 @@
 """The GRU layer (Cho et al. 2014), in PyTorch's formulation so weights transfer exactly.
 
-The other gated remedy for vanishing gradients that the article names (SEED §6).
+The other gated remedy for vanishing gradients that the article names (docs/article.md §6).
 For row vectors and a whole batch, σ the logistic sigmoid, ⊙ element-wise:
 
     a_t = U x_t + b                                     (3H, for all t in one multiply)

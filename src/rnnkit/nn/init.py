@@ -1,6 +1,6 @@
 """Initialisers for the input weights U and the recurrent weights W.
 
-The vanishing/exploding behaviour of 式3 depends on the norm of W (SEED §6), so
+The vanishing/exploding behaviour of 式3 depends on the norm of W (docs/article.md §6), so
 the choice of initial W is one of the remedies the article names:
 
 - ``uniform``: the article's own small uniform values, U, W ~ U(-1e-4, 1e-4);

@@ -1,6 +1,6 @@
 """The LSTM layer (Hochreiter & Schmidhuber 1997, with the forget gate of Gers et al. 2000).
 
-The article's remedy for vanishing gradients (SEED §6). For row vectors and a
+The article's remedy for vanishing gradients (docs/article.md §6). For row vectors and a
 whole batch, with σ the logistic sigmoid and ⊙ the element-wise product:
 
     net_t = U x_t + W h_{t-1} + b                      (4H: the four gates' pre-activations)

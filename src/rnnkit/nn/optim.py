@@ -1,4 +1,4 @@
-"""Optimisers and gradient clipping (SEED §5 update, §6 remedy for exploding gradients).
+"""Optimisers and gradient clipping (docs/article.md §5 update, §6 remedy for exploding gradients).
 
 Each optimiser updates the arrays of a ``params`` dict in place from the
 matching ``grads`` dict. ``lr`` is a plain attribute so a schedule can change

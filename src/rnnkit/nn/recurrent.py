@@ -6,7 +6,7 @@ Batched and time-major: x is (T, B, input), the states are (T, B, hidden). Row
 vectors are used throughout, so U x_t for a whole batch is ``x_t @ U.T``.
 
 With ``reverse=True`` the layer runs backwards in time, as the second hidden
-layer of a bidirectional network (SEED §3): s'_t = f(U' x_t + W' s'_{t+1}).
+layer of a bidirectional network (docs/article.md §3): s'_t = f(U' x_t + W' s'_{t+1}).
 """
 
 from rnnkit.backend import as_dtype, rng as make_rng, xp
@@ -26,7 +26,7 @@ class Recurrent(Module):
 
     Token ids as input mean one-hot vectors: U times a one-hot vector is one
     column of U, so the layer looks the column up instead of building a
-    vocabulary-sized vector (SEED §7).
+    vocabulary-sized vector (docs/article.md §7).
 
     Truncated BPTT: pass ``layer.final_state`` of one chunk as ``s0`` of the
     next; the gradient stops there because s0 is an input, not a computation.

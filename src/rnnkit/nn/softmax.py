@@ -1,4 +1,4 @@
-"""Softmax output and cross-entropy loss (SEED §7).
+"""Softmax output and cross-entropy loss (docs/article.md §7).
 
     softmax:        y_i = e^{x_i} / Σ_k e^{x_k}
     cross-entropy:  L = -(1/N) Σ_n log y_n[target_n]

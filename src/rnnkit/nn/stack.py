@@ -1,4 +1,4 @@
-"""Deep recurrent networks (SEED §4): a stack of N layers, each uni- or bidirectional.
+"""Deep recurrent networks (docs/article.md §4): a stack of N layers, each uni- or bidirectional.
 
     s_t^(i)  = f(U^(i) s_t^(i-1) + W^(i) s_{t-1}^(i))      layer i reads layer i-1
     s'_t^(i) = f(U'^(i) s'_t^(i-1) + W'^(i) s'_{t+1}^(i))
