@@ -56,7 +56,7 @@ def _peak_rss_mb():
 
 
 def child_build(train, order, out):
-    from rnnkit.lm import ngram
+    from rnnkit import ngram
 
     started, cpu_started = time.perf_counter(), time.process_time()
     model = ngram.train_file(train, order)
@@ -75,7 +75,7 @@ def child_build(train, order, out):
 
 
 def child_eval(arpa, valid, test, repeats):
-    from rnnkit.lm import ngram
+    from rnnkit import ngram
 
     started, cpu_started = time.perf_counter(), time.process_time()
     model = ngram.NgramModel.load(arpa)
@@ -107,7 +107,7 @@ def child_kenlm(arpa, test):
     import kenlm
     import numpy as np
 
-    from rnnkit.lm import ngram
+    from rnnkit import ngram
 
     started = time.perf_counter()
     lm = kenlm.Model(arpa)

@@ -8,7 +8,7 @@ import pytest
 from rnnkit.cli import main
 from rnnkit.lm.api import LanguageModel
 from rnnkit.lm.mix import paired_probs, perplexity, tune_lambda
-from rnnkit.lm.ngram import NgramModel
+from rnnkit.ngram import NgramModel
 
 TEXT = ["the cat sat on the mat", "the dog sat on the log", "a cat saw a dog", "the dog saw the cat on a mat"] * 6
 

@@ -8,7 +8,8 @@
 - ``predict FILE.arpa "PREFIX"``: the most probable next words (the article's
   fill-the-blank game, played by an N-gram model).
 
-The work is in rnnkit.lm.ngram; this module parses, calls and prints.
+The work is in rnnkit.ngram's NgramModel; this module parses its arguments,
+calls the model and prints what it returns.
 """
 
 import json
@@ -17,8 +18,8 @@ import sys
 import time
 
 from rnnkit.errors import RnnkitError, UsageError
-from rnnkit.lm import ngram
-from rnnkit.lm.tokenize import TOKENIZERS, get_tokenizer
+from rnnkit.lm.tokenize import TOKENIZERS
+from rnnkit.ngram import DISCOUNT_METHODS, SIDECAR_SUFFIX, UNK, NgramModel
 
 NAME = "ngram"
 HELP = "N-gram baseline: train a Kneser-Ney model (ARPA file), measure perplexity, predict the next word"
@@ -45,7 +46,7 @@ def add_arguments(parser):
     )
     train.add_argument(
         "--discount",
-        choices=ngram.DISCOUNT_METHODS,
+        choices=DISCOUNT_METHODS,
         default="modified-kn",
         help="modified-kn: three discounts per order (Chen & Goodman); kn: one discount per order",
     )
@@ -89,7 +90,7 @@ def _train(args):
     out = args.out
     # Refuse early, before the corpus is read: nothing is overwritten by accident.
     if not args.force:
-        for target in (out, out + ngram.SIDECAR_SUFFIX):
+        for target in (out, out + SIDECAR_SUFFIX):
             if os.path.exists(target):
                 raise RnnkitError(f"{target}: already exists (use --force to replace it)")
     if os.path.isdir(out):
@@ -102,106 +103,73 @@ def _train(args):
             raise RnnkitError(f"{out}: is the corpus itself; choose another --out")
 
     started = time.perf_counter()
-    model = ngram.train_file(args.corpus, args.order, args.discount, args.unk, args.tokenizer)
-    for record in model.estimation["orders"]:
-        if record["fallback"]:
-            n = ", ".join(f"n{r}={c}" for r, c in enumerate(record["count_of_counts"], 1))
-            used = " ".join(f"{d:g}" for d in record["discounts"])
-            print(
-                f"rnnkit ngram: warning: order {record['order']}: the corpus is too small for estimated "
-                f"discounts ({n}); using {used} (as lmplz --discount_fallback)",
-                file=sys.stderr,
-            )
+    model = NgramModel.train(args.corpus, args.order, args.discount, args.unk, args.tokenizer)
+    summary = model.training_summary()
+    for fallback in summary.fallbacks:
+        n = ", ".join(f"n{r}={c}" for r, c in enumerate(fallback.count_of_counts, 1))
+        used = " ".join(f"{d:g}" for d in fallback.discounts)
+        print(
+            f"rnnkit ngram: warning: order {fallback.order}: the corpus is too small for estimated "
+            f"discounts ({n}); using {used} (as lmplz --discount_fallback)",
+            file=sys.stderr,
+        )
     model.write_arpa(out, force=args.force)
     seconds = time.perf_counter() - started
 
-    summary = {
-        "out": out,
-        "order": model.order,
-        "discount": args.discount,
-        "tokenizer": args.tokenizer,
-        "unk": model.open_vocabulary,
-        "vocabulary": len(model.vocab),
-        "ngrams": model.counts(),
-        "sentences": model.estimation["sentences"],
-        "tokens": model.estimation["tokens"],
-        "discounts": [r["discounts"] for r in model.estimation["orders"]],
-        "seconds": round(seconds, 3),
-    }
     if args.json:
-        print(json.dumps(summary, ensure_ascii=False))
+        result = {"out": out}
+        result.update({name: getattr(summary, name) for name in _TRAIN_JSON})
+        result["seconds"] = round(seconds, 3)
+        print(json.dumps(result, ensure_ascii=False))
     else:
-        counts = " ".join(f"{k}-grams={n}" for k, n in enumerate(model.counts(), 1))
+        counts = " ".join(f"{k}-grams={n}" for k, n in enumerate(summary.ngrams, 1))
         print(
-            f"wrote {out}: order {model.order}, {args.discount}, {summary['sentences']} sentences, "
-            f"{summary['tokens']} tokens; {counts}; {seconds:.1f} s"
+            f"wrote {out}: order {summary.order}, {summary.discount}, {summary.sentences} sentences, "
+            f"{summary.tokens} tokens; {counts}; {seconds:.1f} s"
         )
     return 0
 
 
-def _load_with_tokenizer(path, tokenizer):
-    model = ngram.NgramModel.load(path)
-    if tokenizer is None:
-        return model, model.tokenizer
-    if model.sidecar is not None:
-        model.check_compatible(tokenizer)
-    get_tokenizer(tokenizer)
-    return model, tokenizer
+# The TrainingSummary fields in the --json summary, in its order (between "out" and "seconds").
+_TRAIN_JSON = ("order", "discount", "tokenizer", "unk", "vocabulary", "ngrams", "sentences", "tokens", "discounts")
 
 
 def _eval(args):
     started = time.perf_counter()
-    model, tokenizer = _load_with_tokenizer(args.model, args.tokenizer)
+    model = NgramModel.load(args.model, tokenizer=args.tokenizer)
     loaded = time.perf_counter()
-    sentences, _ = ngram.sentences_from_lines(ngram.read_text_lines(args.text), tokenizer, source=args.text)
-    if not sentences:
-        raise RnnkitError(f"{args.text}: no sentences to score (the file is empty or blank)")
-    tokenized = time.perf_counter()
-    report = model.evaluate(sentences)
-    finished = time.perf_counter()
+    result = model.evaluate_file(args.text)
+    report = result.report
     if args.json:
-        result = {"file": args.text, "model": args.model, "order": model.order, "tokenizer": tokenizer}
-        result.update(report.as_dict())
-        result["load_seconds"] = round(loaded - started, 3)
-        result["read_text_seconds"] = round(tokenized - loaded, 3)
-        result["score_seconds"] = round(finished - tokenized, 3)
-        print(json.dumps(result, ensure_ascii=False))
+        out = {"file": result.file, "model": result.model, "order": result.order, "tokenizer": result.tokenizer}
+        out.update(report.as_dict())
+        out["load_seconds"] = round(loaded - started, 3)
+        out["read_text_seconds"] = round(result.read_text_seconds, 3)
+        out["score_seconds"] = round(result.score_seconds, 3)
+        print(json.dumps(out, ensure_ascii=False))
         return 0
     # SRILM's two lines, so existing scripts that read them keep working.
-    print(f"file {args.text}: {report.sentences} sentences, {report.words} words, {report.oovs} OOVs")
+    print(f"file {result.file}: {report.sentences} sentences, {report.words} words, {report.oovs} OOVs")
     print(
         f"{report.zeroprobs} zeroprobs, logprob= {report.logprob:.6g} ppl= {report.ppl:.6g} ppl1= {report.ppl1:.6g}"
     )
     if report.oovs and report.oov_policy == "scored-as-unk":
-        print(f"({report.oovs} OOVs were scored as {ngram.UNK})")
+        print(f"({report.oovs} OOVs were scored as {UNK})")
     return 0
 
 
 def _predict(args):
     if args.top < 1:
         raise UsageError(f"--top must be at least 1, not {args.top}")
-    model, tokenizer = _load_with_tokenizer(args.model, args.tokenizer)
-    tokens = get_tokenizer(tokenizer)(args.prefix)
-    context = tokens if tokens[:1] == [ngram.BOS] else [ngram.BOS] + tokens
-    used = context[max(0, len(context) - (model.order - 1)) :] if model.order > 1 else []
-    unknown = [w for w in used if w not in model.word_index]
-    predictions = model.top_k(context, args.top)
+    model = NgramModel.load(args.model, tokenizer=args.tokenizer)
+    result = model.predict(args.prefix, args.top)
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "prefix": args.prefix,
-                    "context": used,
-                    "out_of_vocabulary": unknown,
-                    "predictions": [{"token": w, "probability": p} for w, p in predictions],
-                },
-                ensure_ascii=False,
-            )
-        )
+        print(json.dumps(result.as_dict(), ensure_ascii=False))
         return 0
+    unknown = result.out_of_vocabulary
     note = f"  (not in the vocabulary: {' '.join(unknown)})" if unknown else ""
-    print(f"{model.order}-gram model, context: {' '.join(used) if used else '(none)'}{note}")
-    width = max(len(w) for w, _ in predictions)
-    for rank, (word, prob) in enumerate(predictions, 1):
-        print(f"{rank:3d}. {word:<{width}}  {prob:.4f}")
+    print(f"{result.order}-gram model, context: {' '.join(result.context) if result.context else '(none)'}{note}")
+    width = max(len(p.token) for p in result.predictions)
+    for rank, p in enumerate(result.predictions, 1):
+        print(f"{rank:3d}. {p.token:<{width}}  {p.probability:.4f}")
     return 0

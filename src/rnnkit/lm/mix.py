@@ -16,7 +16,7 @@ import math
 import numpy
 
 from rnnkit.errors import RnnkitError, UsageError
-from rnnkit.lm.ngram import NgramModel, read_text_lines, sentences_from_lines
+from rnnkit.ngram import NgramModel, read_text_lines, sentences_from_lines
 from rnnkit.lm.tokenize import get_tokenizer
 
 

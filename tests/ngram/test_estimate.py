@@ -1,0 +1,84 @@
+"""Kneser-Ney discounts and interpolation (rnnkit.ngram.estimate), worked by hand and checked as distributions."""
+
+import math
+from collections import Counter
+
+import numpy as np
+import pytest
+from ngram_helpers import HAND_CORPUS, SMALL_CORPUS, sentences
+
+from rnnkit import ngram
+from rnnkit.errors import UsageError
+from rnnkit.ngram.counts import adjusted_counts, count_ngrams
+
+
+def test_discounts_worked_by_hand():
+    counts = count_ngrams(sentences(HAND_CORPUS), 2)
+    adjusted = adjusted_counts(counts)
+    discounts, count_of_counts, fell_back = ngram.kn_discounts(adjusted[1], "modified-kn")
+    assert count_of_counts == [4, 2, 1, 1]
+    # Y = n1 / (n1 + 2 n2) = 4 / 8 = 1/2
+    # D1 = 1 - 2 Y n2/n1 = 1 - 2 * 1/2 * 2/4 = 1/2
+    # D2 = 2 - 3 Y n3/n2 = 2 - 3 * 1/2 * 1/2 = 5/4
+    # D3+ = 3 - 4 Y n4/n3 = 3 - 4 * 1/2 * 1/1 = 1
+    assert discounts == pytest.approx((0.5, 1.25, 1.0))
+    assert not fell_back
+    # Plain KN: one discount, D = Y.
+    plain, _, _ = ngram.kn_discounts(adjusted[1], "kn")
+    assert plain == pytest.approx((0.5, 0.5, 0.5))
+
+
+def test_probability_worked_by_hand():
+    model = ngram.estimate(sentences(HAND_CORPUS), 2)
+    # After b: b </s> (3), b b (1), b c (1); sum 5; D3+ = 1, D1 = 1/2.
+    #   gamma(b) = (1 + 1/2 + 1/2) / 5 = 0.4
+    # Unigram adjusted counts a:2 b:2 c:1 </s>:3, sum 8. Their count-of-counts
+    # (n1=1, n2=2, n3=1, n4=0) cannot give discounts: lmplz's fallback 0.5, 1, 1.5.
+    #   gamma() = (1 + 1 + 0.5 + 1.5) / 8 = 0.5, spread over 4 words
+    #   p(c) = (1 - 0.5)/8 + 0.5/4 = 0.1875;  p(</s>) = (3 - 1.5)/8 + 0.125 = 0.3125
+    # p(c | b) = (1 - 0.5)/5 + 0.4 * 0.1875 = 0.175
+    # p(</s> | b) = (3 - 1)/5 + 0.4 * 0.3125 = 0.525
+    assert 10 ** model.log10prob(["b"], "c") == pytest.approx(0.175)
+    assert 10 ** model.log10prob(["b"], "</s>") == pytest.approx(0.525)
+    assert 10 ** model.log10prob([], "c") == pytest.approx(0.1875)
+    assert model.estimation["orders"][0]["fallback"] is True
+    assert model.estimation["orders"][1]["discounts"] == pytest.approx([0.5, 1.25, 1.0])
+    b = model.word_index["b"]
+    assert model.tables[0].bow[b] == pytest.approx(math.log10(0.4))
+
+
+def test_discount_fallback_and_bad_method():
+    d, coc, fell_back = ngram.kn_discounts(np.array([1, 1, 1]), "modified-kn")
+    assert fell_back and d == ngram.FALLBACK_DISCOUNTS["modified-kn"] and coc == [3, 0, 0, 0]
+    d, _, fell_back = ngram.kn_discounts(np.array([1, 1, 1]), "kn")
+    assert fell_back and d == ngram.FALLBACK_DISCOUNTS["kn"]
+    with pytest.raises(UsageError):
+        ngram.kn_discounts(np.array([1]), "witten-bell")
+
+
+@pytest.mark.parametrize("discount", ngram.DISCOUNT_METHODS)
+@pytest.mark.parametrize("open_vocabulary", [False, True])
+@pytest.mark.parametrize("order", [1, 2, 3, 4, 5])
+def test_every_context_sums_to_one(order, discount, open_vocabulary):
+    model = ngram.estimate(sentences(SMALL_CORPUS), order, discount, open_vocabulary)
+    contexts = [[]]
+    for k in range(1, order):
+        contexts += [[model.vocab[i] for i in row] for row in model.ngram_ids(k)]
+    for context in contexts:
+        probs = 10.0 ** model.next_log10probs(context)
+        assert probs[model.bos_id] == 0.0
+        assert probs.sum() == pytest.approx(1.0, abs=1e-12), context
+    assert len(contexts) == sum(model.counts()[:-1]) + 1
+
+
+def test_unk_gets_the_uniform_share():
+    assert "<unk>" not in ngram.estimate(sentences(SMALL_CORPUS), 3).vocab
+    unigram = ngram.estimate(sentences(SMALL_CORPUS), 1, open_vocabulary=True)
+    # A unigram model keeps raw counts; an unseen <unk> gets only the uniform
+    # term: gamma() / |V| = (sum of the discounts taken) / (sum of counts) / |V|.
+    counts = Counter(w for s in sentences(SMALL_CORPUS) for w in s + ["</s>"])
+    d1, d2, d3 = unigram.estimation["orders"][0]["discounts"]
+    taken = sum(d1 if c == 1 else d2 if c == 2 else d3 for c in counts.values())
+    predictable = len(counts) + 1  # the words, </s> and <unk>
+    expected = taken / sum(counts.values()) / predictable
+    assert 10 ** unigram.log10prob([], "<unk>") == pytest.approx(expected)

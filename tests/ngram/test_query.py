@@ -1,0 +1,58 @@
+"""The query model (rnnkit.ngram.query): per-token probabilities, OOVs, the next word."""
+
+import math
+
+import numpy as np
+import pytest
+from ngram_helpers import SMALL_CORPUS, sentences
+
+from rnnkit import ngram
+
+
+def test_token_log10probs_shape_and_sentence_end():
+    model = ngram.estimate(sentences(SMALL_CORPUS), 3)
+    scores = model.token_log10probs([["the", "cat"], ["a", "dog", "sat"]])
+    assert [len(s) for s in scores] == [3, 4]
+    assert scores[0][-1] == pytest.approx(model.log10prob(["<s>", "the", "cat"], "</s>"))
+    assert scores[1][1] == pytest.approx(model.log10prob(["<s>", "a"], "dog"))
+    assert scores[1][0] == pytest.approx(model.log10prob(["<s>"], "a"))
+
+
+def test_closed_vocabulary_skips_oovs_like_srilm():
+    model = ngram.estimate(sentences(SMALL_CORPUS), 3)
+    scores = model.token_log10probs([["the", "zebra", "sat"]])[0]
+    assert math.isnan(scores[1])
+    # The history is cut at the OOV: "sat" is scored with no context at all.
+    assert scores[2] == pytest.approx(model.log10prob([], "sat"))
+    report = model.evaluate([["the", "zebra", "sat"]])
+    assert (report.sentences, report.words, report.oovs, report.oov_policy) == (1, 3, 1, "skipped")
+    assert report.tokens_scored == 3
+    finite = scores[~np.isnan(scores)]
+    assert report.logprob == pytest.approx(finite.sum())
+    assert report.ppl == pytest.approx(10 ** (-finite.sum() / 3))
+    assert report.ppl1 == pytest.approx(10 ** (-finite.sum() / 2))
+
+
+def test_open_vocabulary_scores_oovs_as_unk():
+    model = ngram.estimate(sentences(SMALL_CORPUS), 3, open_vocabulary=True)
+    scores = model.token_log10probs([["the", "zebra", "sat"]])[0]
+    assert scores[1] == pytest.approx(model.log10prob(["<s>", "the"], "<unk>"))
+    report = model.evaluate([["the", "zebra", "sat"]])
+    assert report.oovs == 1 and report.oov_policy == "scored-as-unk" and report.tokens_scored == 4
+
+
+def test_top_k_is_sorted_and_matches_probabilities():
+    model = ngram.estimate(sentences(SMALL_CORPUS), 3)
+    top = model.top_k(["<s>", "the"], 5)
+    assert [w for w, _ in top][0] == "cat"
+    assert [p for _, p in top] == sorted((p for _, p in top), reverse=True)
+    for word, p in top:
+        assert p == pytest.approx(10 ** model.log10prob(["<s>", "the"], word))
+    assert all(w != "<s>" for w, _ in model.top_k([], 100))
+
+
+def test_articles_game_with_characters():
+    lines = ["我昨天上学迟到了，老师批评了我。", "老师批评了他。", "我昨天迟到了。", "老师批评了我们。"]
+    model = ngram.estimate(ngram.sentences_from_lines(lines, "char")[0], 4, tokenizer="char")
+    best, _ = model.top_k(["<s>", *"我昨天上学迟到了，老师批评了"], 1)[0]
+    assert best == "我"
