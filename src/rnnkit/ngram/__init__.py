@@ -1,6 +1,6 @@
 """N-gram language models: interpolated Kneser-Ney estimation, ARPA files, queries.
 
-The baseline the article argues against (docs/article.md, section 1): an
+The baseline the article argues against (docs/article.md §1): an
 N-gram model predicts a word from the N-1 words before it and nothing else.
 rnnkit builds one the way KenLM's ``lmplz`` and SRILM's ``ngram-count
 -kndiscount -interpolate`` do, writes it as a standard ARPA file, and reads
