@@ -208,3 +208,12 @@ def test_bad_side_file(tmp_path):
     (tmp_path / "m.arpa.json").write_text('{"format": "rnnkit-ngram", "order": 3}')
     with pytest.raises(RnnkitError, match="says order 3"):
         ngram.NgramModel.load(str(path))
+
+
+@pytest.mark.slow
+def test_ptb_arpa_round_trip(ptb, ptb_model):
+    # Our reader at scale: the PTB 3-gram read back has the same n-grams and perplexity.
+    model, path = ptb_model(3)
+    loaded = ngram.NgramModel.load(path)
+    assert loaded.counts() == model.counts() and loaded.vocab == model.vocab
+    assert loaded.evaluate(ptb["test"]).ppl == pytest.approx(model.evaluate(ptb["test"]).ppl, rel=1e-5)

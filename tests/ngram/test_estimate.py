@@ -8,7 +8,7 @@ import pytest
 from ngram_helpers import HAND_CORPUS, SMALL_CORPUS, sentences
 
 from rnnkit import ngram
-from rnnkit.errors import UsageError
+from rnnkit.errors import RnnkitError, UsageError
 from rnnkit.ngram.counts import adjusted_counts, count_ngrams
 
 
@@ -82,3 +82,40 @@ def test_unk_gets_the_uniform_share():
     predictable = len(counts) + 1  # the words, </s> and <unk>
     expected = taken / sum(counts.values()) / predictable
     assert 10 ** unigram.log10prob([], "<unk>") == pytest.approx(expected)
+
+
+def test_count_of_counts_counts_each_r_exactly():
+    # n_4 counts the adjusted counts equal to 4, not "4 or more": 5, 6 and 9 belong to no n_r.
+    _, count_of_counts, _ = ngram.kn_discounts(np.array([1, 1, 2, 3, 4, 5, 6, 9, 0]), "modified-kn")
+    assert count_of_counts == [2, 1, 1, 1]
+
+
+def test_train_and_its_summary(tmp_path):
+    corpus = tmp_path / "train.txt"
+    corpus.write_text("".join(line + "\n" for line in HAND_CORPUS + SMALL_CORPUS), encoding="utf-8")
+    model = ngram.NgramModel.train(str(corpus), 3, "kn", open_vocabulary=True)
+    summary = model.training_summary()
+    assert isinstance(summary, ngram.TrainingSummary)
+    assert (summary.order, summary.discount, summary.tokenizer, summary.unk) == (3, "kn", "word", True)
+    assert summary.vocabulary == len(model.vocab) and summary.ngrams == model.counts()
+    assert summary.sentences == len(HAND_CORPUS + SMALL_CORPUS)
+    assert summary.tokens == sum(len(s) + 1 for s in sentences(HAND_CORPUS + SMALL_CORPUS))
+    assert [len(d) for d in summary.discounts] == [1, 1, 1]
+    records = model.estimation["orders"]
+    assert [f.order for f in summary.fallbacks] == [r["order"] for r in records if r["fallback"]]
+    assert model.estimation["corpus"] == str(corpus)
+
+
+@pytest.mark.parametrize(
+    "call, words",
+    [
+        (lambda: ngram.estimate([["a"]], 0), "order must be at least 1"),
+        (lambda: ngram.estimate([["a"]], 2, discount="witten-bell"), "unknown discount method 'witten-bell'"),
+        (lambda: ngram.estimate([["a"]], 4), "order 4 is longer than any sentence"),
+        (lambda: ngram.estimate([[]], 2), "the corpus has no words"),
+    ],
+)
+def test_library_errors_speak_of_arguments_not_flags(call, words):
+    with pytest.raises(RnnkitError) as info:
+        call()
+    assert words in str(info.value) and "--" not in str(info.value)

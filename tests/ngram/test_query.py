@@ -7,6 +7,7 @@ import pytest
 from ngram_helpers import SMALL_CORPUS, sentences
 
 from rnnkit import ngram
+from rnnkit.errors import RnnkitError, UsageError
 
 
 def test_token_log10probs_shape_and_sentence_end():
@@ -56,3 +57,30 @@ def test_articles_game_with_characters():
     model = ngram.estimate(ngram.sentences_from_lines(lines, "char")[0], 4, tokenizer="char")
     best, _ = model.top_k(["<s>", *"我昨天上学迟到了，老师批评了"], 1)[0]
     assert best == "我"
+
+
+def test_predict_returns_what_a_front_end_shows():
+    model = ngram.estimate(sentences(SMALL_CORPUS), 3)
+    result = model.predict("the zebra", top=4)
+    assert isinstance(result, ngram.Prediction) and result.order == 3 and result.prefix == "the zebra"
+    assert result.context == ["the", "zebra"] and result.out_of_vocabulary == ["zebra"]
+    expected = model.top_k(["<s>", "the", "zebra"], 4)
+    assert [(p.token, p.probability) for p in result.predictions] == expected
+    assert result.as_dict()["predictions"][0] == {"token": expected[0][0], "probability": expected[0][1]}
+    # At the start of a sentence the context is <s> alone.
+    assert model.predict("", top=1).context == ["<s>"]
+    with pytest.raises(UsageError, match="^top must be at least 1, not 0$"):
+        model.predict("the", top=0)
+
+
+def test_load_with_a_tokenizer(tmp_path):
+    model = ngram.estimate(sentences(SMALL_CORPUS), 2)
+    path = str(tmp_path / "m.arpa")
+    model.write_arpa(path)
+    assert ngram.NgramModel.load(path, tokenizer="word").tokenizer == "word"
+    with pytest.raises(RnnkitError, match="built with the word tokenizer, not char") as info:
+        ngram.NgramModel.load(path, tokenizer="char")
+    assert "--" not in str(info.value)
+    # Without a side file the caller's tokenizer is taken as given.
+    (tmp_path / "m.arpa.json").unlink()
+    assert ngram.NgramModel.load(path, tokenizer="char").tokenizer == "char"
