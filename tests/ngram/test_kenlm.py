@@ -11,23 +11,13 @@ perplexities are checked without KenLM in test_evaluate.py.
 
 import numpy as np
 import pytest
+from ngram_helpers import SMALL_CORPUS
 
 from rnnkit import ngram
 
 kenlm = pytest.importorskip("kenlm", reason="kenlm is not installed (pip install kenlm; it builds from source)")
 
-CORPUS = [
-    "the cat sat on the mat",
-    "the dog sat on the log",
-    "a cat and a dog",
-    "the cat saw the dog",
-    "on the mat the cat sat",
-    "a dog sat",
-    "the log",
-    "cat",
-    "the dog saw a cat on a log",
-    "a log and a mat",
-]
+CORPUS = SMALL_CORPUS + ["the dog saw a cat on a log", "a log and a mat"]
 PROBES = ["the cat sat", "a dog saw the cat on the mat", "log log log", "mat", "the the the the the"]
 OOV_PROBES = ["the zebra sat", "zebra", "a cat saw a zebra on the mat"]
 
