@@ -59,7 +59,7 @@ def child_build(train, order, out):
     from rnnkit import ngram
 
     started, cpu_started = time.perf_counter(), time.process_time()
-    model = ngram.train_file(train, order)
+    model = ngram.NgramModel.train(train, order)
     estimated = time.perf_counter()
     model.write_arpa(out, force=True)
     written = time.perf_counter()
