@@ -15,7 +15,8 @@ import time
 
 import numpy
 
-from rnnkit.lm.model import RNNLM, class_of_words
+from rnnkit.lm.model import RNNLM
+from rnnkit.nn.class_softmax import frequency_classes
 from rnnkit.lm.train import train_step
 from rnnkit.nn.optim import SGD
 
@@ -33,7 +34,7 @@ def main():
     models = {}
     classes = int(round(args.vocab ** 0.5))
     for softmax in ("full", "class"):
-        kw = {"word_class": class_of_words(counts, classes), "classes": classes} if softmax == "class" else {}
+        kw = {"word_class": frequency_classes(counts, classes), "classes": classes} if softmax == "class" else {}
         m = RNNLM(args.vocab, embed=200, hidden=200, softmax=softmax, seed=0, **kw)
         models[softmax] = (m, SGD(m.params, m.grads, lr=1.0))
     speeds = {k: [] for k in models}

@@ -10,7 +10,7 @@ import importlib
 import sys
 
 from rnnkit import __version__, blas_env
-from rnnkit.errors import RnnkitError, UsageError
+from rnnkit.errors import RnnkitError
 
 # Before any command module imports NumPy: OpenBLAS reads its settings when it loads.
 blas_env.apply()
@@ -70,11 +70,8 @@ def main(argv=None):
         return 2
     try:
         return args._run(args) or 0
-    except UsageError as exc:
-        print(f"rnnkit {args.command}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except RnnkitError as exc:
-        print(f"rnnkit {args.command}: error: {exc}", file=sys.stderr)
+    except RnnkitError as exc:  # UsageError included; options named as this command's flags
+        print(f"rnnkit {args.command}: error: {exc.cli_message()}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"rnnkit {args.command}: interrupted", file=sys.stderr)

@@ -1,13 +1,58 @@
-"""Errors that the command line turns into one-line messages instead of tracebacks."""
+"""Errors that the command line turns into one-line messages instead of tracebacks.
+
+Library code names options by their own names ("option 'lr'"); only the
+command line knows them as flags. An error that names options keeps them apart
+from its message, so that rnnkit.cli can say ``--lr`` where the library says
+``option 'lr'``:
+
+    exc = OptionError("{lr} must be a positive number, got -1", "lr")
+    str(exc)            -> "option 'lr' must be a positive number, got -1"
+    exc.cli_message()   -> "--lr must be a positive number, got -1"
+    exc.option          -> "lr"
+
+The message holds ``{name}`` for each option it names; any other text in it,
+braces included, is printed as it is.
+"""
+
+
+def flag(option):
+    """The command-line flag of an option name: max_vocab -> --max-vocab."""
+    return "--" + option.replace("_", "-")
 
 
 class RnnkitError(Exception):
-    """A problem with the user's input or files: printed as one line, exit code 1."""
+    """A problem with the user's input or files: printed as one line, exit code 1.
+
+    ``options``: the names of the options the message names (see above); the
+    first is ``option`` (None when it names none).
+    """
 
     exit_code = 1
+
+    def __init__(self, message="", *options):
+        self.template, self.options = str(message), tuple(options)
+        self.option = self.options[0] if self.options else None
+        super().__init__(self._fill(lambda name: f"option {name!r}"))
+
+    def _fill(self, word):
+        text = self.template
+        for name in self.options:
+            text = text.replace("{" + name + "}", word(name))
+        return text
+
+    def cli_message(self):
+        """The one line the command line prints: the options named as flags."""
+        return self._fill(flag)
 
 
 class UsageError(RnnkitError):
     """A nonsense option value or a missing argument: exit code 2, as argparse uses."""
 
     exit_code = 2
+
+
+class OptionError(UsageError):
+    """A bad value of one or more named options (``option``: the first)."""
+
+    def __init__(self, message, option, *more):
+        super().__init__(message, option, *more)

@@ -34,8 +34,8 @@ from rnnkit.nn.activations import ACTIVATIONS
 from rnnkit.nn.init import INITS
 from rnnkit.nn.module import tree_leaves
 from rnnkit.nn.recurrent import Recurrent
+from rnnkit.nn.stack import CELLS
 
-CELLS = ("rnn", "lstm", "gru")
 
 # The default comparison: the failures and remedies of docs/article.md §6, one curve each.
 # "group" puts the Elman configurations and the gated cells on separate panels.

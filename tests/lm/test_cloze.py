@@ -11,7 +11,7 @@ import pytest
 from rnnkit.cli import main
 from rnnkit.lm import cloze
 from rnnkit.lm.cloze import ClozeLM, ClozeModel, SentenceBatches, eval_batches, parse_blanks, pieces
-from rnnkit.lm.model import class_of_words
+from rnnkit.nn.class_softmax import frequency_classes
 from rnnkit.lm.train import Trainer, train
 from rnnkit.lm.vocab import Vocab
 from rnnkit.nn import Dropout
@@ -60,7 +60,7 @@ CASES = {
 def test_gradient_of_the_loss_wrt_every_parameter(name, rng):
     kw = dict(CASES[name])
     if kw.get("softmax") == "class":
-        kw["word_class"] = class_of_words(np.arange(V, 0, -1), kw["classes"])
+        kw["word_class"] = frequency_classes(np.arange(V, 0, -1), kw["classes"])
     m = ClozeModel(V, seed=1, dtype=np.float64, **kw)
     _freeze_dropout(m)
     ids = _lines(rng)
@@ -384,7 +384,7 @@ def test_unknown_task(corpus, tmp_path):
     from rnnkit.errors import UsageError
 
     tr, va = corpus
-    with pytest.raises(UsageError, match="--task 'mlm'"):
+    with pytest.raises(UsageError, match="option 'task' 'mlm'"):
         train(str(tr), str(va), str(tmp_path / "m"), dict(TINY, task="mlm"))
 
 

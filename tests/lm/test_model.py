@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from rnnkit.lm.model import RNNLM, class_of_words, flatten_state, unflatten_state
+from rnnkit.lm.model import RNNLM, flatten_state, unflatten_state
+from rnnkit.nn.class_softmax import frequency_classes
 from rnnkit.nn import Dropout
 from rnnkit.nn.gradcheck import check_gradients
 
@@ -43,7 +44,7 @@ CASES = {
 def test_gradient_of_the_loss_wrt_every_parameter(name, rng):
     kw = dict(CASES[name])
     if kw.get("softmax") == "class":
-        kw["word_class"] = class_of_words(np.arange(V, 0, -1), kw["classes"])
+        kw["word_class"] = frequency_classes(np.arange(V, 0, -1), kw["classes"])
     m = RNNLM(V, seed=1, dtype=np.float64, **kw)
     _freeze_dropout(m)
     ids, targets = _data(rng)
@@ -127,7 +128,7 @@ def test_carried_state_equals_one_long_forward(rng):
 
 
 def test_token_log_probs_agree_with_full_distribution(rng):
-    for kw in (dict(), dict(softmax="class", classes=4, word_class=class_of_words(np.arange(V, 0, -1), 4))):
+    for kw in (dict(), dict(softmax="class", classes=4, word_class=frequency_classes(np.arange(V, 0, -1), 4))):
         m = RNNLM(V, embed=4, hidden=6, seed=6, dtype=np.float64, **kw)
         ids, targets = _data(rng)
         full = m.log_probs(ids)
@@ -169,15 +170,15 @@ def test_invalid_configurations():
 
 def test_classes_are_blocks_of_ids_binned_by_frequency():
     counts = [50, 40, 30, 30, 20, 10, 5, 5, 1, 1, 1]
-    wc = class_of_words(counts, 4)
+    wc = frequency_classes(counts, 4)
     assert (np.diff(wc) >= 0).all() and wc[0] == 0 and wc.max() == 3
     assert np.bincount(wc)[0] < np.bincount(wc)[-1]  # frequent words in small classes, rare ones share
-    assert (class_of_words(counts, 100) == np.arange(len(counts))).all()  # more classes than words
+    assert (frequency_classes(counts, 100) == np.arange(len(counts))).all()  # more classes than words
 
 
 def test_tied_class_softmax_shares_e_and_v(rng):
     m = RNNLM(V, embed=6, hidden=6, softmax="class", classes=3, tie_weights=True,
-              word_class=class_of_words(np.arange(V, 0, -1), 3), seed=8, dtype=np.float64)
+              word_class=frequency_classes(np.arange(V, 0, -1), 3), seed=8, dtype=np.float64)
     assert m.output.params["V"] is m.params["embedding.E"] and "output.V" not in m.params
     assert (m.output.order == np.arange(V)).all()
 

@@ -136,7 +136,7 @@ def test_resume_errors(corpus, tmp_path):
     with pytest.raises(RnnkitError, match="no checkpoint"):
         quiet_train(corpus, out, {}, resume=True)
     quiet_train(corpus, out, dict(TINY, epochs=1))
-    with pytest.raises(UsageError, match="--hidden 32 differs"):
+    with pytest.raises(UsageError, match="option 'hidden' 32 differs"):
         quiet_train(corpus, out, dict(hidden=32), resume=True)
     with pytest.raises(UsageError, match="contradict"):
         quiet_train(corpus, out, {}, resume=True, force=True)
@@ -151,7 +151,7 @@ def test_refuses_existing_directory_without_force(corpus, tmp_path):
     out = tmp_path / "m"
     out.mkdir()
     (out / "precious.txt").write_text("keep me")
-    with pytest.raises(RnnkitError, match="--force"):
+    with pytest.raises(RnnkitError, match="use option 'force'"):
         quiet_train(corpus, out, TINY)
     assert os.listdir(out) == ["precious.txt"]
     quiet_train(corpus, out, dict(TINY, epochs=1), force=True)
@@ -167,21 +167,73 @@ def test_max_minutes_stops_and_keeps_best(corpus, tmp_path):
 
 
 @pytest.mark.parametrize("bad,match", [
-    (dict(hidden=0), "--hidden must be a positive integer"),
-    (dict(lr=-1.0), "--lr must be a positive number"),
-    (dict(dropout=1.0), r"--dropout must be in \[0, 1\)"),
-    (dict(tokenizer="bpe"), "--tokenizer 'bpe'"),
-    (dict(activation="softsign"), "--activation 'softsign'"),
-    (dict(tie_weights=True, embed=8, hidden=16), "--tie-weights needs --embed equal to --hidden"),
+    (dict(hidden=0), "option 'hidden' must be a positive integer"),
+    (dict(lr=-1.0), "option 'lr' must be a positive number"),
+    (dict(dropout=1.0), r"option 'dropout' must be in \[0, 1\)"),
+    (dict(tokenizer="bpe"), "option 'tokenizer' 'bpe'"),
+    (dict(activation="softsign"), "option 'activation' 'softsign'"),
+    (dict(tie_weights=True, embed=8, hidden=16), "option 'tie_weights' needs option 'embed' equal to option 'hidden'"),
     (dict(tie_weights=True, embed=0), "needs an embedding layer"),
-    (dict(clip=float("nan")), "--clip"),
-    (dict(anneal=1.0), "--anneal must be above 1"),
-    (dict(anneal_from=0), "--anneal-from must be a positive epoch number"),
-    (dict(max_vocab=2), "--max-vocab must be at least 3"),
+    (dict(clip=float("nan")), "option 'clip'"),
+    (dict(anneal=1.0), "option 'anneal' must be above 1"),
+    (dict(anneal_from=0), "option 'anneal_from' must be a positive epoch number"),
+    (dict(max_vocab=2), "option 'max_vocab' must be at least 3"),
+    (dict(hidden="16"), "option 'hidden' must be a positive integer, got '16'"),
+    (dict(layers=True), "option 'layers' must be a positive integer, got True"),
+    (dict(embed=-1), "option 'embed' must be 0 .no embedding layer. or positive"),
+    (dict(classes=0), "option 'classes' must be a positive integer"),
+    (dict(min_improvement=0.999), "option 'min_improvement' must be at least 1.0"),
+    (dict(lr=float("inf")), "option 'lr' must be a positive number"),
+    (dict(seed=1.5), "option 'seed' must be an integer"),
+    (dict(tie_weights="yes"), "option 'tie_weights' must be true or false"),
+    (dict(form="sideways", task="cloze"), "option 'form' 'sideways': expected one of article, concat"),
+    (dict(nonsense=1), "unknown training option.s.: nonsense"),
 ])
 def test_nonsense_options(bad, match):
-    with pytest.raises(UsageError, match=match):
+    """Library errors name the option, never a flag; the command line's wording names the flag."""
+    with pytest.raises(UsageError, match=match) as caught:
         resolve_options(bad)
+    err = caught.value
+    assert "--" not in str(err)
+    assert err.option in bad
+    flag = "--" + err.option.replace("_", "-")
+    assert err.cli_message() == str(err).replace(f"option '{err.option}'", flag) or flag in err.cli_message()
+    if err.option != "nonsense":
+        assert err.cli_message().startswith(flag) or "needs an embedding" in err.cli_message(), err.cli_message()
+
+
+def test_every_option_is_checked_at_its_range_ends():
+    """The table's ranges, both sides of every end: a value just inside passes, just outside fails."""
+    from rnnkit.lm.train import OPTIONS
+
+    ranged = [o for o in OPTIONS if o.low is not None or o.high is not None]
+    assert {o.name for o in ranged} >= {"hidden", "dropout", "lr", "anneal", "min_improvement", "max_vocab"}
+    for o in ranged:
+        step = 1 if o.kind is int else 1e-9
+        ends = [(o.low, o.low_open, -1)] if o.low is not None else []
+        ends += [(o.high, o.high_open, +1)] if o.high is not None else []
+        for end, is_open, outward in ends:
+            inside = end - outward * step if is_open else end
+            outside = end if is_open else end + outward * step
+            o.check(o.kind(inside))
+            with pytest.raises(UsageError, match=f"option '{o.name}'"):
+                o.check(o.kind(outside))
+
+
+def test_options_named_as_flags_on_the_command_line(corpus, tmp_path, capsys):
+    from rnnkit.cli import main
+
+    tr, va = (str(p) for p in corpus)
+    for argv, line in [
+        (["--hidden", "0"], "rnnkit train: error: --hidden must be a positive integer, got 0"),
+        (["--tie-weights", "--embed", "8", "--hidden", "16"],
+         "rnnkit train: error: --tie-weights needs --embed equal to --hidden, got 8 and 16"),
+        (["--anneal-from", "0"], "rnnkit train: error: --anneal-from must be a positive epoch number, got 0"),
+        (["--vocab", tr, "--min-count", "2"], "rnnkit train: error: --vocab fixes the dictionary; --min-count and "
+                                               "--max-vocab cut one built from the corpus: give one or the other"),
+    ]:
+        assert main(["train", tr, "--valid", va, "--out", str(tmp_path / "m"), *argv]) == 2
+        assert capsys.readouterr().err.strip() == line
 
 
 def test_ctrl_c_from_the_command_line(tmp_path):
@@ -248,7 +300,7 @@ def test_fixed_vocabulary_from_a_word_list(corpus, tmp_path):
     quiet_train(corpus, out, dict(TINY, epochs=1, vocab=str(vocab_file)))
     tokens = json.loads((out / "vocab.json").read_text())["tokens"]
     assert tokens[:2] == ["<unk>", "<eos>"] and sorted(tokens[2:]) == sorted(listed)
-    with pytest.raises(UsageError, match="--vocab fixes the dictionary"):
+    with pytest.raises(UsageError, match="option 'vocab' fixes the dictionary"):
         resolve_options(dict(vocab=str(vocab_file), min_count=2))
     bad = tmp_path / "bad.txt"
     bad.write_text("good\ntwo words\n")
@@ -273,13 +325,13 @@ def test_valid_without_unk_judges_epochs_by_the_known_targets(corpus, tmp_path):
     assert r["unk_tokens"] == 2 * len(lines)
     assert best == pytest.approx(r["perplexity_without_unk"], rel=1e-6)
     assert best != pytest.approx(r["perplexity"], rel=1e-2)
-    with pytest.raises(UsageError, match="--valid-without-unk is for --task lm"):
+    with pytest.raises(UsageError, match="option 'valid_without_unk' is for option 'task' lm"):
         resolve_options(dict(task="cloze", valid_without_unk=True))
 
 
 def test_progress_lines_when_there_is_no_terminal(corpus, tmp_path, monkeypatch):
     # Under pytest stderr is not a terminal, so the bar is off, as in `rnnkit train ... > log`.
-    import rnnkit.lm.train as train_module
+    from rnnkit.lm.train import progress as train_module
 
     monkeypatch.setattr(train_module, "PROGRESS_SECONDS", 0)
     lines = []

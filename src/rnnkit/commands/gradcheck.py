@@ -6,10 +6,10 @@ import sys
 from rnnkit.errors import UsageError
 from rnnkit.nn.activations import ACTIVATIONS
 from rnnkit.nn.checks import TOLERANCE, cases, run_case
+from rnnkit.nn.stack import CELLS
 
 NAME = "gradcheck"
 HELP = "check every BPTT gradient against finite differences (float64)"
-CELLS = ("rnn", "lstm", "gru")
 
 
 def add_arguments(p):

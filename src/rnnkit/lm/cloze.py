@@ -54,10 +54,8 @@ from rnnkit.backend import as_dtype, rng as make_rng, xp
 from rnnkit.errors import RnnkitError, UsageError
 from rnnkit.lm import io
 from rnnkit.lm.data import ID_DTYPE
-from rnnkit.lm.model import CELLS, SOFTMAXES, FullSoftmax
+from rnnkit.lm.model import LanguageNetwork
 from rnnkit.lm.tokenize import get_tokenizer
-from rnnkit.nn import Dropout, Embedding, Module, RecurrentStack
-from rnnkit.nn.class_softmax import ClassSoftmax, frequency_classes
 from rnnkit.nn.stack import FORMS
 
 TASK = "cloze"
@@ -68,13 +66,13 @@ DEFAULT_MAX_LEN = 100
 MAX_BLANK_TOKENS = 8
 EVAL_ROWS = 2048  # predicted tokens per evaluation call: a memory knob, not a result knob
 
-LEAK_MESSAGE = (
-    "--form concat leaks the blank in a cloze stack deeper than one layer: layer 2's forward state at t-1 "
-    "reads layer 1's backward state at t-1, which has read x_t; use --form article (the default for --task cloze)"
+LEAK_REASON = (
+    "leaks the blank in a cloze stack deeper than one layer: layer 2's forward state at t-1 "
+    "reads layer 1's backward state at t-1, which has read x_t"
 )
 
 
-class ClozeModel(Module):
+class ClozeModel(LanguageNetwork):
     """ids (T, B) = <eos> w_1 .. w_n <eos> per column -> log p(w_t | every other token), t = 1..n.
 
     Parameters: ``embedding.E`` (absent with embed=0), the stack's
@@ -87,16 +85,11 @@ class ClozeModel(Module):
                  dropout=0.0, form=DEFAULT_FORM, softmax="full", classes=None, max_len=DEFAULT_MAX_LEN,
                  word_class=None, seed=None, dtype=None, allow_leak=False):
         super().__init__()
-        if cell not in CELLS:
-            raise ValueError(f"unknown cell {cell!r}; expected one of {', '.join(CELLS)}")
-        if softmax not in SOFTMAXES:
-            raise ValueError(f"unknown softmax {softmax!r}; expected one of {', '.join(SOFTMAXES)}")
+        self._check(cell, softmax, word_class)
         if form not in FORMS:
             raise ValueError(f"unknown deep form {form!r}; expected one of {', '.join(FORMS)}")
         if form == "concat" and layers > 1 and not allow_leak:
-            raise ValueError(LEAK_MESSAGE)
-        if softmax == "class" and word_class is None:
-            raise ValueError("the class softmax needs word_class (see rnnkit.lm.model.class_of_words)")
+            raise ValueError(f"form 'concat' {LEAK_REASON}; use form 'article'")
         if max_len < 1:
             raise ValueError(f"max_len must be positive, got {max_len}")
         dtype = as_dtype(dtype)
@@ -106,48 +99,9 @@ class ClozeModel(Module):
         rng = make_rng(seed)
         self.hidden_size = hidden
         self.max_len = max_len
-        self.embedding = None
-        if embed:
-            self.embedding = self.add_child("embedding", Embedding(vocab_size, embed, seed=rng, dtype=dtype))
-        cell_kwargs = dict(activation=activation, init=init) if cell == "rnn" else {}
-        self.rnn = self.add_child("rnn", RecurrentStack(embed or vocab_size, hidden, num_layers=layers, cell=cell,
-                                                        bidirectional=True, form=form, dropout=dropout, seed=rng,
-                                                        dtype=dtype, **cell_kwargs))
-        if softmax == "class":
-            self.output = ClassSoftmax(2 * hidden, vocab_size, word_class, seed=rng, dtype=dtype)
-        else:
-            self.output = FullSoftmax(2 * hidden, vocab_size, seed=rng, dtype=dtype)
-        self.add_child("output", self.output)
-        self.drop_in = self.add_child("drop_in", Dropout(dropout if embed else 0.0, seed=rng))
-        self.drop_out = self.add_child("drop_out", Dropout(dropout, seed=rng))
-        self.vocab_size = vocab_size
-        self.final_state = None  # nothing is carried from one batch to the next
-        self._shape = None
-
-    # --- configuration (the same protocol as RNNLM) ---------------------------
-
-    def config(self):
-        return dict(self.cfg)
-
-    def buffers(self):
-        if self.cfg["softmax"] == "class":
-            return {"output.word_class": self.output.word_class}
-        return {}
-
-    @classmethod
-    def from_config(cls, cfg, buffers=None, seed=None, dtype=None):
-        word_class = (buffers or {}).get("output.word_class")
-        return cls(seed=seed, dtype=dtype, word_class=word_class, **cfg)
-
-    def generators(self):
-        seen, out, stack = set(), [], [self]
-        while stack:
-            module = stack.pop(0)
-            if isinstance(module, Dropout) and id(module.rng) not in seen:
-                seen.add(id(module.rng))
-                out.append(module.rng)
-            stack.extend(getattr(module, "_children", {}).values())
-        return out
+        # the output layer reads [s_{t-1}; s'_{t+1}]: 2 x hidden
+        self._build_parts(rng, dtype, word_class, bidirectional=True, form=form)
+        self._add_output_and_dropouts(rng)  # final_state stays None: nothing is carried between batches
 
     # --- forward and backward ------------------------------------------------
 
@@ -334,29 +288,7 @@ def evaluate(model, encoded, eos_id):
     return out
 
 
-# --- options, building, files (the hooks in rnnkit.lm.train call these) --------
-
-
-def resolve_options(opts, given):
-    """Cloze defaults and checks on resolved training options (in place); UsageError for a bad value."""
-    if opts.get("form") is None:
-        opts["form"] = DEFAULT_FORM
-    if opts["form"] not in FORMS:
-        raise UsageError(f"--form {opts['form']!r}: expected one of {', '.join(FORMS)}")
-    if given.get("bptt") is None:
-        opts["bptt"] = DEFAULT_MAX_LEN
-    if opts["tie_weights"]:
-        raise UsageError("--tie-weights is not available with --task cloze (V reads both directions, 2 x --hidden)")
-    if opts["form"] == "concat" and opts["layers"] > 1:
-        raise UsageError(LEAK_MESSAGE)
-    return opts
-
-
-def build_model(vocab, opts, dtype=None):
-    word_class = frequency_classes(vocab.counts, opts["classes"]) if opts["softmax"] == "class" else None
-    keys = ("embed", "hidden", "layers", "cell", "activation", "init", "dropout", "form", "softmax", "classes")
-    return ClozeModel(len(vocab), max_len=opts["bptt"], seed=opts["seed"], dtype=dtype, word_class=word_class,
-                      **{k: opts[k] for k in keys})
+# --- files ---------------------------------------------------------------------------
 
 
 def model_task(model_dir):
@@ -379,11 +311,9 @@ class ClozeLM:
 
     @classmethod
     def load(cls, model_dir):
-        config, vocab, tokenizer, model = io.load_trained(
-            model_dir, TASK, ClozeModel.from_config, "a cloze model",
-            "{model_dir}: a left-to-right language model (task {task!r}), not a cloze model; "
-            "train one with: rnnkit train CORPUS --task cloze ...",
-        )
+        from rnnkit.lm.task import get_task
+
+        config, vocab, tokenizer, model = get_task(TASK).load(model_dir)
         return cls(model, vocab, tokenizer, config)
 
     def evaluate(self, path):

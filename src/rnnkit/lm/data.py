@@ -131,7 +131,7 @@ def streams(ids, batch):
     length = ids.size // batch
     if length < 2:
         raise RnnkitError(
-            f"the corpus has {ids.size} tokens: too few for --batch {batch} (each stream needs at least 2)"
+            f"the corpus has {ids.size} tokens: too few for {{batch}} {batch} (each stream needs at least 2)", "batch"
         )
     return xp.ascontiguousarray(ids[: length * batch].reshape(batch, length).T)
 

@@ -122,7 +122,8 @@ def check_model_dir_free(path, force):
     if os.path.exists(path) and not os.path.isdir(path):
         raise RnnkitError(f"{path}: exists and is not a directory")
     if os.path.isdir(path) and os.listdir(path) and not force:
-        raise RnnkitError(f"{path}: exists and is not empty; use --force to train into it, or --resume to continue")
+        raise RnnkitError(f"{path}: exists and is not empty; use {{force}} to train into it, or {{resume}} to continue",
+                          "force", "resume")
 
 
 def save_model(model_dir, config, vocab_json, arrays):

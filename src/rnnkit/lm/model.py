@@ -27,8 +27,8 @@ from rnnkit.backend import alongside, as_dtype, rng as make_rng, xp
 from rnnkit.nn import Dropout, Embedding, Linear, Module, RecurrentStack, SoftmaxCrossEntropy, log_softmax
 from rnnkit.nn.class_softmax import ClassSoftmax
 from rnnkit.nn.module import tree_leaves
+from rnnkit.nn.stack import CELLS
 
-CELLS = ("rnn", "lstm", "gru")
 SOFTMAXES = ("full", "class")
 
 
@@ -62,7 +62,85 @@ class FullSoftmax(Linear):
         return -self._xent.token_nll(self.forward(h, bias=False), targets, bias=self.params.get("c"))
 
 
-class RNNLM(Module):
+class LanguageNetwork(Module):
+    """What the next-word model (RNNLM) and the cloze model (rnnkit.lm.cloze.ClozeModel) share.
+
+    The parts around the recurrent stack (embedding, dropout, output layer),
+    the configuration that config.json stores, the buffers saved with the
+    weights, the rebuilding from both, and the random generators a checkpoint
+    restores. A subclass sets ``self.cfg`` and calls ``_build_parts``.
+    """
+
+    def _check(self, cell, softmax, word_class):
+        if cell not in CELLS:
+            raise ValueError(f"unknown cell {cell!r}; expected one of {', '.join(CELLS)}")
+        if softmax not in SOFTMAXES:
+            raise ValueError(f"unknown softmax {softmax!r}; expected one of {', '.join(SOFTMAXES)}")
+        if softmax == "class" and word_class is None:
+            raise ValueError("the class softmax needs word_class (see rnnkit.nn.class_softmax.frequency_classes)")
+
+    def _build_parts(self, rng, dtype, word_class, **stack_options):
+        """Embedding, recurrent stack (``stack_options``: its form) and output layer, in this order."""
+        cfg = self.cfg
+        vocab_size, embed, dropout = cfg["vocab_size"], cfg["embed"], cfg["dropout"]
+        self.embedding = None
+        if embed:
+            self.embedding = self.add_child("embedding", Embedding(vocab_size, embed, seed=rng, dtype=dtype))
+        # Only the Elman cell has a choice of f and of initialisation scheme.
+        cell_kwargs = dict(activation=cfg["activation"], init=cfg["init"]) if cfg["cell"] == "rnn" else {}
+        self.rnn = self.add_child("rnn", RecurrentStack(
+            embed or vocab_size, cfg["hidden"], num_layers=cfg["layers"], cell=cfg["cell"], dropout=dropout,
+            seed=rng, dtype=dtype, **cell_kwargs, **stack_options))
+        if cfg["softmax"] == "class":
+            self.output = ClassSoftmax(self.rnn.output_size, vocab_size, word_class, seed=rng, dtype=dtype)
+        else:
+            self.output = FullSoftmax(self.rnn.output_size, vocab_size, seed=rng, dtype=dtype)
+
+    def _add_output_and_dropouts(self, rng):
+        """After the output layer's weights are settled (tied or not): its place among the children, the dropouts."""
+        self.add_child("output", self.output)
+        self.drop_in = self.add_child("drop_in", Dropout(self.cfg["dropout"] if self.cfg["embed"] else 0.0, seed=rng))
+        self.drop_out = self.add_child("drop_out", Dropout(self.cfg["dropout"], seed=rng))
+        self.vocab_size = self.cfg["vocab_size"]
+        self.final_state = None
+        self._shape = None
+
+    # --- configuration, files ------------------------------------------------
+
+    def config(self):
+        return dict(self.cfg)
+
+    def buffers(self):
+        """Arrays that are saved with the weights but not trained: the word classes."""
+        if self.cfg["softmax"] == "class":
+            return {"output.word_class": self.output.word_class}
+        return {}
+
+    def arrays(self):
+        """Everything weights.safetensors holds: the parameters and the buffers, by name."""
+        return {**self.params, **self.buffers()}
+
+    @classmethod
+    def from_config(cls, cfg, buffers=None, seed=None, dtype=None):
+        word_class = (buffers or {}).get("output.word_class")
+        return cls(seed=seed, dtype=dtype, word_class=word_class, **cfg)
+
+    # --- what a checkpoint must restore ------------------------------------
+
+    def generators(self):
+        """The random generators that dropout draws from, each listed once."""
+        seen, out = set(), []
+        stack = [self]
+        while stack:
+            module = stack.pop(0)
+            if isinstance(module, Dropout) and id(module.rng) not in seen:
+                seen.add(id(module.rng))
+                out.append(module.rng)
+            stack.extend(getattr(module, "_children", {}).values())
+        return out
+
+
+class RNNLM(LanguageNetwork):
     """ids (T, B) -> log-probabilities of the next token, trained by BPTT.
 
     Parameters, by name: ``embedding.E`` (absent with embed=0), the stack's
@@ -74,62 +152,26 @@ class RNNLM(Module):
                  init="xavier", dropout=0.0, tie_weights=False, softmax="full", classes=None, word_class=None,
                  seed=None, dtype=None):
         super().__init__()
-        if cell not in CELLS:
-            raise ValueError(f"unknown cell {cell!r}; expected one of {', '.join(CELLS)}")
-        if softmax not in SOFTMAXES:
-            raise ValueError(f"unknown softmax {softmax!r}; expected one of {', '.join(SOFTMAXES)}")
+        self._check(cell, softmax, word_class)
         if tie_weights and embed != hidden:
             raise ValueError(f"tied weights need embed == hidden, got embed {embed} and hidden {hidden}")
         if tie_weights and softmax == "class" and word_class is not None and (xp.diff(word_class) < 0).any():
             # The class softmax keeps V's rows grouped by class; E's rows are in id
             # order. They are one array only when every class is a block of ids.
             raise ValueError("tied weights with the class softmax need classes that are blocks of ids "
-                             "(see class_of_words)")
-        if softmax == "class" and word_class is None:
-            raise ValueError("the class softmax needs word_class (see class_of_words)")
+                             "(see rnnkit.nn.class_softmax.frequency_classes)")
         dtype = as_dtype(dtype)
         self.cfg = dict(vocab_size=vocab_size, embed=embed, hidden=hidden, layers=layers, cell=cell,
                         activation=activation, init=init, dropout=dropout, tie_weights=tie_weights,
                         softmax=softmax, classes=classes)
         rng = make_rng(seed)
-        self.embedding = None
-        if embed:
-            self.embedding = self.add_child("embedding", Embedding(vocab_size, embed, seed=rng, dtype=dtype))
-        # Only the Elman cell has a choice of f and of initialisation scheme.
-        cell_kwargs = dict(activation=activation, init=init) if cell == "rnn" else {}
-        self.rnn = self.add_child("rnn", RecurrentStack(embed or vocab_size, hidden, num_layers=layers, cell=cell,
-                                                        dropout=dropout, seed=rng, dtype=dtype, **cell_kwargs))
-        if softmax == "class":
-            self.output = ClassSoftmax(self.rnn.output_size, vocab_size, word_class, seed=rng, dtype=dtype)
-        else:
-            self.output = FullSoftmax(self.rnn.output_size, vocab_size, seed=rng, dtype=dtype)
+        self._build_parts(rng, dtype, word_class)
         if tie_weights:
             # One array for both uses, and one gradient array that both layers
             # add into (in place), so the update sees the sum of both gradients.
             self.output.params["V"] = self.embedding.params["E"]
             self.output.grads["V"] = self.embedding.grads["E"]
-        self.add_child("output", self.output)
-        self.drop_in = self.add_child("drop_in", Dropout(dropout if embed else 0.0, seed=rng))
-        self.drop_out = self.add_child("drop_out", Dropout(dropout, seed=rng))
-        self.vocab_size = vocab_size
-        self.final_state = None
-        self._shape = None
-
-    # --- configuration -----------------------------------------------------
-
-    def config(self):
-        return dict(self.cfg)
-
-    def buffers(self):
-        """Arrays that are saved with the weights but not trained: the word classes."""
-        if self.cfg["softmax"] == "class":
-            return {"output.word_class": self.output.word_class}
-        return {}
-
-    @classmethod
-    def from_config(cls, cfg, buffers=None, seed=None, dtype=None):
-        word_class = (buffers or {}).get("output.word_class")
-        return cls(seed=seed, dtype=dtype, word_class=word_class, **cfg)
+        self._add_output_and_dropouts(rng)
 
     # --- forward and backward ------------------------------------------------
 
@@ -177,36 +219,6 @@ class RNNLM(Module):
         """The state after reading <eos> from zeros: where every sentence starts."""
         self.hidden_states(xp.full((1, batch), eos_id, dtype=xp.int32))
         return self.final_state
-
-    # --- what a checkpoint must restore ------------------------------------
-
-    def generators(self):
-        """The random generators that dropout draws from, each listed once."""
-        seen, out = set(), []
-        stack = [self]
-        while stack:
-            module = stack.pop(0)
-            if isinstance(module, Dropout) and id(module.rng) not in seen:
-                seen.add(id(module.rng))
-                out.append(module.rng)
-            stack.extend(getattr(module, "_children", {}).values())
-        return out
-
-
-def class_of_words(counts, classes, power=0.5):
-    """Word classes for the class softmax: the ids cut into ``classes`` bins of equal count**power mass.
-
-    Mikolov's frequency binning (power 0.5 as in the rnnlm toolkit) done over
-    the ids in order: the vocabulary is already numbered by falling count, so
-    this is the same binning, and every class is a block of consecutive ids.
-    The class softmax then keeps V's rows in id order, the layout of the
-    embedding E, and the two can be one array (--tie-weights).
-    """
-    mass = xp.maximum(xp.asarray(counts, dtype=xp.float64), 1.0) ** power
-    share = mass / mass.sum()
-    before = xp.cumsum(share) - share  # the mass of all ids before this one
-    bins = xp.minimum((before * classes).astype(xp.int64), classes - 1)
-    return xp.unique(bins, return_inverse=True)[1].astype(xp.int64)  # renumbered 0..K-1, no empty class
 
 
 def flatten_state(state):

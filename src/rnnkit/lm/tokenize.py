@@ -10,10 +10,7 @@ agree, so both take them from here):
 
 import os
 
-from rnnkit.errors import RnnkitError, UsageError
-
-TOKENIZERS = ("word", "char", "jieba")
-
+from rnnkit.errors import OptionError, RnnkitError
 
 def _word(line):
     return line.split()
@@ -33,19 +30,23 @@ def _jieba_cut(line):
             import jieba
         except ImportError:
             raise RnnkitError(
-                "--tokenizer jieba needs the jieba package: pip install 'rnnkit[zh]' (or pip install jieba)"
+                "{tokenizer} jieba needs the jieba package: pip install 'rnnkit[zh]' (or pip install jieba)",
+                "tokenizer",
             ) from None
         jieba.setLogLevel(60)  # jieba prints its dictionary loading to stderr otherwise
         _jieba = jieba
     return [w for w in _jieba.lcut(line) if not w.isspace() and w]
 
 
+# The one registry of tokenizers: name -> function line -> list of tokens.
+TOKENIZERS = {"word": _word, "char": _char, "jieba": _jieba_cut}
+
+
 def get_tokenizer(name):
     """A function ``line -> list[str]`` for the tokenizer called ``name``."""
-    table = {"word": _word, "char": _char, "jieba": _jieba_cut}
-    if name not in table:
-        raise UsageError(f"unknown tokenizer {name!r}; expected one of {', '.join(TOKENIZERS)}")
-    return table[name]
+    if name not in TOKENIZERS:
+        raise OptionError(f"{{tokenizer}} {name!r}: expected one of {', '.join(TOKENIZERS)}", "tokenizer")
+    return TOKENIZERS[name]
 
 
 def read_lines(path):

@@ -27,26 +27,24 @@ from rnnkit.nn.softmax import log_softmax
 
 
 def frequency_classes(counts, num_classes, power=0.5):
-    """A class id per word: words sorted by count, cut into bins of equal count**power mass.
+    """A class id per word: the ids cut, in order, into bins of equal count**power mass.
 
-    power=1 is Mikolov's original frequency binning; power=0.5 (the rnnlm
-    toolkit's default) puts fewer words in the most frequent classes' share and
-    balances the class sizes better.
+    Mikolov's frequency binning (power 1 in the original; 0.5, the rnnlm
+    toolkit's default, balances the class sizes better): frequent words get
+    small classes of their own, rare words share large ones. The bins follow
+    the ids, as a vocabulary numbered by falling count is already sorted, so
+    every class is a block of consecutive ids: the layer then keeps V's rows in
+    id order, the layout of an embedding E, and the two can be one array
+    (tied weights). Class ids are renumbered 0..K-1, with no empty class.
     """
-    counts = numpy.asarray(counts, dtype=numpy.float64)
+    counts = xp.asarray(counts, dtype=xp.float64)
     if counts.ndim != 1 or counts.size == 0:
         raise ValueError("counts: expected a non-empty 1-D array of word counts")
-    num_classes = max(1, min(int(num_classes), counts.size))
-    order = numpy.argsort(-counts, kind="stable")
-    mass = numpy.maximum(counts[order], 1.0) ** power
-    cum = numpy.cumsum(mass) / mass.sum()
-    # a word's class is the bin its cumulative mass (before it) falls into
-    bins = numpy.minimum(((cum - mass / mass.sum()) * num_classes).astype(numpy.int64), num_classes - 1)
-    word_class = numpy.empty(counts.size, dtype=numpy.int64)
-    word_class[order] = bins
-    # renumber so that class ids are 0..K-1 with no empty class
-    _, word_class = numpy.unique(word_class, return_inverse=True)
-    return word_class
+    mass = xp.maximum(counts, 1.0) ** power
+    share = mass / mass.sum()
+    before = xp.cumsum(share) - share  # the mass of all ids before this one
+    bins = xp.minimum((before * num_classes).astype(xp.int64), num_classes - 1)
+    return xp.unique(bins, return_inverse=True)[1].astype(xp.int64)
 
 
 class ClassSoftmax(Module):

@@ -17,28 +17,26 @@ Two deep bidirectional forms:
 For unidirectional stacks the two forms are the same network.
 """
 
+import importlib
+
 from rnnkit.backend import rng as make_rng
 from rnnkit.nn.bidirectional import Bidirectional
 from rnnkit.nn.dropout import Dropout
 from rnnkit.nn.module import Module
-from rnnkit.nn.recurrent import Recurrent
 
 FORMS = ("concat", "article")
+# The one registry of cells, by name: the module and class of each (imported
+# when first asked for, so that the Elman network loads without the gated cells).
+CELLS = {"rnn": ("rnnkit.nn.recurrent", "Recurrent"), "lstm": ("rnnkit.nn.lstm", "LSTM"),
+         "gru": ("rnnkit.nn.gru", "GRU")}
 
 
 def get_cell(name):
     """The layer class for a cell name: rnn (Elman), lstm, gru."""
-    if name == "rnn":
-        return Recurrent
-    if name == "lstm":
-        from rnnkit.nn.lstm import LSTM
-
-        return LSTM
-    if name == "gru":
-        from rnnkit.nn.gru import GRU
-
-        return GRU
-    raise ValueError(f"unknown cell {name!r}; expected one of rnn, lstm, gru")
+    if name not in CELLS:
+        raise ValueError(f"unknown cell {name!r}; expected one of {', '.join(CELLS)}")
+    module, cls = CELLS[name]
+    return getattr(importlib.import_module(module), cls)
 
 
 class RecurrentStack(Module):

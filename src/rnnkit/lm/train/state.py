@@ -1,0 +1,99 @@
+"""The checkpoint: everything a training run needs to go on as if it had never stopped.
+
+One file, checkpoint.safetensors, written atomically after every epoch and
+when a run is stopped: the weights, the best weights, the optimizer's
+buffers, the hidden state carried between windows, the random generators of
+dropout, and (as JSON metadata) the options, the vocabulary, the digests of
+the corpus and validation files, and the run's state (``new_state``): the
+position in the data, the schedule's fields and the metrics so far.
+"""
+
+import json
+from dataclasses import asdict
+
+from rnnkit import __version__
+from rnnkit.errors import RnnkitError
+from rnnkit.lm import io
+from rnnkit.lm.model import flatten_state, unflatten_state
+from rnnkit.lm.train.schedule import ScheduleState
+from rnnkit.lm.vocab import Vocab
+
+FORMAT = "rnnkit-checkpoint"
+
+
+def new_state(lr):
+    """The run's state before its first window (a dict: the checkpoint's JSON)."""
+    return {
+        "epoch": 0,          # epochs finished
+        "window": 0,         # next window of the current epoch
+        "lr": lr,
+        "annealing": False,
+        "best_loss": None,   # validation nats/token of the best model
+        "best_epoch": None,
+        "finished": None,    # the stop reason once training is over
+        "epoch_nll": 0.0,    # training loss summed over the current epoch so far
+        "epoch_tokens": 0,
+        "epoch_seconds": 0.0,
+        "metrics": [],
+    }
+
+
+def schedule_state(state):
+    """The schedule's part of the run's state."""
+    return ScheduleState(**{k: state[k] for k in ScheduleState.__dataclass_fields__})
+
+
+def set_schedule_state(state, schedule):
+    state.update(asdict(schedule))
+
+
+def save(path, *, model, best_params, optimizer, hidden, opts, vocab, digests, state):
+    arrays = {f"model/{k}": v for k, v in model.params.items()}
+    if best_params is not None:
+        arrays.update({f"best/{k}": v for k, v in best_params.items()})
+    opt_state = optimizer.state_dict()
+    arrays.update({f"optim/{k}": v for k, v in opt_state["arrays"].items()})
+    leaves, structure = flatten_state(hidden)
+    arrays.update({f"hidden/{i}": a for i, a in enumerate(leaves)})
+    meta = {
+        "format": FORMAT,
+        "rnnkit_version": __version__,
+        "options": opts,
+        "vocab": vocab.to_json(),
+        "digests": digests,
+        "state": state,
+        "optimizer": {"lr": opt_state["lr"], "step_count": opt_state["step_count"]},
+        "hidden": structure,
+        "generators": [g.bit_generator.state for g in model.generators()],
+    }
+    io.atomic_write(path, io.tensors_bytes(arrays, {"rnnkit": json.dumps(meta)}))
+
+
+class Checkpoint:
+    """A checkpoint file read back: ``options``, ``vocab``, ``digests``, ``state``; ``restore`` the rest."""
+
+    def __init__(self, path):
+        self.path = path
+        self.arrays, meta = io.read_tensors(path)
+        try:
+            self.meta = json.loads(meta["rnnkit"])
+            self.options = self.meta["options"]
+        except (KeyError, ValueError, TypeError):
+            raise RnnkitError(f"{path}: not an rnnkit training checkpoint") from None
+        self.vocab = Vocab.from_json(self.meta["vocab"], path)
+        self.digests, self.state = self.meta["digests"], self.meta["state"]
+
+    def _prefixed(self, prefix):
+        return {k[len(prefix):]: v for k, v in self.arrays.items() if k.startswith(prefix)}
+
+    def restore(self, model, optimizer):
+        """Put the weights, optimizer buffers and generators back; returns (best params or None, hidden state)."""
+        model_arrays = self._prefixed("model/")
+        io.check_arrays(self.path, model.params, model_arrays)
+        io.copy_into(model.params, model_arrays)
+        optimizer.load_state_dict({**self.meta["optimizer"], "arrays": self._prefixed("optim/")})
+        leaves = [self.arrays[f"hidden/{i}"] for i in range(sum(k.startswith("hidden/") for k in self.arrays))]
+        hidden = unflatten_state(leaves, self.meta["hidden"])
+        for g, st in zip(model.generators(), self.meta["generators"]):
+            g.bit_generator.state = st
+        return self._prefixed("best/") or None, hidden

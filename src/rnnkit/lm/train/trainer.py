@@ -1,0 +1,368 @@
+"""The training loop: windows, epochs, validation, and the files of MODEL_DIR.
+
+The parts it uses each have a module of their own: the options
+(options.py), the learning-rate schedule (schedule.py), the checkpoint
+(state.py), progress reporting (progress.py), and what depends on the task,
+next word or cloze (rnnkit.lm.task).
+"""
+
+import json
+import math
+import os
+import signal
+import time
+
+from rnnkit import __version__
+from rnnkit.errors import OptionError, RnnkitError
+from rnnkit.lm import io
+from rnnkit.lm.data import build_vocab_and_encode, encode_file, read_word_list
+from rnnkit.lm.task import get_task
+from rnnkit.lm.train import state as checkpoint
+from rnnkit.lm.train.options import DEFAULTS, check_known, resolve_options, settle_softmax
+from rnnkit.lm.train.progress import Progress
+from rnnkit.lm.train.schedule import Schedule
+from rnnkit.nn.optim import clip_scale, make_optimizer
+
+# The one option that may differ on --resume: how far to go. Nothing in the
+# schedule depends on it, so stopping at epoch 5 and resuming to 8 is the same
+# run as going to 8 at once.
+RESUME_FREE = ("epochs",)
+
+
+def build_model(vocab, opts, dtype=None):
+    """The network ``opts`` describe, for ``vocab`` (its task's: RNNLM or ClozeModel)."""
+    return get_task(opts.get("task")).build(vocab, opts, dtype)
+
+
+def model_config(model, opts, vocab, extra=None):
+    """config.json's content for a model trained with ``opts``."""
+    cfg = {
+        "rnnkit_version": __version__,
+        "task": opts.get("task", "lm"),
+        "tokenizer": opts["tokenizer"],
+        "model": model.config(),
+        "vocab_file": io.VOCAB,
+        "vocab_size": len(vocab),
+        "training": {k: opts[k] for k in DEFAULTS},
+    }
+    if extra:
+        cfg["training"].update(extra)
+    return cfg
+
+
+def file_digest(path):
+    with open(path, "rb") as f:
+        return io.sha256(f.read())
+
+
+class Result:
+    """How a training run ended: ``status`` is converged, epochs, time or interrupted.
+
+    ``exit_code``: 0, or 128 + the signal's number when interrupted (130 for
+    Ctrl-C, 143 for SIGTERM), as shells report a process stopped by a signal.
+    """
+
+    def __init__(self, status, epochs, best_valid_ppl, message, exit_code=0):
+        self.status, self.epochs, self.best_valid_ppl, self.message = status, epochs, best_valid_ppl, message
+        self.exit_code = exit_code
+
+
+class _StopFlag:
+    """Turns SIGINT / SIGTERM into a flag that the loop reads between steps.
+
+    Stopping between steps, never inside one, is what makes the checkpoint
+    exact. A second Ctrl-C interrupts at once (the previous epoch's checkpoint
+    is still on disk).
+    """
+
+    def __init__(self):
+        self.signal = None
+        self._old = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread (e.g. a notebook worker): no handler
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        self.signal = signum
+        if signum == signal.SIGINT:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        return False
+
+
+def train_step(model, optimizer, x, y, state=None, clip=0.0):
+    """One window of `rnnkit train`: forward, BPTT, clipping, update. Returns the mean loss.
+
+    Clipping is folded into the update (``grad_scale``), and the rows of the
+    embedding that the window did not read are skipped (``Module.grad_rows``).
+    """
+    model.zero_grad()
+    loss = model.loss(x, y, state)  # forward: 式2 over the window, softmax, cross-entropy
+    model.backward()                # BPTT inside the window
+    rows = model.grad_rows()
+    scale = clip_scale(model.grads, clip, rows)[1] if clip else 1.0
+    optimizer.step(grad_scale=scale, rows=rows)
+    return loss
+
+
+class Trainer:
+    def __init__(self, corpus, valid, out, opts, log=print, quiet=False, max_minutes=None):
+        self.corpus, self.valid_path, self.out, self.opts = corpus, valid, out, opts
+        self.log, self.quiet, self.max_minutes = log, quiet, max_minutes
+        self.checkpoint_path = os.path.join(out, io.CHECKPOINT)
+
+    # --- setting up ------------------------------------------------------------
+
+    def _load_data(self, vocab=None):
+        opts = self.opts
+        self.task = get_task(opts.get("task"))
+        if vocab is None:
+            words = read_word_list(opts["vocab"]) if opts["vocab"] is not None else None
+            vocab, train = build_vocab_and_encode(self.corpus, opts["tokenizer"], opts["min_count"],
+                                                  opts["max_vocab"], words)
+        else:
+            train = encode_file(self.corpus, opts["tokenizer"], vocab)
+        valid = encode_file(self.valid_path, opts["tokenizer"], vocab)
+        self.vocab, self.train_ids, self.valid_ids = vocab, train.ids, valid.ids
+        self.batches = self.task.batches(train.ids, vocab, opts)
+        self.windows = len(self.batches)
+        self.digests = {"corpus": file_digest(self.corpus), "valid": file_digest(self.valid_path)}
+
+    def _build(self):
+        opts = self.opts
+        self.model = build_model(self.vocab, opts)
+        self.model.train()
+        self.optimizer = make_optimizer(opts["optimizer"], self.model.params, self.model.grads, opts["lr"])
+        self.schedule = Schedule.from_options(opts)
+        self.best_params = None
+        self.hidden = None
+        self.state = checkpoint.new_state(opts["lr"])
+
+    def start(self):
+        opts = self.opts
+        self._load_data()
+        settle_softmax(opts, len(self.vocab))
+        self._build()
+        self.log(
+            f"corpus {self.corpus}: {self.train_ids.size:,} tokens, vocabulary {len(self.vocab):,}; "
+            f"valid {self.valid_path}: {self.valid_ids.size:,} tokens"
+        )
+        softmax = f"class softmax ({opts['classes']} classes)" if opts["softmax"] == "class" else "full softmax"
+        kind, window = self.task.describe(opts)
+        self.log(
+            f"model: {kind}{opts['cell']} {opts['layers']}x{opts['hidden']}, embed {opts['embed']}, {softmax}, "
+            f"{self.model.num_params():,} parameters; {opts['optimizer']} lr {opts['lr']:g}, "
+            f"batch {opts['batch']}, {window}"
+        )
+
+    # --- checkpoints -------------------------------------------------------------
+
+    def save_checkpoint(self):
+        checkpoint.save(self.checkpoint_path, model=self.model, best_params=self.best_params,
+                        optimizer=self.optimizer, hidden=self.hidden, opts=self.opts, vocab=self.vocab,
+                        digests=self.digests, state=self.state)
+
+    def resume(self, given):
+        """Load the checkpoint of ``self.out``; ``given`` are the options typed on this command line."""
+        if not os.path.exists(self.checkpoint_path):
+            raise RnnkitError(f"{self.out}: no checkpoint to resume ({io.CHECKPOINT} missing)")
+        saved = checkpoint.Checkpoint(self.checkpoint_path)
+        # The options typed now must mean what they meant then (the same command
+        # line with --resume added is fine); only --epochs may change.
+        resolved = resolve_options(given)
+        settle_softmax(resolved, len(saved.vocab))
+        for key, value in given.items():
+            if value is None or key in RESUME_FREE or key not in saved.options:
+                continue
+            if resolved[key] != saved.options[key]:
+                raise OptionError(f"{{{key}}} {value} differs from the checkpoint's {saved.options[key]}; "
+                                  "a resumed run keeps the options it was started with", key)
+        # Options added to rnnkit after the checkpoint was written take their defaults.
+        self.opts = {**DEFAULTS, **saved.options}
+        if given.get("epochs") is not None:
+            self.opts["epochs"] = given["epochs"]
+        self._load_data(saved.vocab)
+        for name in ("corpus", "valid"):
+            if self.digests[name] != saved.digests[name]:
+                path = self.corpus if name == "corpus" else self.valid_path
+                raise RnnkitError(f"{path}: not the {name} file this run was started with (its content differs)")
+        self._build()
+        self.state = saved.state
+        if self.state["finished"] == "epochs" and self.opts["epochs"] > self.state["epoch"]:
+            self.state["finished"] = None  # more epochs were asked for
+        self.best_params, self.hidden = saved.restore(self.model, self.optimizer)
+        st = self.state
+        self.log(f"resuming {self.out}: epoch {st['epoch'] + 1}, window {st['window']}/{self.windows}, lr {st['lr']:g}")
+
+    # --- the loop ----------------------------------------------------------------
+
+    def run(self):
+        st = self.state
+        if st["finished"]:
+            return self._result(st["finished"], "nothing to resume: training had already finished")
+        self._t0 = time.monotonic()
+        with _StopFlag() as stop:
+            while st["epoch"] < self.opts["epochs"]:
+                reason = self._train_epoch(stop)
+                if reason:
+                    return self._stop_mid_epoch(reason, stop)
+                verdict = self._end_of_epoch()
+                if verdict:
+                    return self._finish(verdict)
+                if stop.signal is not None:
+                    return self._stop_mid_epoch("interrupted", stop)
+            return self._finish("epochs")
+
+    def _out_of_time(self):
+        return self.max_minutes is not None and time.monotonic() - self._t0 >= self.max_minutes * 60
+
+    def _train_epoch(self, stop):
+        opts, st, model = self.opts, self.state, self.model
+        progress = Progress(self.batches.tokens, st["window"] * opts["bptt"] * opts["batch"], f"epoch {st['epoch'] + 1}",
+                            self.quiet, self.log)
+        self.optimizer.lr = st["lr"]
+        t_start = time.monotonic()
+        seconds_before, tokens_before = st["epoch_seconds"], st["epoch_tokens"]
+        try:
+            while st["window"] < self.windows:
+                x, y = self.batches.get(st["epoch"], st["window"])
+                loss = train_step(model, self.optimizer, x, y, self.hidden, opts["clip"])
+                self.hidden = model.final_state       # carried into the next window (None: nothing to carry)
+                if not math.isfinite(loss):
+                    raise RnnkitError(
+                        f"the training loss became {loss} at epoch {st['epoch'] + 1}, window {st['window']}: "
+                        f"lower {{lr}} (now {self.optimizer.lr:g}) or {{clip}}", "lr", "clip"
+                    )
+                st["window"] += 1
+                st["epoch_nll"] += loss * y.size
+                st["epoch_tokens"] += int(y.size)
+                st["epoch_seconds"] = seconds_before + time.monotonic() - t_start
+                rate = (st["epoch_tokens"] - tokens_before) / max(st["epoch_seconds"] - seconds_before, 1e-9)
+                progress.update(y.size, st["window"], self.windows, st["epoch_nll"], st["epoch_tokens"], rate,
+                                self.optimizer.lr)
+                if stop.signal is not None:
+                    return "interrupted"
+                if self._out_of_time():
+                    return "time"
+        finally:
+            progress.close()
+        return None
+
+    def _validate(self):
+        return self.task.validation_loss(self.model, self.valid_ids, self.vocab, self.opts)
+
+    def _save_best(self, loss, epoch):
+        self.best_params = {k: v.copy() for k, v in self.model.params.items()}
+        cfg = model_config(self.model, self.opts, self.vocab, {
+            "corpus": self.corpus, "valid": self.valid_path, "best_epoch": epoch, "valid_ppl": math.exp(loss),
+        })
+        io.save_model(self.out, cfg, self.vocab.to_json(), self.model.arrays())
+
+    def _end_of_epoch(self):
+        """Validation, the schedule's decision and the files. Returns a stop reason or None."""
+        st = self.state
+        loss = self._validate()
+        decision = self.schedule.step(checkpoint.schedule_state(st), loss)
+        checkpoint.set_schedule_state(st, decision.state)
+        if decision.improved:
+            self._save_best(loss, st["epoch"])
+        else:
+            # Mikolov's RNNLM: an epoch that made things worse is undone.
+            io.copy_into(self.model.params, self.best_params)
+        train_loss = st["epoch_nll"] / max(st["epoch_tokens"], 1)
+        row = {
+            "epoch": st["epoch"],
+            "train_ppl": math.exp(min(train_loss, 700)),
+            "valid_ppl": math.exp(loss),
+            "lr": decision.lr_used,
+            "tokens_per_s": st["epoch_tokens"] / max(st["epoch_seconds"], 1e-9),
+            "seconds": st["epoch_seconds"],
+            "best": decision.improved,
+        }
+        st["metrics"].append(row)
+        st.update(window=0, epoch_nll=0.0, epoch_tokens=0, epoch_seconds=0.0)
+        self.hidden = None  # every epoch starts from the zero state
+        if decision.stop:
+            st["finished"] = decision.stop
+        self._write_metrics()
+        self.save_checkpoint()
+        note = "saved best" if decision.improved else "worse: best weights restored"
+        self.log(
+            f"epoch {row['epoch']:3d}  train ppl {row['train_ppl']:8.2f}  valid ppl {row['valid_ppl']:8.2f}  "
+            f"lr {decision.lr_used:<8g} {row['tokens_per_s']:7,.0f} tok/s {row['seconds']:7.1f} s  {note}"
+        )
+        return decision.stop
+
+    def _write_metrics(self):
+        lines = "".join(json.dumps(row) + "\n" for row in self.state["metrics"])
+        io.atomic_write(os.path.join(self.out, io.METRICS), lines.encode("utf-8"))
+
+    def _stop_mid_epoch(self, reason, stop):
+        st = self.state
+        self.save_checkpoint()
+        where = f"epoch {st['epoch'] + 1}, window {st['window']}/{self.windows}"
+        if reason == "interrupted":
+            name = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}.get(stop.signal, "a signal")
+            result = self._result("interrupted", f"interrupted by {name} at {where}; checkpoint saved, "
+                                                 f"continue with the same command and --resume")
+            result.exit_code = 128 + int(stop.signal)
+            return result
+        # --max-minutes: the weights of the unfinished epoch may still be the best ones.
+        loss = self._validate()
+        if st["best_loss"] is None or loss < st["best_loss"]:
+            # Recorded in the model files only: the checkpoint (saved above) keeps the
+            # schedule of the uninterrupted run, so --resume still reproduces it.
+            self._save_best(loss, round(st["epoch"] + st["window"] / self.windows, 3))
+        best = min(loss, st["best_loss"] if st["best_loss"] is not None else loss)
+        return self._result("time", f"stopped after --max-minutes {self.max_minutes:g} at {where}; "
+                                    f"best valid ppl {math.exp(best):.2f} kept in {self.out}",
+                            best_loss=best)
+
+    def _finish(self, reason):
+        st = self.state
+        st["finished"] = reason
+        self.save_checkpoint()
+        why = {"converged": "annealing no longer helps", "epochs": f"--epochs {self.opts['epochs']} reached"}[reason]
+        return self._result(reason, f"done: {why}; best valid ppl {math.exp(st['best_loss']):.2f} "
+                                    f"(epoch {st['best_epoch']}) in {self.out}")
+
+    def _result(self, status, message, best_loss=None):
+        best_loss = self.state["best_loss"] if best_loss is None else best_loss
+        return Result(status, self.state["epoch"], math.exp(best_loss) if best_loss is not None else None, message)
+
+
+def train(corpus, valid, out, options=None, resume=False, force=False, max_minutes=None, quiet=False, log=print):
+    """Train (or, with resume=True, continue training) a model into directory ``out``.
+
+    ``options``: a dict with any of DEFAULTS' keys (None means the default).
+    Returns a Result; the best model is in ``out`` (config.json, vocab.json,
+    weights.safetensors), with metrics.jsonl and checkpoint.safetensors.
+    """
+    given = dict(options or {})
+    check_known(given)
+    if max_minutes is not None and not max_minutes > 0:
+        raise OptionError(f"{{max_minutes}} must be positive, got {max_minutes}", "max_minutes")
+    for path, what in ((corpus, "corpus"), (valid, "validation file")):
+        if not os.path.isfile(path):
+            raise RnnkitError(f"{path}: no such {what}" if not os.path.exists(path) else f"{path}: not a file")
+    if resume:
+        if force:
+            raise OptionError("{resume} and {force} contradict each other: resume continues, force starts over",
+                              "resume", "force")
+        trainer = Trainer(corpus, valid, out, None, log=log, quiet=quiet, max_minutes=max_minutes)
+        trainer.resume(given)
+    else:
+        opts = resolve_options(given)
+        io.check_model_dir_free(out, force)
+        trainer = Trainer(corpus, valid, out, opts, log=log, quiet=quiet, max_minutes=max_minutes)
+        trainer.start()
+        os.makedirs(out, exist_ok=True)
+    return trainer.run()
