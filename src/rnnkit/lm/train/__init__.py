@@ -1,8 +1,8 @@
 """Training a language model: truncated BPTT over parallel streams, SGD, annealing.
 
-One step (the article's recipe): forward over a window of ``bptt`` steps in
+One step (docs/article.md §5): forward over a window of ``bptt`` steps in
 ``batch`` parallel streams, the cross-entropy against the next tokens, BPTT
-back through the window, the gradients clipped to a global norm (the
+back through the window, the gradients clipped to a global norm (§6: the
 threshold against exploding gradients), and the update. The last state of a
 window is the first state of the next (the gradient stops there: truncated
 BPTT). A cloze model reads whole lines instead (rnnkit.lm.task).
