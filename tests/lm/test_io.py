@@ -61,7 +61,7 @@ def test_save_refuses_a_non_empty_directory(trained_model, tmp_path):
     target = tmp_path / "taken"
     target.mkdir()
     (target / "keep.txt").write_text("mine")
-    with pytest.raises(RnnkitError, match="--force"):
+    with pytest.raises(RnnkitError, match="option 'force'"):
         lm.save(str(target))
     assert os.listdir(target) == ["keep.txt"]
     lm.save(str(target), force=True)
