@@ -103,7 +103,8 @@ def test_interrupt_and_resume_equals_uninterrupted(corpus, tmp_path, monkeypatch
     _interrupt_at(monkeypatch, 50)  # in the middle of epoch 1 (about 88 windows per epoch)
     result = quiet_train(corpus, stopped, options)
     monkeypatch.undo()
-    assert result.status == "interrupted" and "--resume" in result.message
+    assert result.status == "interrupted" and "option 'resume'" in result.message
+    assert result.cli_message().endswith("continue with the same command and --resume")
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
     _, meta = checkpoint_arrays(stopped)
     assert meta["state"]["epoch"] == 0 and meta["state"]["window"] == 51  # stops after the step it arrived in
@@ -161,7 +162,8 @@ def test_refuses_existing_directory_without_force(corpus, tmp_path):
 def test_max_minutes_stops_and_keeps_best(corpus, tmp_path):
     out = tmp_path / "m"
     result = quiet_train(corpus, out, dict(TINY, epochs=50), max_minutes=0.001)  # inside epoch 1
-    assert result.status == "time" and "--max-minutes" in result.message
+    assert result.status == "time" and "option 'max_minutes' 0.001" in result.message
+    assert result.cli_message().startswith("stopped after --max-minutes 0.001 at epoch 1, window ")
     assert LanguageModel.load(str(out)).evaluate(str(corpus[1]))["perplexity"] == pytest.approx(
         result.best_valid_ppl, rel=1e-6)
 

@@ -58,5 +58,5 @@ def run(args):
     options = {key: getattr(args, key) for key in DEFAULTS if hasattr(args, key)}
     result = train(args.corpus, args.valid, args.out, options, resume=args.resume, force=args.force,
                    max_minutes=args.max_minutes, quiet=args.quiet)
-    print(result.message)
+    print(result.cli_message())
     return result.exit_code

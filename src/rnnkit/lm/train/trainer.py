@@ -13,7 +13,7 @@ import signal
 import time
 
 from rnnkit import __version__
-from rnnkit.errors import OptionError, RnnkitError
+from rnnkit.errors import OptionError, RnnkitError, flag
 from rnnkit.lm import io
 from rnnkit.lm.data import build_vocab_and_encode, encode_file, read_word_list
 from rnnkit.lm.task import get_task
@@ -60,11 +60,23 @@ class Result:
 
     ``exit_code``: 0, or 128 + the signal's number when interrupted (130 for
     Ctrl-C, 143 for SIGTERM), as shells report a process stopped by a signal.
+    ``message`` names options as the library does ("option 'resume'"),
+    ``cli_message()`` as flags (--resume), like rnnkit.errors.RnnkitError.
     """
 
-    def __init__(self, status, epochs, best_valid_ppl, message, exit_code=0):
-        self.status, self.epochs, self.best_valid_ppl, self.message = status, epochs, best_valid_ppl, message
-        self.exit_code = exit_code
+    def __init__(self, status, epochs, best_valid_ppl, message, exit_code=0, options=()):
+        self.status, self.epochs, self.best_valid_ppl = status, epochs, best_valid_ppl
+        self.template, self.options, self.exit_code = message, tuple(options), exit_code
+        self.message = self._fill(lambda name: f"option {name!r}")
+
+    def _fill(self, word):
+        text = self.template
+        for name in self.options:
+            text = text.replace("{" + name + "}", word(name))
+        return text
+
+    def cli_message(self, flag_of=flag):
+        return self._fill(flag_of)
 
 
 class _StopFlag:
@@ -312,7 +324,7 @@ class Trainer:
         if reason == "interrupted":
             name = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}.get(stop.signal, "a signal")
             result = self._result("interrupted", f"interrupted by {name} at {where}; checkpoint saved, "
-                                                 f"continue with the same command and --resume")
+                                                 "continue with the same command and {resume}", ("resume",))
             result.exit_code = 128 + int(stop.signal)
             return result
         # --max-minutes: the weights of the unfinished epoch may still be the best ones.
@@ -322,21 +334,22 @@ class Trainer:
             # schedule of the uninterrupted run, so --resume still reproduces it.
             self._save_best(loss, round(st["epoch"] + st["window"] / self.windows, 3))
         best = min(loss, st["best_loss"] if st["best_loss"] is not None else loss)
-        return self._result("time", f"stopped after --max-minutes {self.max_minutes:g} at {where}; "
+        return self._result("time", f"stopped after {{max_minutes}} {self.max_minutes:g} at {where}; "
                                     f"best valid ppl {math.exp(best):.2f} kept in {self.out}",
-                            best_loss=best)
+                            ("max_minutes",), best_loss=best)
 
     def _finish(self, reason):
         st = self.state
         st["finished"] = reason
         self.save_checkpoint()
-        why = {"converged": "annealing no longer helps", "epochs": f"--epochs {self.opts['epochs']} reached"}[reason]
+        why = {"converged": "annealing no longer helps", "epochs": f"{{epochs}} {self.opts['epochs']} reached"}[reason]
         return self._result(reason, f"done: {why}; best valid ppl {math.exp(st['best_loss']):.2f} "
-                                    f"(epoch {st['best_epoch']}) in {self.out}")
+                                    f"(epoch {st['best_epoch']}) in {self.out}", ("epochs",))
 
-    def _result(self, status, message, best_loss=None):
+    def _result(self, status, message, options=(), best_loss=None):
         best_loss = self.state["best_loss"] if best_loss is None else best_loss
-        return Result(status, self.state["epoch"], math.exp(best_loss) if best_loss is not None else None, message)
+        return Result(status, self.state["epoch"], math.exp(best_loss) if best_loss is not None else None, message,
+                      options=options)
 
 
 def train(corpus, valid, out, options=None, resume=False, force=False, max_minutes=None, quiet=False, log=print):
