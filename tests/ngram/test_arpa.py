@@ -188,7 +188,7 @@ def test_side_file_records_tokenizer(tmp_path):
     loaded = ngram.NgramModel.load(path)
     assert loaded.tokenizer == "char" and loaded.sidecar == path + ".json"
     loaded.check_compatible("char")
-    with pytest.raises(RnnkitError, match="built with the char tokenizer, not word"):
+    with pytest.raises(RnnkitError, match="built with option 'tokenizer' char, not word"):
         loaded.check_compatible("word")
 
 

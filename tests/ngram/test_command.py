@@ -41,6 +41,7 @@ def test_cli_train_eval_predict(tmp_path, capsys):
         (["eval", "{model}", "{empty}"], 1, "no sentences"),
         (["eval", "{model}", "{missing}"], 1, "no such file"),
         (["predict", "{model}", "the", "--top", "0"], 2, "--top must be at least 1"),
+        (["train", "{corpus}", "--order", "9", "--out", "{out}"], 2, "--order 9 is longer than any sentence"),
         (["eval", "{model}", "{corpus}", "--tokenizer", "char"], 1, "not char"),
     ],
 )

@@ -69,8 +69,9 @@ def test_predict_returns_what_a_front_end_shows():
     assert result.as_dict()["predictions"][0] == {"token": expected[0][0], "probability": expected[0][1]}
     # At the start of a sentence the context is <s> alone.
     assert model.predict("", top=1).context == ["<s>"]
-    with pytest.raises(UsageError, match="^top must be at least 1, not 0$"):
+    with pytest.raises(UsageError, match="^option 'top' must be at least 1, not 0$") as info:
         model.predict("the", top=0)
+    assert info.value.cli_message() == "--top must be at least 1, not 0"
 
 
 def test_load_with_a_tokenizer(tmp_path):
@@ -78,9 +79,9 @@ def test_load_with_a_tokenizer(tmp_path):
     path = str(tmp_path / "m.arpa")
     model.write_arpa(path)
     assert ngram.NgramModel.load(path, tokenizer="word").tokenizer == "word"
-    with pytest.raises(RnnkitError, match="built with the word tokenizer, not char") as info:
+    with pytest.raises(RnnkitError, match="built with option 'tokenizer' word, not char") as info:
         ngram.NgramModel.load(path, tokenizer="char")
-    assert "--" not in str(info.value)
+    assert "--" not in str(info.value) and "built with --tokenizer word, not char" in info.value.cli_message()
     # Without a side file the caller's tokenizer is taken as given.
     (tmp_path / "m.arpa.json").unlink()
     assert ngram.NgramModel.load(path, tokenizer="char").tokenizer == "char"

@@ -17,9 +17,10 @@ import os
 import sys
 import time
 
-from rnnkit.errors import RnnkitError, UsageError
+from rnnkit.errors import RnnkitError
 from rnnkit.lm.tokenize import TOKENIZERS
 from rnnkit.ngram import DISCOUNT_METHODS, SIDECAR_SUFFIX, UNK, NgramModel
+from rnnkit.ngram.counts import check_order
 
 NAME = "ngram"
 HELP = "N-gram baseline: train a Kneser-Ney model (ARPA file), measure perplexity, predict the next word"
@@ -85,8 +86,7 @@ def run(args):
 
 
 def _train(args):
-    if args.order < 1:
-        raise UsageError(f"--order must be at least 1, not {args.order}")
+    check_order(args.order)  # refused before any file is looked at
     out = args.out
     # Refuse early, before the corpus is read: nothing is overwritten by accident.
     if not args.force:
@@ -159,8 +159,6 @@ def _eval(args):
 
 
 def _predict(args):
-    if args.top < 1:
-        raise UsageError(f"--top must be at least 1, not {args.top}")
     model = NgramModel.load(args.model, tokenizer=args.tokenizer)
     result = model.predict(args.prefix, args.top)
     if args.json:

@@ -25,7 +25,7 @@ def write_arpa(model, path, force=False):
     if not force:
         for target in (path, sidecar):
             if os.path.exists(target):
-                raise RnnkitError(f"{target}: already exists (pass force to replace it)")
+                raise RnnkitError(f"{target}: already exists (use {{force}} to replace it)", "force")
     atomic_write(path, arpa_chunks(model), compress=path.endswith(".gz"))
     text = json.dumps(model.metadata(), indent=2, ensure_ascii=False) + "\n"
     atomic_write(sidecar, [text.encode("utf-8")])

@@ -24,7 +24,7 @@ from itertools import chain
 
 import numpy as np
 
-from rnnkit.errors import UsageError
+from rnnkit.errors import OptionError
 from rnnkit.ngram.lookup import distinct
 from rnnkit.ngram.text import BOS, EOS, UNK, sentence_stream
 
@@ -32,7 +32,7 @@ from rnnkit.ngram.text import BOS, EOS, UNK, sentence_stream
 def check_order(order):
     """Refuse an order below 1 (a model needs at least the unigrams)."""
     if order < 1:
-        raise UsageError(f"order must be at least 1, not {order}")
+        raise OptionError(f"{{order}} must be at least 1, not {order}", "order")
 
 
 @dataclass
@@ -81,7 +81,7 @@ def count_ngrams(sentences, order, open_vocabulary=False):
     for k in range(2, order + 1):
         positions = np.flatnonzero(depth >= k - 1)
         if len(positions) == 0:
-            raise UsageError(f"order {order} is longer than any sentence with its <s> and </s>")
+            raise OptionError(f"{{order}} {order} is longer than any sentence with its <s> and </s>", "order")
         keys = entry_at[positions - 1] * n_vocab + stream[positions]
         unique_keys, occurrence, inverse, n = distinct(keys)
         at = positions[occurrence]

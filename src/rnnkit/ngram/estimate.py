@@ -45,7 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnnkit.errors import RnnkitError, UsageError
+from rnnkit.errors import OptionError, RnnkitError
 from rnnkit.lm.tokenize import get_tokenizer
 from rnnkit.ngram.counts import adjusted_counts, check_order, count_ngrams
 from rnnkit.ngram.lookup import OrderTable
@@ -61,7 +61,7 @@ FALLBACK_DISCOUNTS = {"modified-kn": (0.5, 1.0, 1.5), "kn": (0.75, 0.75, 0.75)}
 def check_discount(method):
     """Refuse a discount method other than DISCOUNT_METHODS."""
     if method not in DISCOUNT_METHODS:
-        raise UsageError(f"unknown discount method {method!r}; expected one of {', '.join(DISCOUNT_METHODS)}")
+        raise OptionError(f"unknown {{discount}} {method!r}; expected one of {', '.join(DISCOUNT_METHODS)}", "discount")
 
 
 def discount_of(adjusted, discounts):

@@ -32,7 +32,7 @@ from itertools import chain, repeat
 
 import numpy as np
 
-from rnnkit.errors import RnnkitError, UsageError
+from rnnkit.errors import OptionError, RnnkitError
 from rnnkit.lm.tokenize import get_tokenizer
 from rnnkit.ngram import arpa_format, arpa_read, arpa_write
 from rnnkit.ngram.evaluate import perplexity, perplexity_of_file
@@ -314,7 +314,7 @@ class NgramModel:
         """The ``top`` most probable next tokens after the text ``prefix``, taken as
         the start of a sentence and cut by the model's tokenizer: a Prediction."""
         if top < 1:
-            raise UsageError(f"top must be at least 1, not {top}")
+            raise OptionError(f"{{top}} must be at least 1, not {top}", "top")
         tokens = get_tokenizer(self.tokenizer)(prefix)
         context = tokens if tokens[:1] == [BOS] else [BOS] + tokens
         used = context[max(0, len(context) - (self.order - 1)) :] if self.order > 1 else []
@@ -343,8 +343,9 @@ class NgramModel:
         if tokenizer is not None and tokenizer != self.tokenizer:
             where = f" ({self.source})" if self.source else ""
             raise RnnkitError(
-                f"the N-gram model{where} was built with the {self.tokenizer} tokenizer, not {tokenizer}; "
-                "both models must cut text the same way"
+                f"the N-gram model{where} was built with {{tokenizer}} {self.tokenizer}, not {tokenizer}; "
+                "both models must cut text the same way",
+                "tokenizer",
             )
 
     # -- writing -------------------------------------------------------------
