@@ -10,8 +10,8 @@ non-zero s_0, every activation, every array, a batch) is not.
 import numpy
 import pytest
 
-from rnnkit.nn import Recurrent
-from rnnkit.nn.gradcheck import check_gradients
+from rnnkit.nn import Recurrent, reference
+from rnnkit.nn.gradcheck import check_gradients, relative_error
 from rnnkit.nn.optim import SGD
 
 DETECTED = 1e-3  # a real bug gives errors of order 1; correct code gives ~1e-9
@@ -100,6 +100,26 @@ def our_check(bug, activation="tanh"):
     return max(check_gradients(loss_and_grads, arrays).values())
 
 
+def reference_difference(bug, activation="tanh"):
+    """The largest relative difference between a mutant's gradients and nn/reference.py's, same inputs."""
+    rng = numpy.random.default_rng(0)
+    layer = ArticleMutant(3, 4, activation=activation, dtype=numpy.float64, seed=0, bug=bug)
+    for p in layer.params.values():
+        p[...] = rng.uniform(-0.8, 0.8, p.shape)
+    x = rng.standard_normal((4, 3, 3))
+    s0 = rng.uniform(0.1, 0.9, (3, 4))
+    dstates = rng.standard_normal((4, 3, 4))
+    states = layer.forward(x, s0)
+    dx, ds0 = layer.backward(dstates)
+    f, f_prime = reference.ACTIVATIONS[activation]
+    xc, s0c = reference.columns(x), reference.columns(s0)
+    net, s = reference.elman_forward(layer.params, xc, s0c, f)
+    grads, dx_ref, ds0_ref = reference.elman_backward(layer.params, xc, s0c, net, s, reference.columns(dstates), f_prime)
+    pairs = [(states, reference.rows(s)), (dx, reference.rows(dx_ref)), (ds0, reference.rows(ds0_ref))]
+    pairs += [(layer.grads[k], grads[k]) for k in ("U", "W", "b")]
+    return max(relative_error(a, r) for a, r in pairs)
+
+
 def test_correct_layer_passes_both_checks():
     assert article_check(bug=None) < 1e-8
     for activation in ("tanh", "sigmoid", "relu", "identity"):
@@ -134,3 +154,15 @@ def test_sgd_step_updates_U_W_and_b():
     SGD(layer.params, layer.grads, lr=0.1).step()
     for name in ("U", "W", "b"):
         assert not numpy.allclose(before[name], layer.params[name]), name
+
+
+def test_correct_layer_equals_the_reference():
+    for activation in ("tanh", "sigmoid", "relu", "identity"):
+        assert reference_difference(bug=None, activation=activation) < 1e-12
+
+
+@pytest.mark.parametrize("bug", ["raw-state-diag", "wrong-time-step", "overwrites-states", "no-U-gradient", "no-bias"])
+def test_reference_comparison_catches_each_article_bug(bug):
+    # The oracle of tests/nn/test_reference.py, given the same mutants: each one
+    # moves some output or gradient far beyond the 1e-12 the fast layers keep.
+    assert reference_difference(bug) > DETECTED
