@@ -87,9 +87,9 @@ class GatedRecurrent(Module):
         """∇U += Σ_t δ_t x_t^T (all steps in one product) and dx_t = U^T δ_t; delta is (T, B, G*H)."""
         T, B, GH = delta.shape
         flat = delta.reshape(T * B, GH)
-        self.grads["b"] += flat.sum(axis=0)
+        self.grads["b"] += flat.sum(axis=0)  # ∇b = Σ_t δ_t
         if x.dtype.kind in "iu":
-            scatter_add_rows(self.grads["U"].T, x.reshape(-1), flat)
+            scatter_add_rows(self.grads["U"].T, x.reshape(-1), flat)  # ∇U = Σ_t δ_t x_t^T, x_t one-hot
             return None  # token ids have no gradient
-        self.grads["U"] += flat.T @ x.reshape(T * B, self.input_size)
-        return (flat @ self.params["U"]).reshape(T, B, self.input_size)
+        self.grads["U"] += flat.T @ x.reshape(T * B, self.input_size)  # ∇U = Σ_t δ_t x_t^T
+        return (flat @ self.params["U"]).reshape(T, B, self.input_size)  # 式4: δ_t^T U

@@ -126,7 +126,7 @@ class GRU(GatedRecurrent):
             dh_next += dh * z                                  # + dh_t ⊙ z_t (the direct path)
         # ∇W = Σ_t [δr δz δq]_t h_{t-1}^T and ∇b_hn = Σ_t δq_t: all steps in one product each.
         flat_rec = delta_rec.reshape(T * B, 3 * H)
-        self.grads["W"] += flat_rec.T @ h_prev_all.reshape(T * B, H)
+        self.grads["W"] += flat_rec.T @ h_prev_all.reshape(T * B, H)  # ∇W = Σ_t δ_t h_{t-1}^T
         self.grads["b_hn"] += flat_rec[:, 2 * H:].sum(axis=0)
         dx = self._input_gradients(x, delta_in)
         return dx, dh_next

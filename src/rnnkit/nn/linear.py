@@ -33,7 +33,7 @@ class Linear(Module):
             raise ValueError(f"x: expected last dimension {self.in_features}, got shape {tuple(x.shape)}")
         check_float("x", x, V.dtype)
         self._x = x
-        out = x.reshape(-1, self.in_features) @ V.T
+        out = x.reshape(-1, self.in_features) @ V.T  # 式1 before g: V s_t
         if bias and "c" in self.params:
             out += self.params["c"]
         return out.reshape(*x.shape[:-1], self.out_features)
@@ -71,8 +71,8 @@ class Linear(Module):
         if "c" in self.params:
             # Σ_t δo_t as a matrix-vector product: BLAS reads the (N, out) array
             # once on every core, where sum(axis=0) makes a slower single-core pass.
-            self.grads["c"] += r @ d2
-        dx = d2 @ self.params["V"]
+            self.grads["c"] += r @ d2  # ∇c = Σ_t δo_t
+        dx = d2 @ self.params["V"]  # ∂E/∂s_t = V^T δo_t
         if row_scale is not None:
             dx *= r[:, None]
         return dx.reshape(x.shape)

@@ -165,6 +165,6 @@ class LSTM(GatedRecurrent):
             dc *= f[t]                                         # dE/dc_{t-1} through c_t = f_t ⊙ c_{t-1} + …
             dh_next = delta[t] @ W                             # dE/dh_{t-1} through net_t = … + W h_{t-1}
         # ∇W = Σ_t δ_t h_{t-1}^T: all steps in one product.
-        self.grads["W"] += delta.reshape(T * B, 4 * H).T @ self._previous(h0, hs).reshape(T * B, H)
+        self.grads["W"] += delta.reshape(T * B, 4 * H).T @ self._previous(h0, hs).reshape(T * B, H)  # ∇W = Σ_t δ_t h_{t-1}^T
         dx = self._input_gradients(x, delta)
         return dx, (dh_next, dc)

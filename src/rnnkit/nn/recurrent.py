@@ -58,12 +58,12 @@ class Recurrent(Module):
             check_array("x (token ids)", x, 2)
             if x.size and (x.min() < 0 or x.max() >= self.input_size):
                 raise ValueError(f"x: token ids must lie in [0, {self.input_size}), got {x.min()}..{x.max()}")
-            net = U.T[x]  # column lookup == U @ one_hot(x)
+            net = U.T[x]  # 式2: U x_t, a column lookup == U @ one_hot(x) (docs/article.md §7)
         else:
             check_array("x", x, 3, (None, None, self.input_size))
             check_float("x", x, U.dtype)
             T, B, _ = x.shape
-            net = (x.reshape(T * B, self.input_size) @ U.T).reshape(T, B, self.hidden_size)
+            net = (x.reshape(T * B, self.input_size) @ U.T).reshape(T, B, self.hidden_size)  # 式2: U x_t
         net += b
         return net
 
@@ -115,12 +115,12 @@ class Recurrent(Module):
         ds = xp.ascontiguousarray(dsT.T)
         flat_delta = delta.reshape(T * B, H)
         # ∇W = Σ_t δ_t s_{t-1}^T and ∇U = Σ_t δ_t x_t^T: all steps in one product each.
-        self.grads["W"] += flat_delta.T @ self.previous_states(s0, states).reshape(T * B, H)
-        self.grads["b"] += flat_delta.sum(axis=0)
+        self.grads["W"] += flat_delta.T @ self.previous_states(s0, states).reshape(T * B, H)  # ∇W = Σ_t δ_t s_{t-1}^T
+        self.grads["b"] += flat_delta.sum(axis=0)  # ∇b = Σ_t δ_t
         if x.dtype.kind in "iu":
-            scatter_add_rows(self.grads["U"].T, x.reshape(-1), flat_delta)
+            scatter_add_rows(self.grads["U"].T, x.reshape(-1), flat_delta)  # ∇U = Σ_t δ_t x_t^T, x_t one-hot
             dx = None  # token ids have no gradient
         else:
-            self.grads["U"] += flat_delta.T @ x.reshape(T * B, self.input_size)
-            dx = (flat_delta @ U).reshape(T, B, self.input_size)
+            self.grads["U"] += flat_delta.T @ x.reshape(T * B, self.input_size)  # ∇U = Σ_t δ_t x_t^T
+            dx = (flat_delta @ U).reshape(T, B, self.input_size)  # 式4: δ_t^T U; the layer below applies its f'
         return dx, ds

@@ -18,7 +18,7 @@ def log_softmax(x, axis=-1):
 
 
 def softmax(x, axis=-1):
-    e = xp.exp(x - x.max(axis=axis, keepdims=True))
+    e = xp.exp(x - x.max(axis=axis, keepdims=True))  # 式1: g = softmax, y_i = e^{x_i} / Σ_k e^{x_k}
     e /= e.sum(axis=axis, keepdims=True)
     return e
 
@@ -97,7 +97,7 @@ class SoftmaxCrossEntropy:
                 # A float32 row sum is pairwise (error ~ log2(V) ulp) and twice as fast as one in float64.
                 z = block.sum(axis=1).astype(xp.float64)
                 sums[lo:lo + n] = z
-                nll[lo:lo + n] = xp.log(z) - target_logit  # -log y_target = log Σ_j e^{x_j - a} - (x_target - a)
+                nll[lo:lo + n] = xp.log(z) - target_logit  # cross-entropy: -log y_target = log Σ_j e^{x_j - a} - (x_target - a)
 
         # NumPy runs each pass on one core; the blocks are shared out among threads.
         parallel_map(rows, _spans(N, self.ROWS_PER_BLOCK))
@@ -115,7 +115,7 @@ class SoftmaxCrossEntropy:
         if G is None:
             raise RuntimeError("backward() needs forward() first (token_nll keeps nothing for it)")
         N = G.shape[0]
-        G[xp.arange(N), self._targets] -= sums.astype(G.dtype)
+        G[xp.arange(N), self._targets] -= sums.astype(G.dtype)  # δo = (y - onehot) / N, times N sums
         self._grad = self._sums = None
         return G, (1.0 / (N * sums)).astype(G.dtype)
 
