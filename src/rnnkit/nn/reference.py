@@ -34,7 +34,7 @@ directions read [s^(i-1); s'^(i-1)] (PyTorch's form). Read top to bottom:
 forward, loss, backward. See docs/article.md for the equations in words.
 """
 
-import numpy as np
+from rnnkit.backend import xp as np  # NumPy, through the one array module every nn/ file uses
 
 
 def sigmoid(net):
@@ -107,7 +107,7 @@ def elman_backward(layer, x, s0, net, s, ds, f_prime, reverse=False):
 
 def softmax(o):
     """o: (..., classes, B), one column per prediction."""
-    e = np.exp(o - o.max(axis=-2, keepdims=True))  # y_i = e^{o_i} / Σ_k e^{o_k}; the shift by max_k o_k cancels
+    e = np.exp(o - o.max(axis=-2, keepdims=True))  # §7 softmax: y_i = e^{o_i} / Σ_k e^{o_k}; the max shift cancels
     return e / e.sum(axis=-2, keepdims=True)
 
 
@@ -115,7 +115,7 @@ def cross_entropy(y, targets):
     """y: (T, classes, B) probabilities, targets: (T, B) ids -> L = -(1/N) Σ_n log y_n[target_n]."""
     T, _, B = y.shape
     picked = y[np.arange(T)[:, None], targets, np.arange(B)[None, :]]  # (T, B): y_t[label_t] of every column
-    return -np.log(picked).sum() / (T * B)
+    return -np.log(picked).sum() / (T * B)  # §7 cross-entropy: L = -(1/N) Σ_n log y_n[label_n]
 
 
 # --- the network: §3 and §4 around 式2, 式1 on top ---------------------------
@@ -141,10 +141,10 @@ def forward(network, x, s0):
     for i, layer in enumerate(network["layers"]):
         if isinstance(layer, tuple):  # §3: two layers, one each way in time, with weights of their own
             (x_fw, x_bw), (s0_fw, s0_bw) = _inputs(network, i, h), map(columns, s0[i])
-            net_fw, s_fw = elman_forward(layer[0], x_fw, s0_fw, f)                # s_t  = f(U x_t + W s_{t-1})
-            net_bw, s_bw = elman_forward(layer[1], x_bw, s0_bw, f, reverse=True)  # s'_t = f(U' x_t + W' s'_{t+1})
+            net_fw, s_fw = elman_forward(layer[0], x_fw, s0_fw, f)                # §3: s_t  = f(U x_t + W s_{t-1})
+            net_bw, s_bw = elman_forward(layer[1], x_bw, s0_bw, f, reverse=True)  # §3: s'_t = f(U' x_t + W' s'_{t+1})
             cache.append([(layer[0], x_fw, s0_fw, net_fw, s_fw, False), (layer[1], x_bw, s0_bw, net_bw, s_bw, True)])
-            h = np.concatenate([s_fw, s_bw], axis=1)  # [s_t; s'_t]
+            h = np.concatenate([s_fw, s_bw], axis=1)  # §3: [s_t; s'_t], what the layer above and V, V' read
         else:
             net_i, s_i = elman_forward(layer, h, columns(s0[i]), f)  # §4: s_t^(i) = f(U^(i) s_t^(i-1) + W^(i) s_{t-1}^(i))
             cache.append([(layer, h, columns(s0[i]), net_i, s_i, False)])
@@ -169,7 +169,7 @@ def loss_and_gradients(network, x, s0, targets):
     T, _, B = y.shape
     label = np.zeros_like(y)
     label[np.arange(T)[:, None], targets, np.arange(B)[None, :]] = 1.0
-    d_o = (y - label) / (T * B)  # δo_t = ∂L/∂o_t = (y_t - label_t) / N: softmax and cross-entropy together
+    d_o = (y - label) / (T * B)  # §7: δo_t = ∂L/∂o_t = (y_t - label_t) / N, softmax and cross-entropy together
     grads = {
         "V": [sum(d_o[t] @ s[t].T for t in range(T)) for s in tops],  # ∇V = Σ_t δo_t s_t^T (and ∇V' with s'_t)
         "c": d_o.sum(axis=(0, 2)),                                     # ∇c = Σ_t δo_t
