@@ -24,13 +24,20 @@ its products and exponentials through NumPy, however the rest is arranged.
     python benchmarks/speed.py --configs elman-1x200 --reps 7
     python benchmarks/speed.py --smoke              # tiny sizes: checks the output's shape, not speed
 
+Each record is printed as a JSON line and, unless --smoke, appended to
+benchmarks/results/speed-<UTC date>.jsonl (--out FILE to choose another file,
+--out - for standard output only), where the recorded runs that
+docs/performance.md cites are kept.
+
 Separate processes keep each side's memory and thread pools apart; PyTorch
 uses its default thread count on the same cores.
 """
 
 import argparse
+import datetime
 import json
 import os
+import pathlib
 import resource
 import statistics
 import subprocess
@@ -49,6 +56,7 @@ CONFIGS = {
     "gru-1x200": ("train", "gru", 1, 200),
 }
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 
 
 # --------------------------------------------------------------------------- data
@@ -343,6 +351,8 @@ def main():
     p.add_argument("--native", action="store_true",
                    help="unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for the workers (NumPy's own kernel choice)")
     p.add_argument("--smoke", action="store_true", help="tiny model and synthetic data: checks the output only")
+    p.add_argument("--out", help="JSON-lines file the records are appended to (default: "
+                                 "benchmarks/results/speed-<UTC date>.jsonl; none with --smoke; '-': none)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--cfg", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -356,10 +366,18 @@ def main():
         env.pop("OPENBLAS_L2_SIZE", None)
     if args.smoke:
         args.reps, args.steps = min(args.reps, 2), min(args.steps, 2)
-    for name in args.configs.split(","):
+    names = args.configs.split(",")
+    for name in names:
         if name not in CONFIGS:
             p.error(f"unknown configuration {name!r}; expected one of {', '.join(CONFIGS)}")
-        print(json.dumps(run_config(name, args, env)), flush=True)
+    out = args.out or ("-" if args.smoke else str(RESULTS / f"speed-{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d}.jsonl"))
+    for name in names:
+        line = json.dumps(run_config(name, args, env))
+        print(line, flush=True)
+        if out != "-":
+            # appended record by record, so an interrupted run keeps what it measured
+            with open(out, "a", encoding="utf-8") as f:
+                f.write(line + "\n")
 
 
 if __name__ == "__main__":

@@ -12,11 +12,13 @@ pytest.importorskip("torch", reason="the speed benchmark compares with PyTorch (
 SCRIPT = pathlib.Path(__file__).resolve().parent.parent / "benchmarks" / "speed.py"
 
 
-def test_speed_benchmark_smoke():
-    r = subprocess.run([sys.executable, str(SCRIPT), "--smoke", "--configs", "elman-1x200,elman-1x200-eval"],
-                       capture_output=True, text=True, timeout=600)
+def test_speed_benchmark_smoke(tmp_path):
+    out = tmp_path / "speed.jsonl"
+    r = subprocess.run([sys.executable, str(SCRIPT), "--smoke", "--configs", "elman-1x200,elman-1x200-eval",
+                        "--out", str(out)], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     records = [json.loads(line) for line in r.stdout.splitlines()]
+    assert out.read_text().splitlines() == r.stdout.splitlines(), "--out keeps what was printed"
     assert [rec["config"] for rec in records] == ["elman-1x200", "elman-1x200-eval"]
     for rec in records:
         for side in ("rnnkit_tokens_per_s", "torch_tokens_per_s", "ratio_per_rep"):
