@@ -26,11 +26,17 @@ def test_encode_counts_oov_but_not_literal_unk(tmp_path):
     assert enc.oov_rate == pytest.approx(2 / 7)
 
 
-def test_char_and_jieba_tokenizers(tmp_path):
+def test_char_tokenizer(tmp_path):
     p = tmp_path / "zh.txt"
     p.write_text("我昨天上学迟到了\n", encoding="utf-8")
     vocab, enc = build_vocab_and_encode(str(p), "char")
     assert vocab.decode(enc.ids.tolist()) == list("我昨天上学迟到了") + [EOS]
+
+
+def test_jieba_tokenizer(tmp_path):
+    pytest.importorskip("jieba", reason="the jieba tokenizer needs jieba (pip install 'rnnkit[zh]')")
+    p = tmp_path / "zh.txt"
+    p.write_text("我昨天上学迟到了\n", encoding="utf-8")
     vocab, enc = build_vocab_and_encode(str(p), "jieba")
     words = vocab.decode(enc.ids.tolist())
     assert words[-1] == EOS and "".join(words[:-1]) == "我昨天上学迟到了" and len(words) < 9
