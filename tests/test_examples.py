@@ -1,6 +1,8 @@
 import importlib.util
 import pathlib
 
+import pytest
+
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 
 
@@ -20,6 +22,7 @@ def test_article_toy_checks_every_gradient(capsys):
     assert "d E / d U" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_memory_task_is_learned():
     # chance error is 7/8; a network without memory cannot beat it
     assert _load("memory_task").train(iterations=400, verbose=False) < 0.02

@@ -12,6 +12,7 @@ pytest.importorskip("torch", reason="the speed benchmark compares with PyTorch (
 SCRIPT = pathlib.Path(__file__).resolve().parent.parent / "benchmarks" / "speed.py"
 
 
+@pytest.mark.slow
 def test_speed_benchmark_smoke(tmp_path):
     out = tmp_path / "speed.jsonl"
     r = subprocess.run([sys.executable, str(SCRIPT), "--smoke", "--configs", "elman-1x200,elman-1x200-eval",

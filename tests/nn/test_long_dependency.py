@@ -40,6 +40,7 @@ def test_error_term_vanishes_in_the_elman_layer_not_through_open_gates(task):
     assert task.error_term_ratio("gru", 200) < 1e-10
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cell,kwargs", [("lstm", {"forget_bias": 5.0, "input_bias": -5.0}), ("gru", {"update_bias": 5.0})])
 def test_gated_cells_learn_a_60_step_recall(task, cell, kwargs):
     r = task.train(cell, steps=60, iterations=150, test_size=300, seed=0, **kwargs)

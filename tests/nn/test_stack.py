@@ -5,7 +5,13 @@ from rnnkit.nn import Bidirectional, Recurrent, RecurrentStack
 from rnnkit.nn.checks import TOLERANCE, cases, run_case
 
 
-@pytest.mark.parametrize("case", list(cases()), ids=lambda c: "-".join(str(v) for v in c.values()))
+def matrix():
+    """The gradcheck matrix; its deepest bidirectional cases take most of the time: full suite only."""
+    return [pytest.param(c, marks=pytest.mark.slow) if (c["direction"], c["depth"]) == ("bi", 3) else c
+            for c in cases()]
+
+
+@pytest.mark.parametrize("case", matrix(), ids=lambda c: "-".join(str(v) for v in c.values()))
 def test_gradient_matrix(case):
     errors = run_case(case)
     assert max(errors.values()) < TOLERANCE, errors
