@@ -144,12 +144,13 @@ def run(args):
     if draw:
         from rnnkit import plots
 
-        plots.require()  # before minutes of measuring, not after
+        # all before minutes of measuring, not after; the path first, since checking it needs no matplotlib
         if not out.lower().endswith(".png"):
             raise UsageError(f"--out {out}: figures are written as PNG; give a name ending in .png")
         directory = os.path.dirname(os.path.abspath(out))
         if not os.path.isdir(directory):
             raise RnnkitError(f"{out}: the directory {directory} does not exist")
+        plots.require()
 
     curves = []
     for cfg in configs:
