@@ -56,7 +56,10 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("name", CASES)
+SLOW_CASES = {"deep-article-dropout", "lstm-2-layers", "gru-2-layers", "gru-onehot"}  # full suite only
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_CASES else n for n in CASES])
 def test_gradient_of_the_loss_wrt_every_parameter(name, rng):
     kw = dict(CASES[name])
     if kw.get("softmax") == "class":
@@ -298,6 +301,7 @@ def test_the_python_api_trains_a_cloze_model_and_returns_it(cloze_model, tmp_pat
     assert lm.evaluate(str(va))["tokens"] > 0
 
 
+@pytest.mark.slow
 def test_the_second_direction_sees_what_the_first_cannot(tmp_path):
     """Lines "x is x": from the left the first x is a guess among 8 words; from both sides it is certain."""
     import random
@@ -395,6 +399,7 @@ def _checkpoint(path):
     return arrays
 
 
+@pytest.mark.slow
 def test_interrupt_and_resume_equals_uninterrupted(corpus, tmp_path, monkeypatch):
     tr, va = corpus
     options = dict(TINY, task="cloze", epochs=2, dropout=0.2, layers=2)
@@ -435,6 +440,7 @@ def test_chinese_characters_fill_the_article_blank(zh_corpus, tmp_path, capsys):
     assert code == 0 and all(len(p["text"]) == 2 for p in r["predictions"])
 
 
+@pytest.mark.slow
 def test_a_blank_of_two_words_is_found_from_the_other_copy(tmp_path):
     """Lines "a b said a b" with fixed pairs (new york, dow jones, ...): "__2__ said dow jones" -> "dow jones"."""
     import random

@@ -40,7 +40,7 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("name", CASES)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "lstm" else n for n in CASES])
 def test_gradient_of_the_loss_wrt_every_parameter(name, rng):
     kw = dict(CASES[name])
     if kw.get("softmax") == "class":

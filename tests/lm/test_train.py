@@ -93,7 +93,8 @@ def _interrupt_at(monkeypatch, window_count):
     monkeypatch.setattr(Trainer, "_out_of_time", out_of_time)
 
 
-@pytest.mark.parametrize("opts", [dict(), dict(dropout=0.3, optimizer="adam", lr=0.01, layers=2)])
+@pytest.mark.parametrize("opts", [dict(), pytest.param(dict(dropout=0.3, optimizer="adam", lr=0.01, layers=2),
+                                                  marks=pytest.mark.slow)])
 def test_interrupt_and_resume_equals_uninterrupted(corpus, tmp_path, monkeypatch, opts):
     options = dict(TINY, epochs=3, **opts)
     straight = tmp_path / "straight"
@@ -121,6 +122,7 @@ def test_interrupt_and_resume_equals_uninterrupted(corpus, tmp_path, monkeypatch
     assert (straight / "weights.safetensors").read_bytes() == (stopped / "weights.safetensors").read_bytes()
 
 
+@pytest.mark.slow
 def test_resume_with_more_epochs_equals_longer_run(corpus, tmp_path):
     options = dict(TINY, epochs=4, min_improvement=1.0)
     quiet_train(corpus, tmp_path / "long", options)

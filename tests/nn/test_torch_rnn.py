@@ -78,6 +78,7 @@ def test_softmax_cross_entropy_matches_torch():
     assert numpy.abs(ce.backward() - lt.grad.numpy()).max() < 1e-14
 
 
+@pytest.mark.slow
 def test_adam_and_momentum_match_torch():
     from rnnkit.nn.optim import Adam, Momentum, Adagrad
 
