@@ -204,7 +204,7 @@ def measure_exp(rows, vocab, seconds=0.3):
     softmax shares out over the cores: the one element-wise pass over the logits
     that an exact softmax cannot leave out."""
     import numpy
-    from rnnkit.backend import parallel_map
+    from rnnkit.parallel import parallel_map
     from rnnkit.nn.softmax import SoftmaxCrossEntropy, _spans
 
     logits = numpy.random.default_rng(0).random((rows, vocab), dtype=numpy.float32) * 15 - 10  # in [-10, 5)

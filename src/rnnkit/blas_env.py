@@ -8,7 +8,7 @@ OPENBLAS_THREAD_TIMEOUT: after every matrix product OpenBLAS's worker threads
 keep spinning, 2^28 cycles by default (about 0.1 s, longer than a whole
 training step), waiting for the next one. rnnkit's softmax, which runs right
 after the output layer's product, splits its blocks over the cores with
-threads of its own (backend.parallel_map), and one of them then shared a core
+threads of its own (parallel.parallel_map), and one of them then shared a core
 with the spinning worker: 15.6-15.9 ms instead of 8.7-8.8 for 700 x 10,000
 logits, on this 2-core machine. The value is a power of two: 2^21 cycles is
 about 0.9 ms here, longer than the gap between two steps' small products in

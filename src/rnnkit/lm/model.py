@@ -23,7 +23,8 @@ interchangeable, and a sampled one could join them. The cell is the engine's:
 "rnn" (Elman), "lstm" or "gru".
 """
 
-from rnnkit.backend import alongside, as_dtype, rng as make_rng, xp
+from rnnkit.backend import as_dtype, rng as make_rng, xp
+from rnnkit.parallel import alongside
 from rnnkit.nn import Dropout, Embedding, Linear, Module, RecurrentStack, SoftmaxCrossEntropy, log_softmax
 from rnnkit.nn.class_softmax import ClassSoftmax
 from rnnkit.nn.module import tree_leaves

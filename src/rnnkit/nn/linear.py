@@ -48,7 +48,7 @@ class Linear(Module):
         ``defer_weight_grad``: ∇V, which nothing in the backward pass needs, is
         not computed here but left in ``pending`` as independent pieces (callables,
         ROWS_PER_PIECE rows of V each) for the caller to run, for instance on the
-        other core while BPTT runs (backend.alongside). dout must stay as it is
+        other core while BPTT runs (rnnkit.parallel.alongside). dout must stay as it is
         until they have run.
         """
         x = self._x

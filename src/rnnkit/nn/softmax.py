@@ -8,7 +8,8 @@ otherwise overflow. The gradient of the mean loss w.r.t. the logits is
 (y - onehot(target)) / N.
 """
 
-from rnnkit.backend import parallel_map, xp
+from rnnkit.backend import xp
+from rnnkit.parallel import parallel_map
 from rnnkit.nn.module import check_array
 
 

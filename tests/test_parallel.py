@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from rnnkit.backend import alongside, parallel_map
+from rnnkit.parallel import alongside, parallel_map
 
 
 def test_parallel_map_gives_each_item_once_in_order_and_the_caller_works_too(monkeypatch):
