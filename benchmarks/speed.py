@@ -205,11 +205,11 @@ def measure_exp(rows, vocab, seconds=0.3):
     that an exact softmax cannot leave out."""
     import numpy
     from rnnkit.parallel import parallel_map
-    from rnnkit.nn.softmax import SoftmaxCrossEntropy, _spans
+    from rnnkit.nn._fast import ROWS_PER_BLOCK, spans as row_spans
 
     logits = numpy.random.default_rng(0).random((rows, vocab), dtype=numpy.float32) * 15 - 10  # in [-10, 5)
     out = numpy.empty_like(logits)
-    spans = _spans(rows, SoftmaxCrossEntropy.ROWS_PER_BLOCK)
+    spans = row_spans(rows, ROWS_PER_BLOCK)
 
     def exp_rows(span):
         numpy.exp(logits[span[0]:span[1]], out=out[span[0]:span[1]])

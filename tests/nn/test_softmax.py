@@ -2,6 +2,7 @@ import numpy
 import pytest
 
 from rnnkit.nn import SoftmaxCrossEntropy, log_softmax, softmax
+from rnnkit.nn import _fast
 
 
 def test_softmax_is_a_distribution_and_stable():
@@ -31,16 +32,19 @@ def test_softmax_inplace_overwrites_logits_only_when_asked(rng):
 
 def test_softmax_bias_added_inside_equals_added_before(rng):
     logits, bias, targets = rng.standard_normal((70, 9)), rng.standard_normal(9), rng.integers(0, 9, 70)
-    before, inside = SoftmaxCrossEntropy(), SoftmaxCrossEntropy(inplace=True)
+    before = SoftmaxCrossEntropy()
     expected = before.forward(logits + bias, targets)
-    assert inside.forward(logits.copy(), targets, bias=bias) == pytest.approx(expected, rel=1e-13)
-    assert numpy.allclose(inside.backward(), before.backward(), atol=1e-15)
+    work = logits.copy()
+    nll, sums = _fast.xent_rows(work, targets, bias=bias)
+    assert nll.mean() == pytest.approx(expected, rel=1e-13)
+    G, r = _fast.xent_grad_rows(work, targets, sums)
+    assert numpy.allclose(r[:, None] * G, before.backward(), atol=1e-15)
     # float32, several blocks and both threads' spans: within float32 rounding
     big = rng.standard_normal((300, 500)).astype(numpy.float32)
     b32 = rng.standard_normal(500).astype(numpy.float32)
     t = rng.integers(0, 500, 300)
     ref = SoftmaxCrossEntropy().forward(big.astype(numpy.float64) + b32, t)
-    assert SoftmaxCrossEntropy(inplace=True).forward(big, t, bias=b32) == pytest.approx(ref, rel=1e-6)
+    assert _fast.xent_rows(big, t, bias=b32)[0].mean() == pytest.approx(ref, rel=1e-6)
 
 
 @pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
@@ -59,30 +63,29 @@ def test_softmax_rows_shifted_only_where_e_to_the_x_could_overflow(rng, dtype):
     expected_nll = -log_softmax(shifted)[numpy.arange(100), targets]
     expected_grad = (y - numpy.eye(300)[targets]) / 100
     tol = dict(rtol=1e-5, atol=1e-6) if dtype == numpy.float32 else dict(rtol=1e-12, atol=1e-14)
-    ce = SoftmaxCrossEntropy()
-    nll = ce.token_nll(logits.astype(dtype), targets, bias=bias.astype(dtype))
+    work = logits.astype(dtype)
+    nll, sums = _fast.xent_rows(work, targets, bias=bias.astype(dtype))
     assert numpy.isfinite(nll).all() and numpy.allclose(nll, expected_nll, **tol)
-    loss = ce.forward(logits.astype(dtype), targets, bias=bias.astype(dtype))
-    assert loss == pytest.approx(expected_nll.mean(), rel=tol["rtol"])
-    G, r = ce.backward_rows()
+    G, r = _fast.xent_grad_rows(work, targets, sums)
     assert G.dtype == r.dtype == dtype and r.shape == (100,)
     assert numpy.allclose(r[:, None] * G, expected_grad, **tol)
-    ce.forward(logits.astype(dtype), targets, bias=bias.astype(dtype))
+    ce = SoftmaxCrossEntropy()  # the public layer, through the same kernel
+    assert ce.forward(shifted.astype(dtype), targets) == pytest.approx(expected_nll.mean(), rel=tol["rtol"])
     assert numpy.allclose(ce.backward(), expected_grad, **tol)
 
 
 def test_token_nll_is_minus_the_log_softmax_at_the_targets(rng):
-    """Evaluation's path: several blocks and both threads' spans, bias inside, huge logits, float32."""
+    """Evaluation's path: several blocks and both threads' spans, huge logits, float32."""
     logits = rng.standard_normal((300, 500)).astype(numpy.float32) * 4
     logits[7] += 1000.0  # exp would overflow without the row maximum
-    bias, targets = rng.standard_normal(500).astype(numpy.float32), rng.integers(0, 500, 300)
-    expected = -log_softmax((logits + bias).astype(numpy.float64))[numpy.arange(300), targets]  # float32 sum, as inside
+    targets = rng.integers(0, 500, 300)
+    expected = -log_softmax(logits.astype(numpy.float64))[numpy.arange(300), targets]
     keep = logits.copy()
     ce = SoftmaxCrossEntropy()
-    nll = ce.token_nll(logits, targets, bias=bias)
+    nll = ce.token_nll(logits, targets)
     assert nll.dtype == numpy.float64 and numpy.allclose(nll, expected, rtol=1e-6, atol=1e-5)
     assert numpy.array_equal(logits, keep)
-    assert ce.forward(logits, targets, bias=bias) == pytest.approx(expected.mean(), rel=1e-6)
+    assert ce.forward(logits, targets) == pytest.approx(expected.mean(), rel=1e-6)
     ce.token_nll(logits, targets)
     with pytest.raises(RuntimeError, match="forward"):
         ce.backward()  # token_nll keeps nothing for backward, and must not reuse the last forward's

@@ -25,42 +25,13 @@ interchangeable, and a sampled one could join them. The cell is the engine's:
 
 from rnnkit.backend import as_dtype, rng as make_rng, xp
 from rnnkit.parallel import alongside
-from rnnkit.nn import Dropout, Embedding, Linear, Module, RecurrentStack, SoftmaxCrossEntropy, log_softmax
+from rnnkit.nn import Dropout, Embedding, Module, RecurrentStack
 from rnnkit.nn.class_softmax import ClassSoftmax
+from rnnkit.nn.full_softmax import FullSoftmax
 from rnnkit.nn.module import tree_leaves
 from rnnkit.nn.stack import CELLS
 
 SOFTMAXES = ("full", "class")
-
-
-class FullSoftmax(Linear):
-    """o_t = softmax(V s_t + c) over the whole vocabulary, with the cross-entropy loss.
-
-    loss(h (N, H), targets (N,)) -> mean nats;  backward() -> dh (N, H)
-    log_probs(h (N, H)) -> (N, vocab) log o_t
-    """
-
-    def __init__(self, hidden_size, vocab_size, seed=None, dtype=None):
-        super().__init__(hidden_size, vocab_size, seed=seed, dtype=dtype)
-        # In place: the (N, vocab) logits become probabilities and then their
-        # gradient without a copy; they are the largest arrays of training.
-        self._xent = SoftmaxCrossEntropy(inplace=True)
-
-    def loss(self, h, targets):
-        # c is added inside the softmax's cache-sized blocks, not in a pass of its own.
-        return self._xent.forward(self.forward(h, bias=False), targets, bias=self.params.get("c"))
-
-    def backward_loss(self, defer_weight_grad=False):
-        # The softmax's 1 / Σ e^x per row goes onto the (N, H) side of the products.
-        G, row_scale = self._xent.backward_rows()
-        return self.backward(G, row_scale=row_scale, defer_weight_grad=defer_weight_grad)
-
-    def log_probs(self, h):
-        return log_softmax(self.forward(h))
-
-    def token_log_probs(self, h, targets):
-        # The softmax's cache-sized blocks, without the (N, vocab) array of log_probs.
-        return -self._xent.token_nll(self.forward(h, bias=False), targets, bias=self.params.get("c"))
 
 
 class LanguageNetwork(Module):
@@ -194,12 +165,12 @@ class RNNLM(LanguageNetwork):
 
     def backward(self):
         """BPTT through the window of the last ``loss``: accumulates every parameter's gradient."""
-        dh = self.output.backward_loss(defer_weight_grad=True).reshape(self._shape)
         # ∇V, the largest product of the step, is needed by nothing below: it runs on
         # the other core while BPTT's chain of small products runs on this one. The
         # embedding's gradient comes after it: with tied weights it is the same array.
-        pending, self.output.pending = self.output.pending, []
-        with alongside(pending):
+        dh, weight_grad = self.output._backward_loss(defer_weight_grad=True)  # the fast path (nn/_fast.py)
+        dh = dh.reshape(self._shape)
+        with alongside(weight_grad):
             dx, _ = self.rnn.backward(self.drop_out.backward(dh))
         if self.embedding is not None:
             self.embedding.backward(self.drop_in.backward(dx))

@@ -9,8 +9,7 @@ float64: the conditions under which the article's own check was blind (docs/arti
 
 import itertools
 
-import numpy
-
+from rnnkit.backend import rng as make_rng, xp
 from rnnkit.nn.gradcheck import check_gradients
 from rnnkit.nn.linear import Linear
 from rnnkit.nn.module import tree_leaves, tree_map
@@ -23,11 +22,11 @@ TOLERANCE = 1e-6
 def build_case(cell="rnn", activation="tanh", bidirectional=False, depth=1, form="concat",
                T=4, B=3, input_size=3, hidden_size=4, classes=5, seed=0):
     """A network, its inputs and a loss_and_grads function, ready for check_gradients."""
-    rng = numpy.random.default_rng(seed)
+    rng = make_rng(seed)
     cell_kwargs = {"activation": activation} if cell == "rnn" else {}
     stack = RecurrentStack(input_size, hidden_size, depth, cell=cell, bidirectional=bidirectional, form=form,
-                           seed=rng, dtype=numpy.float64, **cell_kwargs)
-    out = Linear(stack.output_size, classes, seed=rng, dtype=numpy.float64)
+                           seed=rng, dtype=xp.float64, **cell_kwargs)
+    out = Linear(stack.output_size, classes, seed=rng, dtype=xp.float64)
     # Weights large enough that every unit is away from saturation and zero, so
     # every term of the gradient is exercised.
     for p in list(stack.params.values()) + list(out.params.values()):
@@ -36,7 +35,7 @@ def build_case(cell="rnn", activation="tanh", bidirectional=False, depth=1, form
     stack.forward(x)  # to learn the nesting of the state
     state0 = tree_map(lambda s: rng.uniform(-0.9, 0.9, size=s.shape), stack.final_state)
     if cell == "rnn" and activation == "relu":
-        state0 = tree_map(numpy.abs, state0)  # a ReLU state is never negative
+        state0 = tree_map(xp.abs, state0)  # a ReLU state is never negative
     targets = rng.integers(0, classes, size=T * B)
     loss_fn = SoftmaxCrossEntropy()
     leaves = tree_leaves(state0)

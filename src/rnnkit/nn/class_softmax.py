@@ -18,8 +18,6 @@ rows, so the words of a class are a slice (a view, no gather) of V.
 
 from functools import partial
 
-import numpy
-
 from rnnkit.backend import as_dtype, rng as make_rng, xp
 from rnnkit.nn.init import glorot_uniform
 from rnnkit.nn.module import Module, check_array
@@ -51,7 +49,7 @@ class ClassSoftmax(Module):
     """Output layer and loss: P(w|h) = P(c(w)|h) P(w|c(w),h).
 
     Parameters: "Vc" (C x H), "bc" (C), "V" (vocab x H, rows in class order), "c" (vocab).
-    loss(h (N, H), targets (N,)) -> mean nats;  backward_loss(defer_weight_grad=False) -> dh (N, H)
+    loss(h (N, H), targets (N,)) -> mean nats;  backward_loss() -> dh (N, H)
     token_log_probs(h, targets) -> (N,) exact log P(target | h)
     log_probs(h) -> (N, vocab) exact log P(w | h) for every word (costs a full softmax)
     """
@@ -59,40 +57,39 @@ class ClassSoftmax(Module):
     def __init__(self, hidden_size, vocab_size, word_class, seed=None, dtype=None):
         super().__init__()
         dtype = as_dtype(dtype)
-        word_class = numpy.asarray(word_class, dtype=numpy.int64)
+        word_class = xp.asarray(word_class, dtype=xp.int64)
         check_array("word_class", word_class, 1, (vocab_size,))
         rng = make_rng(seed)
         self.hidden_size, self.vocab_size = hidden_size, vocab_size
         self.word_class = word_class
         self.num_classes = int(word_class.max()) + 1
         # row_of[w]: the row of word w in V; the rows of class k are start[k]:start[k+1]
-        self.order = numpy.argsort(word_class, kind="stable")
-        self.row_of = numpy.empty(vocab_size, dtype=numpy.int64)
-        self.row_of[self.order] = numpy.arange(vocab_size)
-        sizes = numpy.bincount(word_class, minlength=self.num_classes)
-        self.start = numpy.concatenate([[0], numpy.cumsum(sizes)])
+        self.order = xp.argsort(word_class, kind="stable")
+        self.row_of = xp.empty(vocab_size, dtype=xp.int64)
+        self.row_of[self.order] = xp.arange(vocab_size)
+        sizes = xp.bincount(word_class, minlength=self.num_classes)
+        self.start = xp.concatenate([[0], xp.cumsum(sizes)])
         self.add_param("Vc", glorot_uniform(rng, (self.num_classes, hidden_size), dtype))
         self.add_param("bc", xp.zeros(self.num_classes, dtype=dtype))
         self.add_param("V", glorot_uniform(rng, (vocab_size, hidden_size), dtype))
         self.add_param("c", xp.zeros(vocab_size, dtype=dtype))
         self._cache = None
-        self.pending = []  # ∇V's products, when backward_loss was told to defer them
 
     def _groups(self, targets):
         """(class, positions in the batch, positions of the targets within their class) per class present."""
         cls = self.word_class[targets]
-        order = numpy.argsort(cls, kind="stable")
+        order = xp.argsort(cls, kind="stable")
         sorted_cls = cls[order]
-        cut = numpy.flatnonzero(numpy.diff(sorted_cls)) + 1
+        cut = xp.flatnonzero(xp.diff(sorted_cls)) + 1
         within = self.row_of[targets] - self.start[cls]
-        return [(int(cls[idx[0]]), idx, within[idx]) for idx in numpy.split(order, cut)]
+        return [(int(cls[idx[0]]), idx, within[idx]) for idx in xp.split(order, cut)]
 
     def _class_terms(self, h, targets):
         """log P(c(w)|h) per token, and the class probabilities for backward."""
         logits = h @ self.params["Vc"].T + self.params["bc"]
         logp = log_softmax(logits)
         cls = self.word_class[targets]
-        return logp[numpy.arange(len(targets)), cls], logp
+        return logp[xp.arange(len(targets)), cls], logp
 
     def token_log_probs(self, h, targets):
         check_array("h", h, 2, (None, self.hidden_size))
@@ -102,7 +99,7 @@ class ClassSoftmax(Module):
         for k, idx, within in self._groups(targets):
             lo, hi = self.start[k], self.start[k + 1]
             word_logp = log_softmax(h[idx] @ V[lo:hi].T + c[lo:hi])
-            logp[idx] += word_logp[numpy.arange(len(idx)), within]
+            logp[idx] += word_logp[xp.arange(len(idx)), within]
         return logp
 
     def loss(self, h, targets):
@@ -111,27 +108,31 @@ class ClassSoftmax(Module):
         N = h.shape[0]
         V, c = self.params["V"], self.params["c"]
         class_logp_target, class_logp = self._class_terms(h, targets)
-        total = -float(class_logp_target.sum(dtype=numpy.float64))
+        total = -float(class_logp_target.sum(dtype=xp.float64))
         # gradient of the mean loss w.r.t. the class logits: (P(c|h) - onehot) / N
-        d_class = numpy.exp(class_logp)
-        d_class[numpy.arange(N), self.word_class[targets]] -= 1.0
+        d_class = xp.exp(class_logp)
+        d_class[xp.arange(N), self.word_class[targets]] -= 1.0
         d_class /= N
         word_parts = []
         for k, idx, within in self._groups(targets):
             lo, hi = self.start[k], self.start[k + 1]
             logp = log_softmax(h[idx] @ V[lo:hi].T + c[lo:hi])
-            rows = numpy.arange(len(idx))
-            total -= float(logp[rows, within].sum(dtype=numpy.float64))
-            d = numpy.exp(logp)
+            rows = xp.arange(len(idx))
+            total -= float(logp[rows, within].sum(dtype=xp.float64))
+            d = xp.exp(logp)
             d[rows, within] -= 1.0
             d /= N
             word_parts.append((lo, hi, idx, d))
         self._cache = (h, d_class, word_parts)
         return total / N
 
-    def backward_loss(self, defer_weight_grad=False):
-        """``defer_weight_grad``: the products for ∇V (one per class) are left in
-        ``pending`` for the caller to run, as Linear.backward does."""
+    def backward_loss(self):
+        return self._backward_loss()[0]
+
+    def _backward_loss(self, defer_weight_grad=False):
+        """(dh, pieces of ∇V): with ``defer_weight_grad`` the products for ∇V (one per
+        class) are left to the caller (RNNLM.backward runs them beside BPTT), as
+        FullSoftmax's are; otherwise they are done and pieces is empty."""
         h, d_class, word_parts = self._cache
         V, gV = self.params["V"], self.grads["V"]
         self.grads["Vc"] += d_class.T @ h
@@ -147,12 +148,11 @@ class ClassSoftmax(Module):
             self.grads["c"][lo:hi] += d.sum(axis=0)
             dh[idx] += d @ V[lo:hi]
         self._cache = None
-        if defer_weight_grad:
-            self.pending = pieces
-        else:
+        if not defer_weight_grad:
             for piece in pieces:
                 piece()
-        return dh
+            pieces = []
+        return dh, pieces
 
     def log_probs(self, h):
         check_array("h", h, 2, (None, self.hidden_size))
