@@ -13,6 +13,10 @@ def __getattr__(name):
         from rnnkit.lm.api import LanguageModel
 
         return LanguageModel
+    if name == "load":
+        from rnnkit.lm.api import load
+
+        return load
     if name == "ClozeLM":
         from rnnkit.lm.cloze import ClozeLM
 

@@ -2,7 +2,9 @@
 
 Each command module defines NAME, HELP, ``add_arguments(parser)`` and
 ``run(args) -> int``. Errors meant for the user (RnnkitError) become one line on
-stderr and a non-zero exit code, never a traceback.
+stderr and a non-zero exit code, never a traceback. Library code names a bad
+option by its keyword (OptionError("{top} must be ...", "top")); here alone it
+becomes the command's flag (--top).
 """
 
 import argparse
@@ -58,8 +60,21 @@ def build_parser():
     for module in _load_commands():
         p = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
-        p.set_defaults(_run=module.run)
+        p.set_defaults(_run=module.run, _parser=p)
     return parser
+
+
+def flag_of(parser, option):
+    """The command-line flag of the option whose keyword is ``option`` (argparse's dest): "--lambda" for "lam"."""
+    for action in getattr(parser, "_actions", []):
+        if action.dest == option and action.option_strings:
+            return next((s for s in action.option_strings if s.startswith("--")), action.option_strings[0])
+    return "--" + option.replace("_", "-")
+
+
+def render(exc, parser=None):
+    """The one line a user reads for ``exc``: options named by this command's flags."""
+    return exc.cli_message(lambda option: flag_of(parser, option))
 
 
 def main(argv=None):
@@ -71,7 +86,7 @@ def main(argv=None):
     try:
         return args._run(args) or 0
     except RnnkitError as exc:  # UsageError included; options named as this command's flags
-        print(f"rnnkit {args.command}: error: {exc.cli_message()}", file=sys.stderr)
+        print(f"rnnkit {args.command}: error: {render(exc, args._parser)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"rnnkit {args.command}: interrupted", file=sys.stderr)

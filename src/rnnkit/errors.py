@@ -40,9 +40,10 @@ class RnnkitError(Exception):
             text = text.replace("{" + name + "}", word(name))
         return text
 
-    def cli_message(self):
-        """The one line the command line prints: the options named as flags."""
-        return self._fill(flag)
+    def cli_message(self, flag_of=flag):
+        """The one line the command line prints: the options named as flags
+        (``flag_of(name)``: rnnkit.cli passes the command's own, e.g. lam -> --lambda)."""
+        return self._fill(flag_of)
 
 
 class UsageError(RnnkitError):

@@ -24,6 +24,18 @@ def test_train_load_and_use(corpus, tmp_path):
     assert rnnkit.LanguageModel.load(str(tmp_path / "copy")).predict("the", top=4) == top
 
 
+def test_score_each_line_from_the_start_state(trained_model):
+    """A line's score does not depend on the lines around it, nor on batching."""
+    lm = rnnkit.LanguageModel.load(str(trained_model[0]))
+    alone = lm.score(["the dog ran under the rug"])[0]["logprob"]
+    rows = lm.score(["a cat", "the dog ran under the rug", "a big red cat sat on the mat", ""])
+    assert rows[1]["logprob"] == pytest.approx(alone, abs=1e-5)
+    assert rows[3]["tokens"] == 1  # an empty line: just its end
+    # equals the sum of the per-token log-probabilities from the start state
+    per_token = lm.token_logprobs([["the", "dog", "ran", "under", "the", "rug"]])[0]
+    assert len(per_token) == 7 and per_token.sum() / 2.302585092994046 == pytest.approx(alone, abs=1e-5)
+
+
 def test_unknown_option_is_a_usage_error(corpus, tmp_path):
     with pytest.raises(rnnkit.errors.UsageError, match="unknown training option"):
         rnnkit.LanguageModel.train(str(corpus[0]), str(corpus[1]), str(tmp_path / "m"), hiden=3)

@@ -1,4 +1,5 @@
-"""The cloze (fill-in-the-blank) model: gradients, no leak of the answer, batches, blanks, commands."""
+"""The cloze (fill-in-the-blank) model: gradients, no leak of the answer, batches, blanks, training
+(`rnnkit eval` and `rnnkit fill`: tests/commands/test_cli_fill.py)."""
 
 import json
 import os
@@ -8,7 +9,6 @@ from itertools import product
 import numpy as np
 import pytest
 
-from rnnkit.cli import main
 from rnnkit.lm import cloze
 from rnnkit.lm.cloze import ClozeLM, ClozeModel, SentenceBatches, eval_batches, parse_blanks, pieces
 from rnnkit.nn.class_softmax import frequency_classes
@@ -17,7 +17,7 @@ from rnnkit.lm.vocab import Vocab
 from rnnkit.nn import Dropout
 from rnnkit.nn.gradcheck import check_gradients
 
-from lm_helpers import TINY, make_corpus
+from lm_helpers import TINY, cli
 
 V = 11
 EOS = 1
@@ -262,24 +262,7 @@ def test_two_blank_tokens_wide_beam_finds_the_best_pseudo_likelihood(rng):
     assert pll[best[0]] == pytest.approx(lp[1, x[2]] + lp[3, x[4]], rel=1e-12)
 
 
-# --- training, files, commands --------------------------------------------------------
-
-
-def cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-@pytest.fixture(scope="module")
-def cloze_model(tmp_path_factory):
-    d = tmp_path_factory.mktemp("cloze")
-    tr, va = make_corpus(d / "train.txt", 300, seed=1), make_corpus(d / "valid.txt", 40, seed=2)
-    out = d / "m"
-    train(str(tr), str(va), str(out), dict(TINY, task="cloze", epochs=4, bptt=None), quiet=True, log=lambda *_: None)
-    lm_out = d / "lm"
-    train(str(tr), str(va), str(lm_out), dict(TINY, epochs=4), quiet=True, log=lambda *_: None)
-    return out, lm_out, tr, va
+# --- training and files --------------------------------------------------------------
 
 
 def test_cloze_training_writes_a_cloze_model(cloze_model):
@@ -322,47 +305,6 @@ def test_the_second_direction_sees_what_the_first_cannot(tmp_path):
     # left to right: 8 ** (1/4) = 1.68 at best (x, is, x, <eos>); both sides: 1 at best (x, is, x)
     assert left["perplexity"] > 1.6
     assert both["perplexity"] < 1.2 and both["top1"] > 0.95
-
-
-def test_eval_and_fill_commands(cloze_model, capsys):
-    out, _, _, va = cloze_model
-    code, stdout, _ = cli(capsys, "eval", out, va)
-    assert code == 0 and "cloze perplexity" in stdout and "top-5 accuracy" in stdout
-    code, stdout, _ = cli(capsys, "eval", out, va, "--json")
-    r = json.loads(stdout)
-    assert r["task"] == "cloze" and {"perplexity", "top1", "top5", "tokens"} <= set(r)
-
-    code, stdout, _ = cli(capsys, "fill", out, "the big __ sat on the mat", "--top", 3)
-    assert code == 0
-    lines = stdout.splitlines()
-    assert lines[0] == "the big ____ sat on the mat"
-    assert lines[1].split()[2] in ("cat", "dog") and len(lines) == 4
-    code, stdout, _ = cli(capsys, "fill", out, "the __2__ sat on the mat", "--json", "--top", 4)
-    r = json.loads(stdout)
-    assert code == 0 and r["scoring"] == "pseudo-likelihood" and r["blank_tokens"] == 2
-    assert all(len(p["tokens"]) == 2 for p in r["predictions"]) and len(r["predictions"]) == 4
-    assert r["predictions"][0]["tokens"][1] in ("cat", "dog")
-    assert all("pseudo_likelihood" in p and "probability" not in p for p in r["predictions"])
-    code, stdout, _ = cli(capsys, "fill", out, "the __ sat on the mat", "--json", "--top", 20)
-    r = json.loads(stdout)
-    assert r["scoring"] == "exact" and sum(p["probability"] for p in r["predictions"]) == pytest.approx(1, abs=1e-5)
-
-
-@pytest.mark.parametrize("argv,match", [
-    (["fill", "{cloze}", "the cat sat"], "no blank in the text"),
-    (["fill", "{cloze}", "the __0__ sat"], "at least one token"),
-    (["fill", "{cloze}", "the cat__ sat"], "unsupported blank"),
-    (["fill", "{cloze}", "the __ sat", "--top", "0"], "--top"),
-    (["fill", "{lm}", "the __ sat"], "not a cloze model"),
-    (["fill", "{missing}", "the __ sat"], "no such model directory"),
-    (["predict", "{cloze}", "the cat"], "not a left-to-right language model"),
-])
-def test_bad_input_is_one_line(cloze_model, tmp_path, capsys, argv, match):
-    out, lm_out, _, _ = cloze_model
-    names = {"cloze": out, "lm": lm_out, "missing": tmp_path / "nope"}
-    code, stdout, err = cli(capsys, *[a.format(**names) for a in argv])
-    assert code != 0 and stdout == ""
-    assert len(err.strip().splitlines()) == 1 and match in err, err
 
 
 @pytest.mark.parametrize("extra,match", [
@@ -424,20 +366,6 @@ def test_interrupt_and_resume_equals_uninterrupted(corpus, tmp_path, monkeypatch
     assert set(a) == set(b)
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
-
-
-def test_chinese_characters_fill_the_article_blank(zh_corpus, tmp_path, capsys):
-    tr, va = zh_corpus
-    out = tmp_path / "zh"
-    code, _, _ = cli(capsys, "train", tr, "--valid", va, "--out", out, "--task", "cloze", "--tokenizer", "char",
-                     "--hidden", 24, "--batch", 2, "--epochs", 8, "--lr", 1, "--optimizer", "adam", "--lr", 0.02,
-                     "--quiet")
-    assert code == 0
-    code, stdout, _ = cli(capsys, "fill", out, "我的手机坏了，我打算____一部新手机。", "--top", 3)
-    assert code == 0 and stdout.splitlines()[0] == "我的手机坏了，我打算____一部新手机。"
-    code, stdout, _ = cli(capsys, "fill", out, "我的手机坏了，我打算__2__新手机。", "--json")
-    r = json.loads(stdout)
-    assert code == 0 and all(len(p["text"]) == 2 for p in r["predictions"])
 
 
 @pytest.mark.slow

@@ -14,8 +14,7 @@ from importlib import resources
 
 from rnnkit.errors import UsageError
 from rnnkit.lm.api import LanguageModel
-from rnnkit.lm.generate import generate
-from rnnkit.lm.predict import predict
+from rnnkit.lm.predict import check_top
 from rnnkit.lm.train import train
 
 NAME = "demo"
@@ -69,8 +68,7 @@ def _judge(answers, tokenizer):
 def run(args):
     if not args.minutes > 0:
         raise UsageError(f"--minutes must be positive, got {args.minutes}")
-    if args.top < 1:
-        raise UsageError(f"--top must be a positive integer, got {args.top}")
+    check_top(args.top)
     if args.keep and os.path.exists(args.keep) and os.listdir(args.keep):
         raise UsageError(f"{args.keep}: exists and is not empty; give a new directory to --keep")
     t0 = time.monotonic()
@@ -92,13 +90,12 @@ def run(args):
             print("\n   The article's game: what comes next?")
             answers = []
             for prefix in game:
-                r = predict(lm.model, lm.vocab, lm.tokenizer, prefix, args.top)
-                guesses = "  ".join(f"{tok} {p:.2f}" for tok, p in r["predictions"])
+                r = lm.predict(prefix, args.top)
+                guesses = "  ".join(f"{tok} {p:.2f}" for tok, p in r.predictions)
                 print(f"   {prefix} ____\n      {guesses}")
-                answers.append(dict(r["predictions"]))
+                answers.append(dict(r.predictions))
             _judge(answers, lm.tokenizer)
-            sample = generate(lm.model, lm.vocab, lm.tokenizer, gen_prefix, max_tokens=60 if lang == "zh" else 40,
-                              temperature=0.8, seed=args.seed)
+            sample = lm.generate(gen_prefix, max_tokens=60 if lang == "zh" else 40, temperature=0.8, seed=args.seed)
             print(f"\n   Generated (temperature 0.8, seed {args.seed}):")
             for line in sample.splitlines():
                 print(f"      {line}")

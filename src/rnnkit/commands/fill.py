@@ -12,8 +12,8 @@ are scored by pseudo-likelihood (see rnnkit.lm.cloze).
 
 import json
 
-from rnnkit.errors import UsageError
 from rnnkit.lm.cloze import MAX_BLANK_TOKENS, ClozeLM, join_tokens
+from rnnkit.lm.predict import check_top
 
 NAME = "fill"
 HELP = "fill the blank in a sentence with a cloze (bidirectional) model: the most likely tokens"
@@ -30,45 +30,21 @@ def add_arguments(p):
     p.add_argument("--json", action="store_true", help="one JSON object instead of text")
 
 
-def _marked(tokens):
-    """The tokens with each blank shown as ____ (one token) or __N__ (N tokens in a row)."""
-    out, run = [], 0
-    for t in tokens + [None]:
-        if t == "__":
-            run += 1
-            continue
-        if run:
-            out.append("____" if run == 1 else f"__{run}__")
-            run = 0
-        if t is not None:
-            out.append(t)
-    return out
-
-
 def run(args):
-    if args.top < 1:
-        raise UsageError(f"--top must be a positive integer, got {args.top}")
-    if args.beam is not None and args.beam < 1:
-        raise UsageError(f"--beam must be a positive integer, got {args.beam}")
+    check_top(args.top)  # before the model is read
+    if args.beam is not None:
+        check_top(args.beam, "beam")
     lm = ClozeLM.load(args.model)
     r = lm.fill(args.text, args.top, args.beam)
-    tok = lm.tokenizer
-    key = "probability" if r["scoring"] == "exact" else "pseudo_likelihood"
     if args.json:
-        print(json.dumps({
-            "text": args.text, "tokens": r["tokens"], "blank_tokens": len(r["positions"]), "unknown": r["unknown"],
-            "scoring": r["scoring"],
-            # one blank token: the exact probability; several: the pseudo-likelihood, which is not normalised
-            "predictions": [{"tokens": t, "text": join_tokens(t, tok), key: p} for t, p in r["predictions"]],
-        }, ensure_ascii=False))
+        print(json.dumps(r.to_json(), ensure_ascii=False))
         return 0
-    shown = join_tokens(_marked(r["tokens"]), tok)
-    print(shown)
-    if r["unknown"]:
-        print(f"(unknown to the model, read as <unk>: {' '.join(r['unknown'])})")
-    if r["scoring"] != "exact":
-        print(f"({len(r['positions'])} blank tokens, scored by pseudo-likelihood: the product of each blank "
+    print(join_tokens(r.shown, lm.tokenizer))
+    if r.unknown:
+        print(f"(unknown to the model, read as <unk>: {' '.join(r.unknown)})")
+    if r.scoring != "exact":
+        print(f"({r.blank_tokens} blank tokens, scored by pseudo-likelihood: the product of each blank "
               "token's probability given all the other tokens; not normalised over fillings)")
-    for rank, (tokens, p) in enumerate(r["predictions"], 1):
-        print(f"{rank:3d}  {p:8.4f}  {join_tokens(tokens, tok)}")
+    for rank, f in enumerate(r.predictions, 1):
+        print(f"{rank:3d}  {f.probability:8.4f}  {f.text}")
     return 0

@@ -20,5 +20,5 @@ def add_arguments(p):
 def run(args):
     check_sampling(args.max_tokens, args.temperature, args.top_k)  # before the model is read
     lm = LanguageModel.load(args.model)
-    print(lm.generate(args.prefix, args.max_tokens, args.temperature, args.top_k, args.seed))
+    print(lm.generate(args.prefix, args.max_tokens, args.temperature, args.top_k, args.seed).text)
     return 0

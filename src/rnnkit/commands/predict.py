@@ -2,9 +2,8 @@
 
 import json
 
-from rnnkit.errors import UsageError
 from rnnkit.lm.api import LanguageModel
-from rnnkit.lm.predict import predict
+from rnnkit.lm.predict import check_top
 
 NAME = "predict"
 HELP = "the most likely next tokens after a prefix, with their probabilities"
@@ -18,19 +17,16 @@ def add_arguments(p):
 
 
 def run(args):
-    if args.top < 1:
-        raise UsageError(f"--top must be a positive integer, got {args.top}")
+    check_top(args.top)  # before the model is read
     lm = LanguageModel.load(args.model)
-    r = predict(lm.model, lm.vocab, lm.tokenizer, args.prefix, args.top)
+    r = lm.predict(args.prefix, args.top)
     if args.json:
-        print(json.dumps({"prefix": args.prefix, "tokens": r["prefix_tokens"], "unknown": r["unknown"],
-                          "predictions": [{"token": t, "probability": p} for t, p in r["predictions"]]},
-                         ensure_ascii=False))
+        print(json.dumps(r.to_json(), ensure_ascii=False))
         return 0
-    shown = " ".join(r["prefix_tokens"]) if lm.tokenizer != "char" else "".join(r["prefix_tokens"])
+    shown = " ".join(r.tokens) if lm.tokenizer != "char" else "".join(r.tokens)
     print(f"{shown} ____")
-    if r["unknown"]:
-        print(f"(unknown to the model, read as <unk>: {' '.join(r['unknown'])})")
-    for rank, (token, p) in enumerate(r["predictions"], 1):
+    if r.unknown:
+        print(f"(unknown to the model, read as <unk>: {' '.join(r.unknown)})")
+    for rank, (token, p) in enumerate(r.predictions, 1):
         print(f"{rank:3d}  {p:8.4f}  {token}")
     return 0

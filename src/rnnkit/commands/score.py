@@ -12,9 +12,9 @@ import json
 import math
 import sys
 
-from rnnkit.errors import UsageError
+from rnnkit.errors import OptionError, UsageError
 from rnnkit.lm.api import LanguageModel
-from rnnkit.lm.score import rank_nbest, read_nbest, rescore_nbest, score_lines
+from rnnkit.lm.mix import check_lambda
 from rnnkit.lm.tokenize import read_lines
 
 NAME = "score"
@@ -41,49 +41,34 @@ def _fmt(x):
 def run(args):
     if not args.nbest and (args.best or args.lm_weight != 1.0 or args.am_weight != 1.0 or args.mix):
         raise UsageError("--best, --lm-weight, --am-weight and --mix apply to --nbest only")
-    from rnnkit.lm.mix import check_lambda
-
-    check_lambda(args.lam)
+    check_lambda(args.lam)  # the option checks before the model is read
     for name in ("lm_weight", "am_weight"):
         if not math.isfinite(getattr(args, name)):
-            raise UsageError(f"--{name.replace('_', '-')} must be a finite number")
+            raise OptionError(f"{{{name}}} must be a finite number", name)
     lm = LanguageModel.load(args.model)
     lines = read_lines(args.file)
     source = "<stdin>" if args.file == "-" else args.file
     out = sys.stdout
     if args.nbest:
-        if args.mix:
-            ranked = _rescore_mixed(lm, args, lines, source)
-        else:
-            ranked = rescore_nbest(lm.model, lm.vocab, lm.tokenizer, lines, source, args.lm_weight, args.am_weight)
-        for utt, cands in ranked:
+        for r in lm.rescore_nbest(lines, args.lm_weight, args.am_weight, source, mix=args.mix, lam=args.lam):
             if args.json:
-                out.write(json.dumps({"utt": utt, "candidates": cands}, ensure_ascii=False) + "\n")
+                out.write(json.dumps(r.to_json(), ensure_ascii=False) + "\n")
             elif args.best:
-                out.write(f"{utt}\t{cands[0]['text']}\n")
+                out.write(f"{r.utt}\t{r.best.text}\n")
             else:
-                for c in cands:
-                    out.write(f"{utt}\t{c['rank']}\t{c['combined']:.4f}\t{c['lm_logprob']:.4f}\t"
-                              f"{_fmt(c['am_score'])}\t{c['text']}\n")
+                for c in r.candidates:
+                    out.write(f"{r.utt}\t{c.rank}\t{c.combined:.4f}\t{c.lm_logprob:.4f}\t"
+                              f"{_fmt(c.am_score)}\t{c.text}\n")
         return 0
-    rows = score_lines(lm.model, lm.vocab, lm.tokenizer, lines)
+    rows = lm.score(lines)
     for r in rows:
         if args.json:
-            out.write(json.dumps(r, ensure_ascii=False) + "\n")
+            out.write(json.dumps(r.to_json(), ensure_ascii=False) + "\n")
         else:
-            out.write(f"{r['logprob']:.4f}\t{r['ppl']:.2f}\t{r['tokens']}\t{r['oov']}\t{r['text']}\n")
+            out.write(f"{r.logprob:.4f}\t{r.ppl:.2f}\t{r.tokens}\t{r.oov}\t{r.text}\n")
     if rows and not args.json:
-        total = sum(r["logprob"] for r in rows)
-        count = sum(r["tokens"] for r in rows)
+        total = sum(r.logprob for r in rows)
+        count = sum(r.tokens for r in rows)
         print(f"# {len(rows)} lines, {count} tokens: log10 probability {total:.4f}, "
               f"perplexity {10 ** (-total / count):.2f}", file=sys.stderr)
     return 0
-
-
-def _rescore_mixed(lm, args, lines, source):
-    from rnnkit.lm.mix import load_compatible, mixed_sentence_log10probs
-
-    entries = read_nbest(lines, source)
-    ngram = load_compatible(lm, args.mix)
-    scores = mixed_sentence_log10probs(lm, ngram, [text for _, text, _ in entries], args.lam, source)
-    return rank_nbest(entries, scores, args.lm_weight, args.am_weight)

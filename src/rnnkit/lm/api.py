@@ -1,24 +1,42 @@
-"""``rnnkit.LanguageModel``: the command-line tools' powers in one object, for notebooks.
+"""``rnnkit.LanguageModel``: every command's power in one object, for the CLI, notebooks and servers.
 
     from rnnkit import LanguageModel
 
     lm = LanguageModel.train("train.txt", valid="valid.txt", out="my-model", hidden=200, epochs=5)
     lm = LanguageModel.load("my-model")
     lm.perplexity(["the cat sat on the mat"])
-    lm.predict("我昨天上学迟到了，老师批评了", top=5)      # [(token, probability), ...]
-    lm.generate(prefix="the", max_tokens=30, seed=1)
-    lm.score(["a sentence", "another one"])             # log10 probability and PPL per line
+    lm.predict("我昨天上学迟到了，老师批评了", top=5)      # Prediction: [(token, probability), ...]
+    lm.generate(prefix="the", max_tokens=30, seed=1)    # Generation: the text, with its seed
+    lm.score(["a sentence", "another one"])             # [SentenceScore]: log10 probability and PPL per line
     lm.save("copy-of-model")
+
+The commands call these methods and print what they return (rnnkit.lm.results:
+typed results whose ``to_json()`` is the command's --json output). Bad
+arguments raise rnnkit.errors.OptionError naming the keyword (``top``), never
+a command-line flag. ``rnnkit.load(model_dir)`` opens any model directory:
+a LanguageModel, or a ClozeLM for a cloze model.
 """
 
-from rnnkit.errors import RnnkitError
+import math
+
+from rnnkit.errors import OptionError, RnnkitError
 from rnnkit.lm import io
 from rnnkit.lm.data import encode_file, encode_lines
 from rnnkit.lm.evaluate import evaluate, stream_nll, summary
 from rnnkit.lm.generate import generate
 from rnnkit.lm.model import RNNLM
-from rnnkit.lm.predict import predict
-from rnnkit.lm.score import rescore_nbest, score_lines, sentence_log_probs
+from rnnkit.lm.predict import check_top, predict
+from rnnkit.lm.results import Evaluation, MixEvaluation
+from rnnkit.lm.score import rank_nbest, read_nbest, rescore_nbest, score_lines, sentence_log_probs
+
+
+def load(model_dir):
+    """The model in MODEL_DIR, whatever its task: a LanguageModel, or a rnnkit.lm.cloze.ClozeLM."""
+    from rnnkit.lm import cloze
+
+    if cloze.model_task(model_dir) == cloze.TASK:
+        return cloze.ClozeLM.load(model_dir)
+    return LanguageModel.load(model_dir)
 
 
 class LanguageModel:
@@ -69,8 +87,25 @@ class LanguageModel:
     # --- what the commands do ------------------------------------------------
 
     def evaluate(self, path):
-        """`rnnkit eval`: perplexity, nats and bits per token, tokens, OOV rate of a text file."""
-        return evaluate(self.model, encode_file(path, self.tokenizer, self.vocab), self.vocab.eos_id)
+        """`rnnkit eval`: perplexity, nats and bits per token, tokens, OOV rate of a text file ('-': stdin).
+
+        An Evaluation; ``result["perplexity"]`` reads it as the dict it once was.
+        """
+        r = evaluate(self.model, encode_file(path, self.tokenizer, self.vocab), self.vocab.eos_id)
+        return Evaluation(file=str(path), **r)
+
+    def evaluate_mixed(self, path, ngram, lam=0.5, tune_on=None):
+        """`rnnkit eval --mix`: this model, the N-gram model (an ARPA file) and their mixture on a text.
+
+        ``lam``: the RNN's weight in [0, 1]; ``tune_on``: a held-out text to choose it on instead.
+        """
+        from rnnkit.lm.mix import check_lambda, mixed_report
+
+        if tune_on is None:
+            check_lambda(lam)
+        r = mixed_report(self, str(ngram), str(path), lam=lam, tune_path=None if tune_on is None else str(tune_on))
+        r["lam"] = r.pop("lambda")
+        return MixEvaluation(**r)
 
     def perplexity(self, text):
         """Perplexity of a text: a string (lines split at line breaks) or a list of lines."""
@@ -82,22 +117,47 @@ class LanguageModel:
         return summary(nll, n)["perplexity"]
 
     def predict(self, prefix, top=10):
-        """The ``top`` most likely next tokens after ``prefix``: [(token, probability)]."""
-        return predict(self.model, self.vocab, self.tokenizer, prefix, top)["predictions"]
+        """The ``top`` most likely next tokens after ``prefix``: a Prediction.
+
+        It is the list [(token, probability)] this method always returned, and
+        carries the prefix's ``tokens`` and its ``unknown`` ones besides.
+        RnnkitError when every token of the prefix is unknown.
+        """
+        check_top(top)
+        return predict(self.model, self.vocab, self.tokenizer, prefix, top)
 
     def generate(self, prefix="", max_tokens=50, temperature=1.0, top_k=None, seed=None):
-        """Sampled text (the prefix included); same seed, same text."""
+        """Sampled text (the prefix included): a Generation, which is that str; same seed, same text.
+
+        Without a seed one is drawn, and ``result.seed`` gives the same text again.
+        """
         return generate(self.model, self.vocab, self.tokenizer, prefix, max_tokens, temperature, top_k, seed)
 
     def score(self, lines):
-        """Per line: {"text", "tokens", "oov", "logprob" (log10), "ppl"}, each line from the start state."""
+        """One SentenceScore per line (``line``, ``text``, ``tokens``, ``oov``, ``logprob`` (log10),
+        ``ppl``), each line from the start state; ``row["logprob"]`` reads it as the dict it once was."""
         if isinstance(lines, str):
             lines = lines.splitlines()
         return score_lines(self.model, self.vocab, self.tokenizer, list(lines))
 
-    def rescore_nbest(self, lines, lm_weight=1.0, am_weight=1.0, source="<n-best>"):
-        """Re-rank n-best lines ('utt_id<TAB>text[<TAB>score]'); see rnnkit.lm.score."""
-        return rescore_nbest(self.model, self.vocab, self.tokenizer, list(lines), source, lm_weight, am_weight)
+    def rescore_nbest(self, lines, lm_weight=1.0, am_weight=1.0, source="<n-best>", mix=None, lam=0.5):
+        """Re-rank n-best lines ('utt_id<TAB>text[<TAB>score]'; see rnnkit.lm.score): one NbestResult
+        per utterance, candidates best first; each unpacks as (utt, candidates).
+
+        ``mix``: an ARPA file; the LM score is then this model mixed with it, ``lam`` the RNN's weight.
+        """
+        for name, value in (("lm_weight", lm_weight), ("am_weight", am_weight)):
+            if not math.isfinite(value):
+                raise OptionError(f"{{{name}}} must be a finite number", name)
+        if mix is None:
+            return rescore_nbest(self.model, self.vocab, self.tokenizer, list(lines), source, lm_weight, am_weight)
+        from rnnkit.lm.mix import check_lambda, load_compatible, mixed_sentence_log10probs
+
+        check_lambda(lam)
+        entries = read_nbest(list(lines), source)
+        ngram = load_compatible(self, str(mix))
+        scores = mixed_sentence_log10probs(self, ngram, [text for _, text, _ in entries], lam, source)
+        return rank_nbest(entries, scores, lm_weight, am_weight)
 
     def token_logprobs(self, token_lists):
         """Natural-log probabilities per token of each sentence (token lists), the

@@ -55,6 +55,8 @@ from rnnkit.errors import RnnkitError, UsageError
 from rnnkit.lm import io
 from rnnkit.lm.data import ID_DTYPE
 from rnnkit.lm.model import LanguageNetwork
+from rnnkit.lm.predict import check_top
+from rnnkit.lm.results import ClozeEvaluation, FillResult, Filling
 from rnnkit.lm.tokenize import get_tokenizer
 from rnnkit.nn.stack import FORMS
 
@@ -302,7 +304,10 @@ def model_task(model_dir):
 
 
 class ClozeLM:
-    """A trained cloze model with its dictionary and tokenizer (what `rnnkit fill` and `eval` load)."""
+    """A trained cloze model with its dictionary and tokenizer (what `rnnkit fill` and `eval` load).
+
+    ``fill(text)`` -> FillResult, ``evaluate(path)`` -> ClozeEvaluation (rnnkit.lm.results).
+    """
 
     def __init__(self, model, vocab, tokenizer, config=None):
         self.model, self.vocab, self.tokenizer = model, vocab, tokenizer
@@ -317,11 +322,15 @@ class ClozeLM:
         return cls(model, vocab, tokenizer, config)
 
     def evaluate(self, path):
+        """`rnnkit eval` on a cloze model: cloze perplexity and top-1/top-5 accuracy of a text file."""
         from rnnkit.lm.data import encode_file
 
-        return evaluate(self.model, encode_file(path, self.tokenizer, self.vocab), self.vocab.eos_id)
+        r = evaluate(self.model, encode_file(path, self.tokenizer, self.vocab), self.vocab.eos_id)
+        return ClozeEvaluation(file=str(path), **r)
 
     def fill(self, text, top=10, beam=None):
+        """The ``top`` most likely fillings of the blank(s) in ``text`` (``__``: one token, ``__N__``: N):
+        a FillResult. ``beam``: the search's width for several blank tokens (default max(top, 10))."""
         return fill(self.model, self.vocab, self.tokenizer, text, top, beam)
 
 
@@ -502,10 +511,11 @@ def search(model, base, positions, beam, banned, placeholder, per_position=10, s
 def fill(model, vocab, tokenizer, text, top=10, beam=None):
     """The ``top`` most likely fillings of the blank(s) in ``text``.
 
-    Returns {"tokens", "positions", "unknown", "scoring", "predictions": [(tokens, probability), ...]}.
+    Returns a FillResult (tokens, positions, unknown, scoring, predictions: [Filling(tokens, text, probability)]).
     """
-    if top < 1:
-        raise UsageError(f"--top must be a positive integer, got {top}")
+    check_top(top)
+    if beam is not None:
+        check_top(beam, "beam")
     tokens, positions = parse_blanks(text, tokenizer)
     context = [t for t in tokens if t != "__"]
     unknown = [t for t in context if t not in vocab]
@@ -521,33 +531,18 @@ def fill(model, vocab, tokenizer, text, top=10, beam=None):
         k = min(top, logp.size)
         idx = numpy.argpartition(-logp, k - 1)[:k]
         idx = idx[numpy.argsort(-logp[idx], kind="stable")]
-        preds = [([vocab.tokens[i]], float(numpy.exp(logp[i]))) for i in idx]
+        preds = [[vocab.tokens[i]] for i in idx], [float(numpy.exp(logp[i])) for i in idx]
         scoring = "exact"
     else:
         beam = beam or max(top, 10)
         # <eos> never stands inside a line: not a filling
         scored = search(model, base, positions, beam, [vocab.eos_id], vocab.unk_id)
         ranked = sorted(scored, key=lambda r: -scored[r])[:top]
-        preds = [([vocab.tokens[i] for i in r], float(numpy.exp(scored[r]))) for r in ranked]
+        preds = [[vocab.tokens[i] for i in r] for r in ranked], [float(numpy.exp(scored[r])) for r in ranked]
         scoring = "pseudo-likelihood"
-    return {"tokens": tokens, "positions": positions, "unknown": unknown, "scoring": scoring, "predictions": preds}
+    fillings = [Filling(t, join_tokens(t, tokenizer), p) for t, p in zip(*preds)]
+    return FillResult(text, tokens, positions, unknown, scoring, fillings)
 
 
 def join_tokens(tokens, tokenizer):
     return " ".join(tokens) if tokenizer == "word" else "".join(tokens)
-
-
-# --- `rnnkit eval` on a cloze model (the hook in rnnkit.commands.eval calls this) --------
-
-
-def eval_command(args):
-    lm = ClozeLM.load(args.model)
-    r = lm.evaluate(args.file)
-    if args.json:
-        print(json.dumps({"file": args.file, "task": TASK, **r}))
-    else:
-        print(f"{args.file}: cloze perplexity {r['perplexity']:.2f}, top-1 accuracy {100 * r['top1']:.2f}%, "
-              f"top-5 accuracy {100 * r['top5']:.2f}%, {r['bits_per_token']:.4f} bits/token "
-              f"({r['nats_per_token']:.4f} nats), {r['tokens']:,} tokens each filled from both sides of its line "
-              f"(<eos> not predicted), OOV {r['oov']:,} ({100 * r['oov_rate']:.2f}%)")
-    return 0

@@ -7,19 +7,25 @@ state. ``<eos>`` ends a line and the next one starts from it, as in training.
 The draws come from one seeded generator: same seed, same text.
 """
 
+import secrets
+
 from rnnkit.backend import rng as make_rng, xp
-from rnnkit.errors import UsageError
+from rnnkit.errors import OptionError
 from rnnkit.lm.predict import next_log_probs, read_prefix
+from rnnkit.lm.results import Generation
 from rnnkit.lm.vocab import EOS
 
 
 def check_sampling(max_tokens, temperature, top_k):
+    """OptionError for a sampling setting that makes no sense."""
     if max_tokens is None or max_tokens < 1:
-        raise UsageError(f"--max-tokens must be a positive integer, got {max_tokens}")
+        raise OptionError(f"{{max_tokens}} must be a positive integer, got {max_tokens}", "max_tokens")
     if temperature is None or not temperature >= 0 or temperature == float("inf"):
-        raise UsageError(f"--temperature must be 0 (always the most probable token) or positive, got {temperature}")
+        raise OptionError(
+            f"{{temperature}} must be 0 (always the most probable token) or positive, got {temperature}", "temperature"
+        )
     if top_k is not None and top_k < 1:
-        raise UsageError(f"--top-k must be a positive integer, got {top_k}")
+        raise OptionError(f"{{top_k}} must be a positive integer, got {top_k}", "top_k")
 
 
 def sample_next(logp, rng, temperature=1.0, top_k=None):
@@ -68,8 +74,14 @@ def join_tokens(tokens, tokenizer):
 
 
 def generate(model, vocab, tokenizer, prefix="", max_tokens=50, temperature=1.0, top_k=None, seed=None):
-    """The prefix followed by the sampled text, as one string."""
+    """The prefix followed by the sampled text: a Generation (a str, with the tokens and the seed).
+
+    Without a seed one is drawn and recorded, so that any text can be made again.
+    """
     check_sampling(max_tokens, temperature, top_k)
     tokens, ids, _ = read_prefix(prefix or "", tokenizer, vocab)
-    sampled = generate_ids(model, vocab, ids, max_tokens, temperature, top_k, seed)
-    return join_tokens(tokens + vocab.decode(sampled), tokenizer)
+    if seed is None:
+        seed = secrets.randbits(63)
+    sampled = vocab.decode(generate_ids(model, vocab, ids, max_tokens, temperature, top_k, seed))
+    return Generation(join_tokens(tokens + sampled, tokenizer), prefix or "", sampled,
+                      seed if isinstance(seed, int) else None, temperature, top_k)

@@ -15,15 +15,15 @@ import math
 
 import numpy
 
-from rnnkit.errors import RnnkitError, UsageError
+from rnnkit.errors import OptionError, RnnkitError
 from rnnkit.ngram import NgramModel, read_text_lines, sentences_from_lines
 from rnnkit.lm.tokenize import get_tokenizer
 
 
 def check_lambda(lam):
-    """UsageError unless ``lam`` (--lambda, the RNN's weight) is in [0, 1]."""
+    """OptionError unless ``lam`` (the RNN's weight) is in [0, 1]."""
     if not 0.0 <= lam <= 1.0:
-        raise UsageError(f"--lambda must be in [0, 1], got {lam}")
+        raise OptionError(f"{{lam}} must be in [0, 1], got {lam}", "lam")
 
 
 def load_compatible(rnn, arpa_path):

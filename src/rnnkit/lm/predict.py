@@ -6,8 +6,15 @@ distribution of the next token over the whole dictionary.
 """
 
 from rnnkit.backend import xp
-from rnnkit.errors import RnnkitError
+from rnnkit.errors import OptionError, RnnkitError
 from rnnkit.lm.data import encode_sentence
+from rnnkit.lm.results import Prediction
+
+
+def check_top(top, option="top"):
+    """OptionError unless ``top`` (how many answers) is a positive integer."""
+    if top is None or top < 1:
+        raise OptionError(f"{{{option}}} must be a positive integer, got {top}", option)
 
 
 def next_log_probs(model, vocab, ids):
@@ -47,10 +54,6 @@ def top_k(logp, vocab, k):
 
 
 def predict(model, vocab, tokenizer, prefix, k=10):
-    """{"prefix_tokens", "unknown", "predictions": [(token, p), ...]} for the text ``prefix``."""
+    """A Prediction for the text ``prefix``: its tokens, the unknown ones, [(token, p), ...]."""
     tokens, ids, unknown = read_prefix(prefix, tokenizer, vocab)
-    return {
-        "prefix_tokens": tokens,
-        "unknown": unknown,
-        "predictions": top_k(next_log_probs(model, vocab, ids), vocab, k),
-    }
+    return Prediction(prefix, tokens, unknown, top_k(next_log_probs(model, vocab, ids), vocab, k))

@@ -26,6 +26,7 @@ import math
 from rnnkit.backend import xp
 from rnnkit.errors import RnnkitError
 from rnnkit.lm.data import encode_sentence
+from rnnkit.lm.results import Candidate, NbestResult, SentenceScore
 
 LOG10_E = 1.0 / math.log(10.0)
 SCORE_BATCH = 64  # sentences per forward pass; a speed knob, results do not depend on it
@@ -66,14 +67,14 @@ def encode_all(lines, tokenizer, vocab):
 
 
 def score_lines(model, vocab, tokenizer, lines):
-    """One dict per line: text, tokens (with <eos>), oov, logprob (log10), ppl."""
+    """One SentenceScore per line: line, text, tokens (with <eos>), oov, logprob (log10), ppl."""
     tokens, ids, oov = encode_all(lines, tokenizer, vocab)
     rows = []
     for n, (text, toks, lp, k) in enumerate(zip(lines, tokens, sentence_log_probs(model, vocab, ids), oov)):
         log10p = float(lp.sum()) * LOG10_E
         count = len(toks) + 1
-        rows.append({"line": n + 1, "text": text, "tokens": count, "oov": k,
-                     "logprob": log10p, "ppl": 10.0 ** (-log10p / count)})
+        rows.append(SentenceScore(line=n + 1, text=text, tokens=count, oov=k, logprob=log10p,
+                                  ppl=10.0 ** (-log10p / count)))
     return rows
 
 
@@ -117,22 +118,22 @@ def rank_nbest(entries, lm_logprobs, lm_weight=1.0, am_weight=1.0):
     """Group candidates by utterance (in order of first appearance), best combined score first.
 
     ``lm_logprobs``: the log10 LM probability of each entry's text. Returns
-    [(utt_id, [candidate dicts with rank, combined, lm_logprob, am_score, text])].
+    [NbestResult(utt_id, [Candidate(text, lm_logprob, am_score, combined, rank)])].
     """
     groups = {}
     for (utt, text, am), lm in zip(entries, lm_logprobs):
         combined = lm_weight * lm + (am_weight * am if am is not None else 0.0)
-        groups.setdefault(utt, []).append({"text": text, "lm_logprob": lm, "am_score": am, "combined": combined})
+        groups.setdefault(utt, []).append(Candidate(text=text, lm_logprob=lm, am_score=am, combined=combined))
     ranked = []
     for utt, cands in groups.items():
-        cands.sort(key=lambda c: -c["combined"])  # stable: ties keep the file's order
+        cands.sort(key=lambda c: -c.combined)  # stable: ties keep the file's order
         for r, c in enumerate(cands, 1):
-            c["rank"] = r
-        ranked.append((utt, cands))
+            c.rank = r
+        ranked.append(NbestResult(utt, cands))
     return ranked
 
 
 def rescore_nbest(model, vocab, tokenizer, lines, source, lm_weight=1.0, am_weight=1.0):
     entries = read_nbest(lines, source)
-    scores = [row["logprob"] for row in score_lines(model, vocab, tokenizer, [text for _, text, _ in entries])]
+    scores = [row.logprob for row in score_lines(model, vocab, tokenizer, [text for _, text, _ in entries])]
     return rank_nbest(entries, scores, lm_weight, am_weight)

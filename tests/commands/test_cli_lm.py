@@ -4,14 +4,8 @@ import json
 
 import pytest
 
-from rnnkit.cli import main
+from lm_helpers import cli
 from rnnkit.lm.api import LanguageModel
-
-
-def cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_train_eval_predict_generate_score(corpus, tmp_path, capsys):
@@ -59,18 +53,6 @@ def test_train_eval_predict_generate_score(corpus, tmp_path, capsys):
     code, stdout, _ = cli(capsys, "score", out, text, "--json")
     js = [json.loads(line) for line in stdout.splitlines()]
     assert js[0]["tokens"] == 7 and js[0]["ppl"] == pytest.approx(10 ** (-js[0]["logprob"] / 7))
-
-
-def test_score_each_line_from_the_start_state(trained_model):
-    """A line's score does not depend on the lines around it, nor on batching."""
-    lm = LanguageModel.load(str(trained_model[0]))
-    alone = lm.score(["the dog ran under the rug"])[0]["logprob"]
-    rows = lm.score(["a cat", "the dog ran under the rug", "a big red cat sat on the mat", ""])
-    assert rows[1]["logprob"] == pytest.approx(alone, abs=1e-5)
-    assert rows[3]["tokens"] == 1  # an empty line: just its end
-    # equals the sum of the per-token log-probabilities from the start state
-    per_token = lm.token_logprobs([["the", "dog", "ran", "under", "the", "rug"]])[0]
-    assert len(per_token) == 7 and per_token.sum() / 2.302585092994046 == pytest.approx(alone, abs=1e-5)
 
 
 def test_nbest_rescoring(trained_model, tmp_path, capsys):

@@ -1,4 +1,4 @@
-"""Helpers shared by the language-model tests (imported by conftest.py and the tests)."""
+"""Helpers shared by the language-model and command tests (imported by conftest.py and the tests)."""
 
 import random
 
@@ -31,3 +31,12 @@ ZH_LINES = [
 
 # Small and fast: a few seconds for every training run in these tests.
 TINY = dict(hidden=16, embed=8, batch=4, bptt=6, epochs=3, optimizer="sgd", lr=1.0, seed=3)
+
+
+def cli(capsys, *argv):
+    """(exit code, stdout, stderr) of `rnnkit ARGV...` run through rnnkit.cli.main, as a user runs it."""
+    from rnnkit.cli import main
+
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
