@@ -51,7 +51,7 @@ import re
 import numpy
 
 from rnnkit.backend import as_dtype, rng as make_rng, xp
-from rnnkit.errors import RnnkitError, UsageError
+from rnnkit.errors import RnnkitError
 from rnnkit.lm import io
 from rnnkit.lm.data import ID_DTYPE
 from rnnkit.lm.model import LanguageNetwork
