@@ -20,19 +20,20 @@ def flag(option):
     return "--" + option.replace("_", "-")
 
 
-class RnnkitError(Exception):
-    """A problem with the user's input or files: printed as one line, exit code 1.
+class OptionText:
+    """A message that names options: ``template`` holds ``{name}`` for each name in ``options``.
 
-    ``options``: the names of the options the message names (see above); the
-    first is ``option`` (None when it names none).
+    Shared by the errors below and by anything else whose message the command
+    line words differently from the library (rnnkit.lm.train's Result).
     """
 
-    exit_code = 1
-
-    def __init__(self, message="", *options):
+    def __init__(self, message="", options=()):
         self.template, self.options = str(message), tuple(options)
         self.option = self.options[0] if self.options else None
-        super().__init__(self._fill(lambda name: f"option {name!r}"))
+
+    def library_message(self):
+        """The options named as the library names them: "option 'lr'"."""
+        return self._fill(lambda name: f"option {name!r}")
 
     def _fill(self, word):
         text = self.template
@@ -44,6 +45,20 @@ class RnnkitError(Exception):
         """The one line the command line prints: the options named as flags
         (``flag_of(name)``: rnnkit.cli passes the command's own, e.g. lam -> --lambda)."""
         return self._fill(flag_of)
+
+
+class RnnkitError(OptionText, Exception):
+    """A problem with the user's input or files: printed as one line, exit code 1.
+
+    ``options``: the names of the options the message names (see above); the
+    first is ``option`` (None when it names none).
+    """
+
+    exit_code = 1
+
+    def __init__(self, message="", *options):
+        OptionText.__init__(self, message, options)
+        Exception.__init__(self, self.library_message())
 
 
 class UsageError(RnnkitError):

@@ -214,7 +214,7 @@ def load_trained(model_dir, task, build, what, wrong_task):
     config_path = os.path.join(model_dir, CONFIG)
     found = config.get("task", "lm")
     if found != task:
-        raise RnnkitError(wrong_task.format(task=found, model_dir=model_dir))
+        raise RnnkitError(wrong_task.format(task=found, model_dir=model_dir), "task")
     try:
         tokenizer = config["tokenizer"]
         model_cfg = dict(config["model"])

@@ -123,7 +123,7 @@ class ClozeTask(Task):
     name = "cloze"
     what = "a cloze model"
     wrong_task = ("{model_dir}: a left-to-right language model (task {task!r}), not a cloze model; "
-                  "train one with task 'cloze'")
+                  "train one with {{task}} cloze")
 
     @property
     def model_class(self):

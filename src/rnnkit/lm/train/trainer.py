@@ -13,7 +13,7 @@ import signal
 import time
 
 from rnnkit import __version__
-from rnnkit.errors import OptionError, RnnkitError, flag
+from rnnkit.errors import OptionError, OptionText, RnnkitError
 from rnnkit.lm import io
 from rnnkit.lm.data import build_vocab_and_encode, encode_file, read_word_list
 from rnnkit.lm.task import get_task
@@ -55,7 +55,7 @@ def file_digest(path):
         return io.sha256(f.read())
 
 
-class Result:
+class Result(OptionText):
     """How a training run ended: ``status`` is converged, epochs, time or interrupted.
 
     ``exit_code``: 0, or 128 + the signal's number when interrupted (130 for
@@ -66,17 +66,9 @@ class Result:
 
     def __init__(self, status, epochs, best_valid_ppl, message, exit_code=0, options=()):
         self.status, self.epochs, self.best_valid_ppl = status, epochs, best_valid_ppl
-        self.template, self.options, self.exit_code = message, tuple(options), exit_code
-        self.message = self._fill(lambda name: f"option {name!r}")
-
-    def _fill(self, word):
-        text = self.template
-        for name in self.options:
-            text = text.replace("{" + name + "}", word(name))
-        return text
-
-    def cli_message(self, flag_of=flag):
-        return self._fill(flag_of)
+        super().__init__(message, options)
+        self.exit_code = exit_code
+        self.message = self.library_message()
 
 
 class _StopFlag:
