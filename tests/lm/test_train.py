@@ -102,11 +102,12 @@ def test_interrupt_and_resume_equals_uninterrupted(corpus, tmp_path, monkeypatch
 
     stopped = tmp_path / "stopped"
     _interrupt_at(monkeypatch, 50)  # in the middle of epoch 1 (about 88 windows per epoch)
+    handler_before = signal.getsignal(signal.SIGINT)  # SIG_IGN where pytest itself runs in the background
     result = quiet_train(corpus, stopped, options)
     monkeypatch.undo()
     assert result.status == "interrupted" and "option 'resume'" in result.message
     assert result.cli_message().endswith("continue with the same command and --resume")
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    assert signal.getsignal(signal.SIGINT) is handler_before  # handler restored
     _, meta = checkpoint_arrays(stopped)
     assert meta["state"]["epoch"] == 0 and meta["state"]["window"] == 51  # stops after the step it arrived in
 
