@@ -7,12 +7,16 @@
 - ``eval FILE.arpa TEXT``: perplexity as SRILM's ``ngram -ppl`` reports it.
 - ``predict FILE.arpa "PREFIX"``: the most probable next words (the article's
   fill-the-blank game, played by an N-gram model).
+- ``build-binary FILE.arpa FILE.bin``: the binary form (as KenLM's
+  build_binary), which ``eval``, ``predict`` and ``--mix`` load in a
+  fraction of a second; they recognise either form by its content.
 
 The work is in rnnkit.ngram's NgramModel; this module parses its arguments,
 calls the model and prints what it returns.
 """
 
 import json
+import math
 import os
 import sys
 import time
@@ -60,19 +64,33 @@ def add_arguments(parser):
         description="Perplexity of a text under an ARPA model, with and without sentence ends (SRILM's ppl "
         "and ppl1), the out-of-vocabulary count and the total log10 probability.",
     )
-    evaluate.add_argument("model", metavar="FILE.arpa", help="an ARPA file (rnnkit's, KenLM's, SRILM's)")
+    evaluate.add_argument("model", metavar="MODEL", help=_MODEL_HELP)
     evaluate.add_argument("text", metavar="TEXT", help="UTF-8 text, one sentence per line ('-' reads stdin)")
     evaluate.add_argument(
         "--tokenizer", choices=TOKENIZERS, default=None, help="default: the model's (from FILE.arpa.json), else word"
     )
-    evaluate.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    evaluate.add_argument(
+        "--per-line",
+        action="store_true",
+        help="also the figures of every sentence (as SRILM's ngram -ppl -debug 1): the sentence, then its "
+        "two SRILM lines; with --json one JSON object per sentence",
+    )
+    evaluate.add_argument(
+        "--per-word",
+        action="store_true",
+        help="also one line per token, as KenLM's query: token<TAB>log10 probability<TAB>length of the n-gram "
+        "used ('OOV' and 0 for a word a closed vocabulary skips), a blank line after each sentence; with "
+        "--json a 'per_word' list in each sentence's object. The values add up to the reported logprob",
+    )
+    evaluate.add_argument("--json", action="store_true", help="print the numbers as JSON (with --per-line or "
+                          "--per-word: one object per sentence, then the summary object as without them)")
 
     predict = actions.add_parser(
         "predict",
         help="the most probable next words after a prefix",
         description="The K most probable next tokens after PREFIX, taken as the start of a sentence.",
     )
-    predict.add_argument("model", metavar="FILE.arpa", help="an ARPA file")
+    predict.add_argument("model", metavar="MODEL", help=_MODEL_HELP)
     predict.add_argument("prefix", metavar="PREFIX", help="the beginning of a sentence")
     predict.add_argument("--top", type=int, default=10, metavar="K", help="how many words to list (default 10)")
     predict.add_argument(
@@ -80,9 +98,25 @@ def add_arguments(parser):
     )
     predict.add_argument("--json", action="store_true", help="print the predictions as JSON")
 
+    build = actions.add_parser(
+        "build-binary",
+        help="write the binary form of an ARPA file, which loads in a fraction of a second",
+        description="Read an ARPA file (and its side file) once and write the model as rnnkit's binary form: "
+        "a safetensors file of the lookup tables, memory-mapped when loaded (never pickle). eval, predict and "
+        "--mix accept it wherever they accept the ARPA file, and give the same numbers.",
+    )
+    build.add_argument("arpa", metavar="FILE.arpa", help="an ARPA file (rnnkit's, KenLM's, SRILM's; .gz too)")
+    build.add_argument("out", metavar="FILE.bin", help="the binary file to write")
+    build.add_argument("--force", action="store_true", help="replace FILE.bin if it exists")
+    build.add_argument("--json", action="store_true", help="print a JSON summary")
+
+
+_MODEL_HELP = "an ARPA file (rnnkit's, KenLM's, SRILM's; .gz too) or its binary form (ngram build-binary)"
+
 
 def run(args):
-    return {"train": _train, "eval": _eval, "predict": _predict}[args.ngram_action](args)
+    actions = {"train": _train, "eval": _eval, "predict": _predict, "build-binary": _build_binary}
+    return actions[args.ngram_action](args)
 
 
 def _train(args):
@@ -138,8 +172,10 @@ def _eval(args):
     started = time.perf_counter()
     model = NgramModel.load(args.model, tokenizer=args.tokenizer)
     loaded = time.perf_counter()
-    result = model.evaluate_file(args.text)
+    result = model.evaluate_file(args.text, per_sentence=args.per_line or args.per_word)
     report = result.report
+    for sentence in result.sentences:
+        _print_sentence(sentence, args)
     if args.json:
         out = {"file": result.file, "model": result.model, "order": result.order, "tokenizer": result.tokenizer}
         out.update(report.as_dict())
@@ -150,11 +186,67 @@ def _eval(args):
         return 0
     # SRILM's two lines, so existing scripts that read them keep working.
     print(f"file {result.file}: {report.sentences} sentences, {report.words} words, {report.oovs} OOVs")
-    print(
-        f"{report.zeroprobs} zeroprobs, logprob= {report.logprob:.6g} ppl= {report.ppl:.6g} ppl1= {report.ppl1:.6g}"
-    )
+    print(_srilm_line(report))
     if report.oovs and report.oov_policy == "scored-as-unk":
         print(f"({report.oovs} OOVs were scored as {UNK})")
+    print(_figures_line(report))
+    return 0
+
+
+def _srilm_line(report):
+    return f"{report.zeroprobs} zeroprobs, logprob= {report.logprob:.6g} ppl= {report.ppl:.6g} ppl1= {report.ppl1:.6g}"
+
+
+def _figures_line(report):
+    """The two figures every rnnkit evaluation reports, labelled (README, "Perplexity")."""
+    if math.isnan(report.perplexity) and report.oovs:
+        with_unk = f"n/a with {UNK} (a closed vocabulary: its {report.oovs} OOVs have no probability)"
+    else:
+        with_unk = f"{report.perplexity:.2f} with {UNK} ({report.tokens_scored} tokens, </s> included)"
+    return (
+        f"perplexity {with_unk}; {report.perplexity_without_unk:.2f} without the "
+        f"{report.unk_targets} {UNK} targets ({report.tokens_without_unk} tokens)"
+    )
+
+
+def _print_sentence(sentence, args):
+    if args.json:
+        out = {"line": sentence.line, "text": " ".join(sentence.tokens[:-1])}
+        out.update(sentence.report.as_dict())
+        if args.per_word:
+            out["per_word"] = sentence.words()
+        print(json.dumps(out, ensure_ascii=False))
+        return
+    if args.per_line:
+        print(" ".join(sentence.tokens[:-1]))
+    if args.per_word:
+        for token, logp, n in zip(sentence.tokens, sentence.log10probs.tolist(), sentence.ngram_lengths.tolist()):
+            print(f"{token}\t{'OOV' if math.isnan(logp) else format(logp, '.6f')}\t{n}")
+    if args.per_line:
+        r = sentence.report
+        print(f"{r.sentences} sentences, {r.words} words, {r.oovs} OOVs")
+        print(_srilm_line(r))
+    print()
+
+
+def _build_binary(args):
+    if os.path.exists(args.out) and not args.force:
+        raise RnnkitError(f"{args.out}: already exists (use --force to replace it)")
+    if os.path.exists(args.out) and os.path.exists(args.arpa) and os.path.samefile(args.arpa, args.out):
+        raise RnnkitError(f"{args.out}: is the ARPA file itself; choose another name")
+    started = time.perf_counter()
+    model = NgramModel.load(args.arpa)
+    loaded = time.perf_counter()
+    model.write_binary(args.out, force=args.force)
+    seconds = time.perf_counter() - started
+    size = os.path.getsize(args.out)
+    if args.json:
+        print(json.dumps({"arpa": args.arpa, "out": args.out, "order": model.order, "ngrams": model.counts(),
+                          "bytes": size, "read_seconds": round(loaded - started, 3),
+                          "seconds": round(seconds, 3)}, ensure_ascii=False))
+    else:
+        counts = " ".join(f"{k}-grams={n}" for k, n in enumerate(model.counts(), 1))
+        print(f"wrote {args.out}: order {model.order}; {counts}; {size / 2**20:.1f} MiB; {seconds:.1f} s")
     return 0
 
 

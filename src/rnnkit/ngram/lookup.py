@@ -60,6 +60,15 @@ class ProbeTable:
             waiting = waiting[~placed]
             self.rounds += 1
 
+    @classmethod
+    def from_slots(cls, slots, rounds):
+        """A table as built before (a binary model file's): its slot array and its number of rounds."""
+        table = cls.__new__(cls)
+        table.size, table.slots, table.rounds = len(slots), slots, rounds
+        if table.size & (table.size - 1) or table.size < 16:
+            raise ValueError(f"a probe table of {table.size} slots (expected a power of two, at least 16)")
+        return table
+
     def _home(self, hashes):
         return (hashes >> np.uint64(64 - max(1, self.size.bit_length() - 1))).astype(np.int64) & (self.size - 1)
 
@@ -109,7 +118,10 @@ class OrderTable:
             return np.full(len(hashes), -1, dtype=np.int64)
 
         def same(q, e):
-            return (self.hash[e] == hashes[q]) & (self.prefix[e] == prefix_entries[q]) & (self.word[e] == words[q])
+            ok = (self.prefix[e] == prefix_entries[q]) & (self.word[e] == words[q])
+            if self.hash is not None:  # a quick first test; prefix and word alone are exact
+                ok &= self.hash[e] == hashes[q]
+            return ok
 
         return self.probe.lookup(hashes, same)
 

@@ -34,8 +34,8 @@ import numpy as np
 
 from rnnkit.errors import OptionError, RnnkitError
 from rnnkit.lm.tokenize import get_tokenizer
-from rnnkit.ngram import arpa_format, arpa_read, arpa_write
-from rnnkit.ngram.evaluate import perplexity, perplexity_of_file
+from rnnkit.ngram import arpa_format, arpa_read, arpa_write, binary
+from rnnkit.ngram.evaluate import perplexity, perplexity_of_file, score_sentences
 from rnnkit.ngram.lookup import ProbeTable, hash_step
 from rnnkit.ngram.text import BOS, EOS, UNK, sentence_stream
 
@@ -103,25 +103,35 @@ class NgramModel:
         self.estimation = estimation
         self.source = source
         self.sidecar = None  # the side file it was read with, if any
+        self.binary = False  # read from a binary file (write_binary)
         self._unigram_hash = None  # the lookup index is built on the first query
 
     @classmethod
     def load(cls, path, tokenizer=None):
-        """Read an ARPA file (plain or gzip) and its side file ``path + '.json'`` if present.
+        """Read a model: an ARPA file (plain or gzip) with its side file ``path + '.json'``
+        if present, or a binary file of ``write_binary`` (recognised by its content).
 
         ``tokenizer`` (a name) overrides the model's: refused if the side file
         records another one; without a side file it is taken as given.
         """
-        contents = arpa_read.read_arpa(path)
-        model = cls(
-            contents.vocab,
-            contents.tables,
-            contents.tokenizer,
-            contents.open_vocabulary,
-            contents.estimation,
-            source=path,
-        )
-        model.sidecar = contents.sidecar
+        if binary.is_binary(path):
+            vocab, tables, record = binary.read_binary(path)
+            model = cls(
+                vocab, tables, record.get("tokenizer", "word"), record.get("unk"), record.get("estimation"), source=path
+            )
+            model.sidecar = path  # the record travels inside the file
+            model.binary = True
+        else:
+            contents = arpa_read.read_arpa(path)
+            model = cls(
+                contents.vocab,
+                contents.tables,
+                contents.tokenizer,
+                contents.open_vocabulary,
+                contents.estimation,
+                source=path,
+            )
+            model.sidecar = contents.sidecar
         if tokenizer is not None:
             if model.sidecar is not None:
                 model.check_compatible(tokenizer)
@@ -150,6 +160,9 @@ class NgramModel:
             return
         unigram_hash = hash_step(np.zeros(len(self.vocab), dtype=np.uint64), np.arange(len(self.vocab)))
         hashes = unigram_hash
+        if all(t.probe is not None for t in self.tables[1:]):  # read from a binary file: built already
+            self._unigram_hash = unigram_hash
+            return
         for k in range(2, self.order + 1):
             table = self.tables[k - 1]
             reachable = table.prefix >= 0
@@ -185,10 +198,12 @@ class NgramModel:
         oov_stream[is_word] = oov
         return ids, depth, starts, lengths, oov_stream
 
-    def score_ids(self, ids, depth):
+    def score_ids(self, ids, depth, with_lengths=False):
         """log10 p(ids[i] | history) at every position; NaN where it has none.
 
         ids < 0 are skipped OOVs: no probability, and no n-gram reaches across them.
+        with_lengths: also return the length of the n-gram whose probability
+        was used at each position (0 where none was; KenLM's ngram_length).
         """
         self._index()
         n = len(ids)
@@ -223,7 +238,7 @@ class NgramModel:
             ctx[1:] = entries[j - 1][:-1]
             use = (ctx >= 0) & (longest <= j) & (longest > 0)
             logp[use] += self.tables[j - 1].bow[ctx[use]]
-        return logp
+        return (logp, longest) if with_lengths else logp
 
     def token_log10probs(self, sentences):
         """Per-token log10 probabilities of token lists (without <s> and </s>).
@@ -243,9 +258,16 @@ class NgramModel:
         """Perplexity of token lists, as SRILM's ``ngram -ppl`` computes it: a PerplexityReport."""
         return perplexity(self, sentences)
 
-    def evaluate_file(self, path):
-        """Perplexity of a UTF-8 text file, one sentence per line, cut by the model's tokenizer: a TextPerplexity."""
-        return perplexity_of_file(self, path)
+    def score_sentences(self, sentences, line_numbers=None):
+        """Per-token scores of token lists, as KenLM's ``full_scores``: (a SentenceScores
+        per sentence, the PerplexityReport of them all, whose totals are the exact
+        sums of the per-token values)."""
+        return score_sentences(self, sentences, line_numbers)
+
+    def evaluate_file(self, path, per_sentence=False):
+        """Perplexity of a UTF-8 text file, one sentence per line, cut by the model's tokenizer: a TextPerplexity
+        (with the SentenceScores of every line if per_sentence)."""
+        return perplexity_of_file(self, path, per_sentence)
 
     # -- the next word -------------------------------------------------------
 
@@ -360,3 +382,10 @@ class NgramModel:
         Refuses to replace an existing file unless force is true.
         """
         arpa_write.write_arpa(self, path, force)
+
+    def write_binary(self, path, force=False):
+        """Write the binary form (binary.py: a safetensors file that ``load`` memory-maps), atomically.
+
+        Refuses to replace an existing file unless force is true.
+        """
+        binary.write_binary(self, path, force)
