@@ -55,6 +55,15 @@ def add_arguments(parser):
         default="modified-kn",
         help="modified-kn: three discounts per order (Chen & Goodman); kn: one discount per order",
     )
+    train.add_argument(
+        "--prune",
+        type=int,
+        nargs="+",
+        metavar="T",
+        help="count pruning, as lmplz's --prune: leave out the k-grams seen at most T_k times, one threshold "
+        "per order from the unigrams (which are never pruned: 0), the last one holding for the higher orders; "
+        "e.g. --prune 0 1 1 drops singleton bigrams and trigrams. Discounts are estimated before pruning",
+    )
     train.add_argument("--force", action="store_true", help="replace FILE.arpa if it exists")
     train.add_argument("--json", action="store_true", help="print a JSON summary")
 
@@ -137,7 +146,7 @@ def _train(args):
             raise RnnkitError(f"{out}: is the corpus itself; choose another --out")
 
     started = time.perf_counter()
-    model = NgramModel.train(args.corpus, args.order, args.discount, args.unk, args.tokenizer)
+    model = NgramModel.train(args.corpus, args.order, args.discount, args.unk, args.tokenizer, args.prune)
     summary = model.training_summary()
     for fallback in summary.fallbacks:
         n = ", ".join(f"n{r}={c}" for r, c in enumerate(fallback.count_of_counts, 1))
@@ -153,15 +162,23 @@ def _train(args):
     if args.json:
         result = {"out": out}
         result.update({name: getattr(summary, name) for name in _TRAIN_JSON})
+        if summary.prune:
+            result["prune"] = summary.prune
         result["seconds"] = round(seconds, 3)
         print(json.dumps(result, ensure_ascii=False))
     else:
         counts = " ".join(f"{k}-grams={n}" for k, n in enumerate(summary.ngrams, 1))
         print(
             f"wrote {out}: order {summary.order}, {summary.discount}, {summary.sentences} sentences, "
-            f"{summary.tokens} tokens; {counts}; {seconds:.1f} s"
+            f"{summary.tokens} tokens; {counts}{_pruned(summary)}; {seconds:.1f} s"
         )
     return 0
+
+
+def _pruned(summary):
+    if not summary.prune:
+        return ""
+    return f" (pruned at {' '.join(map(str, summary.prune))}: {' '.join(map(str, summary.pruned))} left out)"
 
 
 # The TrainingSummary fields in the --json summary, in its order (between "out" and "seconds").

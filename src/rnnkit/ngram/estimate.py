@@ -38,6 +38,21 @@ This uniform term is the only probability an unseen ``<unk>`` ever gets.
 For an interpolated model the back-off weight of the ARPA form (query.py) is
 b(h) = gamma(h): an unseen h w has a(h w) = 0, so backing off reproduces the
 formula above exactly.
+
+Count pruning (lmplz's ``--prune``)
+-----------------------------------
+A threshold t_k per order (t_1 = 0: unigrams are never pruned; the values
+may not decrease, and the last one holds for the higher orders): a k-gram
+whose raw count is at most t_k is left out of the model. As in lmplz,
+pruning changes neither the adjusted counts nor the discounts (both are
+computed from every n-gram), and a pruned n-gram's whole adjusted count goes
+to its context's back-off mass, so each distribution still sums to 1:
+
+    gamma(h)  = (sum over kept x of D(a(h x))  +  sum over pruned x of a(h x)) / sum_x a(h x)
+
+A kept n-gram keeps the formula above with this gamma; a pruned one backs
+off. Raw counts never grow when an n-gram is extended, so with thresholds
+that do not decrease every kept n-gram keeps its prefix and its suffix.
 """
 
 import os
@@ -94,16 +109,37 @@ def kn_discounts(adjusted, method="modified-kn"):
     return FALLBACK_DISCOUNTS["modified-kn"], count_of_counts, True
 
 
-def estimate(sentences, order, discount="modified-kn", open_vocabulary=False, tokenizer="word"):
+def check_prune(prune, order):
+    """The count-pruning thresholds of every order, from lmplz-style ``--prune`` values
+    (the last one holds for the higher orders); OptionError when they cannot be used."""
+    if not prune:
+        return [0] * order
+    values = list(prune)
+    if any(not isinstance(t, (int, np.integer)) or isinstance(t, bool) or t < 0 for t in values):
+        raise OptionError(f"{{prune}} takes whole numbers of at least 0, not {' '.join(map(str, values))}", "prune")
+    if len(values) > order:
+        raise OptionError(f"{{prune}} gives {len(values)} thresholds for a model of order {order}", "prune")
+    if values[0] != 0:
+        raise OptionError("{prune}: unigrams cannot be pruned (as in lmplz), so the first threshold must be 0", "prune")
+    if any(b < a for a, b in zip(values, values[1:])):
+        raise OptionError(
+            "{prune}: the thresholds may not decrease (as in lmplz: otherwise an n-gram could lose its context)", "prune"
+        )
+    return [int(t) for t in values] + [int(values[-1])] * (order - len(values))
+
+
+def estimate(sentences, order, discount="modified-kn", open_vocabulary=False, tokenizer="word", prune=None):
     """Estimate an interpolated (modified) Kneser-Ney model from token lists.
 
     discount: "modified-kn" (three discounts per order) or "kn" (one).
+    prune: count-pruning thresholds per order, as lmplz's ``--prune`` (see above).
     Returns an NgramModel whose ``estimation`` records, per order, the number
     of n-grams, the count-of-counts, the discounts and whether the fallback
     discounts were used.
     """
     check_discount(discount)
     check_order(order)
+    thresholds = check_prune(prune, order)
     if not any(sentences):
         raise RnnkitError("the corpus has no words")
     counts = count_ngrams(sentences, order, open_vocabulary)
@@ -138,7 +174,8 @@ def estimate(sentences, order, discount="modified-kn", open_vocabulary=False, to
         a = adjusted[k - 1].astype(np.float64)
         d = discount_of(adjusted[k - 1], discounts[k - 1])
         total = np.bincount(prefix, weights=a, minlength=n_contexts)
-        freed = np.bincount(prefix, weights=d, minlength=n_contexts)
+        # A pruned n-gram frees its whole adjusted count, not only its discount.
+        freed = np.bincount(prefix, weights=np.where(counts.count[k - 1] <= thresholds[k - 1], a, d), minlength=n_contexts)
         # gamma(h) is the freed mass; a context that nothing follows keeps b = 1.
         has_next = total > 0
         gamma = np.ones(n_contexts)
@@ -148,29 +185,47 @@ def estimate(sentences, order, discount="modified-kn", open_vocabulary=False, to
     bows.append(np.zeros(len(counts.count[-1])))  # the highest order has none
     with np.errstate(divide="ignore"):
         logprobs = [np.log10(p) for p in probs]
-    tables = [
-        OrderTable(prefix=counts.prefix[k], word=counts.word[k], logprob=logprobs[k], bow=bows[k])
-        for k in range(order)
-    ]
+    tables = _pruned_tables(counts, logprobs, bows, thresholds)
+    if any(thresholds):  # (the side file of an unpruned model stays as it was)
+        for record, table in zip(records, tables):
+            record["pruned"] = record["ngrams"] - len(table)
+            record["ngrams"] = len(table)
     estimation = {
         "discount": discount,
         "sentences": len(sentences),
         "tokens": int(counts.count[0].sum() - counts.count[0][bos]),  # words and </s>
         "orders": records,
     }
+    if any(thresholds):
+        estimation["prune"] = thresholds
     return NgramModel(counts.vocab, tables, tokenizer, open_vocabulary, estimation)
 
 
-def train_file(corpus, order, discount="modified-kn", open_vocabulary=False, tokenizer="word"):
+def _pruned_tables(counts, logprobs, bows, thresholds):
+    """The order tables of the n-grams whose raw count is above their order's threshold,
+    each prefix renumbered to its entry among the kept n-grams of the order below."""
+    tables, renumber = [], None
+    for k, threshold in enumerate(thresholds):
+        keep = counts.count[k] > threshold if k > 0 else np.ones(len(counts.count[k]), dtype=bool)
+        prefix = counts.prefix[k][keep]
+        if renumber is not None:
+            prefix = renumber[prefix]  # a kept n-gram's prefix is kept: raw counts never grow (see above)
+        tables.append(OrderTable(prefix=prefix, word=counts.word[k][keep], logprob=logprobs[k][keep], bow=bows[k][keep]))
+        renumber = np.cumsum(keep) - 1
+    return tables
+
+
+def train_file(corpus, order, discount="modified-kn", open_vocabulary=False, tokenizer="word", prune=None):
     """Read, tokenise and estimate: all of ``rnnkit ngram train`` but the writing
     (``NgramModel.train`` calls this). ``corpus`` '-' reads standard input."""
     check_order(order)
     check_discount(discount)
+    check_prune(prune, order)
     get_tokenizer(tokenizer)  # a bad name fails before the corpus is read
     sentences, _ = sentences_from_lines(read_text_lines(corpus), tokenizer, source=corpus)
     if not sentences:
         raise RnnkitError(f"{corpus}: no words (the file is empty or blank)")
-    model = estimate(sentences, order, discount, open_vocabulary, tokenizer)
+    model = estimate(sentences, order, discount, open_vocabulary, tokenizer, prune)
     model.estimation["corpus"] = os.path.abspath(corpus) if corpus != "-" else "<stdin>"
     return model
 
@@ -189,7 +244,7 @@ class DiscountFallback:
 class TrainingSummary:
     """What a front end reports after estimating a model (``NgramModel.training_summary``).
 
-    ``ngrams`` is the number of n-grams per order, ``discounts`` the discounts
+    ``ngrams`` is the number of n-grams per order (after pruning), ``discounts`` the discounts
     per order (one for plain KN, three for modified KN), ``tokens`` the words
     and sentence ends counted, ``fallbacks`` the orders that used fallback
     discounts.
@@ -205,6 +260,8 @@ class TrainingSummary:
     tokens: int
     discounts: list
     fallbacks: list
+    prune: list = None  # the count-pruning thresholds per order, None without pruning
+    pruned: list = None  # n-grams left out per order
 
     @classmethod
     def of(cls, model):
@@ -224,4 +281,6 @@ class TrainingSummary:
             fallbacks=[
                 DiscountFallback(r["order"], r["count_of_counts"], r["discounts"]) for r in est["orders"] if r["fallback"]
             ],
+            prune=est.get("prune"),
+            pruned=[r.get("pruned", 0) for r in est["orders"]] if est.get("prune") else None,
         )

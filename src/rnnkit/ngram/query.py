@@ -140,11 +140,12 @@ class NgramModel:
         return model
 
     @classmethod
-    def train(cls, corpus, order, discount="modified-kn", open_vocabulary=False, tokenizer="word"):
-        """Estimate an interpolated (modified) Kneser-Ney model from a text file, one sentence per line."""
+    def train(cls, corpus, order, discount="modified-kn", open_vocabulary=False, tokenizer="word", prune=None):
+        """Estimate an interpolated (modified) Kneser-Ney model from a text file, one sentence per line
+        (prune: count-pruning thresholds per order, as lmplz's --prune)."""
         from rnnkit.ngram.estimate import train_file  # estimate builds NgramModels: imported on use
 
-        return train_file(corpus, order, discount, open_vocabulary, tokenizer)
+        return train_file(corpus, order, discount, open_vocabulary, tokenizer, prune)
 
     def training_summary(self):
         """A TrainingSummary of an estimated model (counts, discounts, fallbacks)."""
@@ -318,6 +319,9 @@ class NgramModel:
             found = table.find(hk, np.full(len(vocab_ids), entry, dtype=np.int64), vocab_ids)
             # p(w | h) is the listed value, or b(h) p(w | h') when h w is not listed.
             backed_off = logp + self.tables[j - 1].bow[entry]
+            if not len(table):  # an order that pruning emptied: everything backs off
+                logp = backed_off
+                continue
             logp = np.where(found >= 0, table.logprob[np.maximum(found, 0)], backed_off)
         logp[self.bos_id] = -np.inf
         return logp
