@@ -99,3 +99,39 @@ def mixed_report(rnn, arpa_path, text_path, lam=None, tune_path=None):
         "mix_perplexity": perplexity(p_rnn, p_ngram, lam),
     })
     return report
+
+
+# --- more than two models: weights by EM ------------------------------------------
+
+
+def em_weights(columns, tolerance=1e-7, max_iterations=2000):
+    """The mixture weights that maximise the likelihood of held-out tokens, by EM
+    (as SRILM's compute-best-mix): ``columns`` is a (tokens, models) array of
+    each model's probability of each token. Returns (weights, iterations).
+
+    Each step gives every token's responsibility of each model, w_m P_m(t) /
+    Σ_m' w_m' P_m'(t), and sets w_m to its mean; the likelihood never falls,
+    and the weights stop when no weight moves by ``tolerance``.
+    """
+    p = numpy.asarray(columns, dtype=numpy.float64)
+    if p.ndim != 2 or p.shape[0] == 0 or p.shape[1] == 0:
+        raise RnnkitError("EM needs the probabilities of at least one token under at least one model")
+    weights = numpy.full(p.shape[1], 1.0 / p.shape[1])
+    for iteration in range(1, max_iterations + 1):
+        joint = p * weights
+        total = joint.sum(axis=1, keepdims=True)
+        # A token no model gives any probability says nothing about the weights.
+        resp = numpy.divide(joint, total, out=numpy.zeros_like(joint), where=total > 0)
+        new = resp.mean(axis=0)
+        new /= new.sum()
+        moved = float(numpy.abs(new - weights).max())
+        weights = new
+        if moved < tolerance:
+            break
+    return weights, iteration
+
+
+def mixture_perplexity(columns, weights):
+    """Perplexity (e^mean negative log) of the tokens under Σ_m w_m P_m."""
+    p = numpy.asarray(columns, dtype=numpy.float64) @ numpy.asarray(weights, dtype=numpy.float64)
+    return math.exp(-numpy.log(p).mean())
