@@ -76,3 +76,55 @@ def evaluate(model, encoded, eos_id):
     out["unk_tokens"] = n - known_n
     out["perplexity_without_unk"] = summary(known_nll, known_n)["perplexity"]
     return out
+
+
+# --- token by token, and each line on its own -----------------------------------------
+
+
+def stream_log_probs(model, ids, eos_id, window=EVAL_WINDOW):
+    """ln p of every target of the stream ``ids`` (float64, one per id), the state
+    carried through the whole text as ``evaluate`` reads it."""
+    was_training = model.training
+    model.eval()
+    stream = with_start(ids, eos_id)
+    out, state = [], None
+    try:
+        for start in range(0, stream.size - 1, window):
+            x = stream[start : start + window]
+            y = stream[start + 1 : start + 1 + window]
+            x = x[: y.size]
+            out.append(model.token_log_probs(x[:, None], y[:, None], state)[:, 0].astype(xp.float64))
+            state = model.final_state
+    finally:
+        model.train(was_training)
+    return xp.concatenate(out) if out else xp.zeros(0, dtype=xp.float64)
+
+
+def line_log_probs(model, ids, vocab):
+    """ln p of every target of the stream ``ids`` with every line read on its own from
+    the start state (rnnlm's -independent; what ``rnnkit score`` sums per line)."""
+    from rnnkit.lm.score import sentence_log_probs
+
+    ends = xp.flatnonzero(ids == vocab.eos_id)
+    starts = xp.concatenate([[0], ends[:-1] + 1])
+    id_lists = [ids[s:e] for s, e in zip(starts.tolist(), ends.tolist())]
+    logp = sentence_log_probs(model, vocab, id_lists)
+    return xp.concatenate(logp) if logp else xp.zeros(0, dtype=xp.float64)
+
+
+def summary_of_log_probs(logp, ids, oov):
+    """The numbers of ``evaluate`` from the ln p of every target (``ids``: the targets),
+    the sums taken exactly (math.fsum), so per-token values add up to them."""
+    values = logp.tolist()
+    unk = (ids == Vocab.unk_id).tolist()
+    nll = -math.fsum(values)
+    known = [v for v, u in zip(values, unk) if not u]
+    out = summary(nll, len(values), oov)
+    out["unk_tokens"] = len(values) - len(known)
+    out["perplexity_without_unk"] = summary(-math.fsum(known), len(known))["perplexity"]
+    return out
+
+
+def evaluate_independent(model, encoded, vocab):
+    """The summary for an Encoded text, each line scored from the start state (``eval --independent``)."""
+    return summary_of_log_probs(line_log_probs(model, encoded.ids, vocab), encoded.ids, encoded.oov)
