@@ -43,6 +43,13 @@ def paired_probs(rnn, ngram, path):
 
 def sentence_probs(rnn, ngram, sentences, line_numbers, source):
     """(P_rnn, P_ngram) of every token of the token lists, the sentence ends included."""
+    check_shared_vocabulary(rnn, ngram, sentences, line_numbers, source)
+    p_rnn = numpy.exp(numpy.concatenate(rnn.token_logprobs(sentences)))
+    return p_rnn, ngram_probs(ngram, sentences, source)
+
+
+def check_shared_vocabulary(rnn, ngram, sentences, line_numbers, source):
+    """RnnkitError naming the line of a word that one model knows and the other calls <unk>."""
     known = set(ngram.vocab)
     for sentence, line in zip(sentences, line_numbers):
         for token in sentence:
@@ -50,12 +57,15 @@ def sentence_probs(rnn, ngram, sentences, line_numbers, source):
                 which = "the RNN" if token in rnn.vocab else "the N-gram model"
                 raise RnnkitError(f"{source}: line {line}: {token!r} is known only to {which}; the two models "
                                   "must share a vocabulary (or the same <unk> words) to be mixed")
-    p_rnn = numpy.exp(numpy.concatenate(rnn.token_logprobs(sentences)))
+
+
+def ngram_probs(ngram, sentences, source):
+    """P_ngram of every token of the token lists, the sentence ends included."""
     p_ngram = 10.0 ** numpy.concatenate(ngram.token_log10probs(sentences))
     if numpy.isnan(p_ngram).any():
         raise RnnkitError(f"{source}: a word outside the N-gram model's closed vocabulary has no probability; "
                           "build it with `rnnkit ngram train --unk`")
-    return p_rnn, p_ngram
+    return p_ngram
 
 
 def mixed_sentence_log10probs(rnn, ngram, texts, lam, source="<text>"):
@@ -135,3 +145,59 @@ def mixture_perplexity(columns, weights):
     """Perplexity (e^mean negative log) of the tokens under Σ_m w_m P_m."""
     p = numpy.asarray(columns, dtype=numpy.float64) @ numpy.asarray(weights, dtype=numpy.float64)
     return math.exp(-numpy.log(p).mean())
+
+
+def mixture_columns(rnn, ngrams, path):
+    """((tokens, 1 + len(ngrams)) array: P_rnn, then each N-gram's P, of every predicted
+    token of the text; the mask of its <unk> targets), each line scored from its start."""
+    sentences, line_numbers = sentences_from_lines(read_text_lines(path), rnn.tokenizer, source=path)
+    if not sentences:
+        raise RnnkitError(f"{path}: no text to evaluate")
+    for ngram in ngrams:
+        check_shared_vocabulary(rnn, ngram, sentences, line_numbers, path)
+    columns = [numpy.exp(numpy.concatenate(rnn.token_logprobs(sentences)))]
+    columns += [ngram_probs(ngram, sentences, path) for ngram in ngrams]
+    unk = numpy.concatenate([[w == "<unk>" or w not in rnn.vocab for w in s] + [False] for s in sentences])
+    return numpy.column_stack(columns), unk
+
+
+def mixture_report(rnn, ngram_paths, text_path, lam=0.5, tune_path=None):
+    """`rnnkit eval --mix A [--mix B ..]`: the RNN, each N-gram model and their mixture on the same
+    tokens, each with and without the <unk> targets.
+
+    Weights: ``lam`` for the RNN and the rest shared equally by the N-gram
+    models, or, with ``tune_path``, all of them chosen by EM on that text
+    (SRILM's compute-best-mix). The dict keeps the keys of the one-model report
+    (``lambda`` is the RNN's weight, ``ngram_perplexity`` the first N-gram's)
+    and adds ``weights`` (the RNN's first), ``ngram_perplexities`` and the
+    ``*_without_unk`` figures.
+    """
+    ngrams = [load_compatible(rnn, p) for p in ngram_paths]
+    report = {}
+    if tune_path is not None:
+        columns, _ = mixture_columns(rnn, ngrams, tune_path)
+        weights, iterations = em_weights(columns)
+        report.update({"tuned_on": tune_path, "valid_mix_perplexity": mixture_perplexity(columns, weights)})
+    else:
+        weights = numpy.array([lam] + [(1.0 - lam) / len(ngrams)] * len(ngrams))
+    columns, unk = mixture_columns(rnn, ngrams, text_path)
+    known = columns[~unk]
+
+    def both(w):
+        return mixture_perplexity(columns, w), (mixture_perplexity(known, w) if len(known) else math.nan)
+
+    alone = [both(numpy.eye(columns.shape[1])[m]) for m in range(columns.shape[1])]
+    mix, mix_known = both(weights)
+    report.update({
+        "file": text_path, "tokens": int(columns.shape[0]), "lambda": float(weights[0]),
+        "rnn_perplexity": alone[0][0], "ngram_perplexity": alone[1][0], "mix_perplexity": mix,
+        "unk_tokens": int(unk.sum()),
+        "rnn_perplexity_without_unk": alone[0][1], "ngram_perplexity_without_unk": alone[1][1],
+        "mix_perplexity_without_unk": mix_known,
+        "models": [str(p) for p in ngram_paths], "weights": [float(w) for w in weights],
+        "ngram_perplexities": [a[0] for a in alone[1:]],
+        "ngram_perplexities_without_unk": [a[1] for a in alone[1:]],
+    })
+    if tune_path is not None:
+        report["em_iterations"] = iterations
+    return report
