@@ -16,6 +16,7 @@ GROUPS = {
               "softmax", "classes"),
     "training": ("batch", "bptt", "epochs", "optimizer", "lr", "clip", "anneal", "anneal_from", "valid_without_unk",
                  "min_improvement", "seed"),
+    "run": ("log_interval",),
 }
 # Switches that are on or off only (no --no- form).
 STORE_TRUE = ("valid_without_unk",)
@@ -47,7 +48,7 @@ def add_arguments(p):
         g = p.add_argument_group(title)
         for name in names:
             _add_option(g, by_name[name])
-    g = p.add_argument_group("run")
+    # g: the "run" group, which goes on with the flags that are no training option
     g.add_argument("--max-minutes", type=float, metavar="M", help="stop after M minutes, keeping the best model")
     g.add_argument("--resume", action="store_true", help="continue the interrupted run in MODEL_DIR")
     g.add_argument("--force", action="store_true", help="train into a MODEL_DIR that is not empty")

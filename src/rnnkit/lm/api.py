@@ -69,14 +69,20 @@ class LanguageModel:
         io.save_model(model_dir, config, self.vocab.to_json(), {**self.model.params, **self.model.buffers()})
 
     @classmethod
-    def train(cls, corpus, valid, out, resume=False, force=False, max_minutes=None, quiet=True, log=print, **options):
+    def train(cls, corpus, valid, out, resume=False, force=False, max_minutes=None, quiet=True, log=None, **options):
         """Train like `rnnkit train` (same options, as keywords) and return the best model.
+
+        ``quiet`` (the default): nothing on stdout or stderr, no bar and no
+        lines; MODEL_DIR/train.log has the lines. ``quiet=False``: the bar, and
+        the lines printed. ``log``: a function that gets each line instead.
 
         With ``task="cloze"`` the result is a rnnkit.lm.cloze.ClozeLM (fill and
         evaluate), since a cloze model is no left-to-right language model.
         """
         from rnnkit.lm.train import train
 
+        if log is None and not quiet:
+            log = print
         train(corpus, valid, out, options, resume=resume, force=force, max_minutes=max_minutes, quiet=quiet, log=log)
         if options.get("task") == "cloze":
             from rnnkit.lm.cloze import ClozeLM

@@ -13,6 +13,7 @@ The parts, one job each:
     schedule.py   the learning rate: validation history in, decision out (Mikolov's annealing)
     state.py      the checkpoint: everything a run needs to go on as if never stopped
     progress.py   how far an epoch has got: bar, a line every five minutes, or quiet
+    log.py        where the lines go: the caller and MODEL_DIR/train.log (a closed stdout stops nothing)
     trainer.py    the loop that ties them together, and ``train``
 
 The best model on validation is what MODEL_DIR holds. After every epoch, and

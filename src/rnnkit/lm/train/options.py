@@ -134,6 +134,9 @@ OPTIONS = (
     Option("valid_without_unk", bool, False,
            "judge epochs by the validation perplexity without the <unk> targets (rnnkit eval's second figure): "
            "for a large dictionary whose <unk> the training text never shows"),
+    _positive("log_interval", None, "also print a line (window, training perplexity, lr, tok/s) every N windows, "
+              "and into MODEL_DIR/train.log (default: every five minutes when output is not a terminal)",
+              optional=True),
     Option("seed", int, 1, "random seed: same seed, same run (default: {default})", expect="an integer"),
     Option("task", str, "lm", "lm: left-to-right language model (default); cloze: bidirectional model that fills a "
            "blank from both sides (rnnkit fill), lines read whole, --bptt = longest piece (default 100)",

@@ -18,15 +18,16 @@ from rnnkit.lm import io
 from rnnkit.lm.data import build_vocab_and_encode, encode_file, read_word_list
 from rnnkit.lm.task import get_task
 from rnnkit.lm.train import state as checkpoint
+from rnnkit.lm.train.log import RunLog
 from rnnkit.lm.train.options import DEFAULTS, check_known, resolve_options, settle_softmax
 from rnnkit.lm.train.progress import Progress
 from rnnkit.lm.train.schedule import Schedule
 from rnnkit.nn.optim import clip_scale, make_optimizer
 
-# The one option that may differ on --resume: how far to go. Nothing in the
-# schedule depends on it, so stopping at epoch 5 and resuming to 8 is the same
-# run as going to 8 at once.
-RESUME_FREE = ("epochs",)
+# The options that may differ on --resume: how far to go, and how often to
+# print. Nothing in the schedule depends on them, so stopping at epoch 5 and
+# resuming to 8 is the same run as going to 8 at once.
+RESUME_FREE = ("epochs", "log_interval")
 
 
 def build_model(vocab, opts, dtype=None):
@@ -191,8 +192,9 @@ class Trainer:
                                   "a resumed run keeps the options it was started with", key)
         # Options added to rnnkit after the checkpoint was written take their defaults.
         self.opts = {**DEFAULTS, **saved.options}
-        if given.get("epochs") is not None:
-            self.opts["epochs"] = given["epochs"]
+        for key in RESUME_FREE:
+            if given.get(key) is not None:
+                self.opts[key] = given[key]
         self._load_data(saved.vocab)
         for name in ("corpus", "valid"):
             if self.digests[name] != saved.digests[name]:
@@ -231,7 +233,7 @@ class Trainer:
     def _train_epoch(self, stop):
         opts, st, model = self.opts, self.state, self.model
         progress = Progress(self.batches.tokens, st["window"] * opts["bptt"] * opts["batch"], f"epoch {st['epoch'] + 1}",
-                            self.quiet, self.log)
+                            self.quiet, self.log, opts.get("log_interval"))
         self.optimizer.lr = st["lr"]
         t_start = time.monotonic()
         seconds_before, tokens_before = st["epoch_seconds"], st["epoch_tokens"]
@@ -319,16 +321,20 @@ class Trainer:
                                                  "continue with the same command and {resume}", ("resume",))
             result.exit_code = 128 + int(stop.signal)
             return result
-        # --max-minutes: the weights of the unfinished epoch may still be the best ones.
+        stopped = f"stopped after {{max_minutes}} {self.max_minutes:g} at {where}"
+        if st["best_loss"] is not None:
+            # MODEL_DIR keeps the best completed epoch, and that is the figure
+            # reported: the one metrics.jsonl shows and `rnnkit eval` measures.
+            return self._result("time", f"{stopped}; best valid ppl {math.exp(st['best_loss']):.2f} (epoch "
+                                        f"{st['best_epoch']}) kept in {self.out}", ("max_minutes",))
+        # No epoch finished: the unfinished one's weights are all there is. Recorded
+        # in the model files only: the checkpoint (saved above) keeps the schedule of
+        # the uninterrupted run, so --resume still reproduces it.
         loss = self._validate()
-        if st["best_loss"] is None or loss < st["best_loss"]:
-            # Recorded in the model files only: the checkpoint (saved above) keeps the
-            # schedule of the uninterrupted run, so --resume still reproduces it.
-            self._save_best(loss, round(st["epoch"] + st["window"] / self.windows, 3))
-        best = min(loss, st["best_loss"] if st["best_loss"] is not None else loss)
-        return self._result("time", f"stopped after {{max_minutes}} {self.max_minutes:g} at {where}; "
-                                    f"best valid ppl {math.exp(best):.2f} kept in {self.out}",
-                            ("max_minutes",), best_loss=best)
+        self._save_best(loss, round(st["epoch"] + st["window"] / self.windows, 3))
+        return self._result("time", f"{stopped}; no epoch completed: valid ppl {math.exp(loss):.2f} of the "
+                                    f"unfinished epoch's weights kept in {self.out}",
+                            ("max_minutes",), best_loss=loss)
 
     def _finish(self, reason):
         st = self.state
@@ -349,8 +355,21 @@ def train(corpus, valid, out, options=None, resume=False, force=False, max_minut
 
     ``options``: a dict with any of DEFAULTS' keys (None means the default).
     Returns a Result; the best model is in ``out`` (config.json, vocab.json,
-    weights.safetensors), with metrics.jsonl and checkpoint.safetensors.
+    weights.safetensors), with metrics.jsonl, checkpoint.safetensors and
+    train.log (every line ``log`` was given, and the result). ``log``: where
+    the lines go besides train.log (None: nowhere); a closed output (a pipe
+    whose reader has gone) ends only that, never the training.
     """
+    log = RunLog(log)
+    try:
+        result = _train(corpus, valid, out, options, resume, force, max_minutes, quiet, log)
+        log.file_only(result.cli_message())
+        return result
+    finally:
+        log.close()
+
+
+def _train(corpus, valid, out, options, resume, force, max_minutes, quiet, log):
     given = dict(options or {})
     check_known(given)
     if max_minutes is not None and not max_minutes > 0:
@@ -364,10 +383,11 @@ def train(corpus, valid, out, options=None, resume=False, force=False, max_minut
                               "resume", "force")
         trainer = Trainer(corpus, valid, out, None, log=log, quiet=quiet, max_minutes=max_minutes)
         trainer.resume(given)
+        log.open(out, append=True)
     else:
         opts = resolve_options(given)
         io.check_model_dir_free(out, force)
         trainer = Trainer(corpus, valid, out, opts, log=log, quiet=quiet, max_minutes=max_minutes)
         trainer.start()
-        os.makedirs(out, exist_ok=True)
+        log.open(out, append=False)
     return trainer.run()
