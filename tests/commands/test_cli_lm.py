@@ -46,7 +46,9 @@ def test_train_eval_predict_generate_score(corpus, tmp_path, capsys):
     text = tmp_path / "s.txt"
     text.write_text("the cat sat on the mat\nmat the on sat cat the\n", encoding="utf-8")
     code, stdout, err = cli(capsys, "score", out, text)
-    rows = [line.split("\t") for line in stdout.splitlines()]
+    header, *lines = stdout.splitlines()
+    assert header == "#log10_prob\tppl\ttokens\toov\ttext"  # says what the columns are
+    rows = [line.split("\t") for line in lines]
     assert code == 0 and len(rows) == 2 and rows[0][4] == "the cat sat on the mat"
     assert float(rows[0][0]) > float(rows[1][0])  # the grammatical order is more probable
     assert rows[0][2] == "7" and "perplexity" in err
@@ -65,7 +67,9 @@ def test_nbest_rescoring(trained_model, tmp_path, capsys):
         "u2\ta dog ran\t-5\n"
         "u2\tdog a ran\t-5\n", encoding="utf-8")
     code, stdout, _ = cli(capsys, "score", model, nb, "--nbest")
-    rows = [line.split("\t") for line in stdout.splitlines()]
+    header, *lines = stdout.splitlines()
+    assert header == "#utt_id\trank\tcombined\tlm_log10_prob\tam_score\ttext"
+    rows = [line.split("\t") for line in lines]
     assert code == 0 and [r[:2] for r in rows] == [["u1", "1"], ["u1", "2"], ["u2", "1"], ["u2", "2"]]
     assert rows[0][5] == "the cat sat on the mat" and rows[2][5] == "a dog ran"
     assert float(rows[0][2]) == pytest.approx(float(rows[0][3]) + float(rows[0][4]), abs=2e-4)
@@ -123,4 +127,4 @@ def test_score_reads_standard_input(trained_model, capsys, monkeypatch):
 
     monkeypatch.setattr(sys, "stdin", _io.TextIOWrapper(_io.BytesIO("the cat sat\na dog ran\n".encode("utf-8"))))
     code, stdout, _ = cli(capsys, "score", trained_model[0])
-    assert code == 0 and [line.split("\t")[4] for line in stdout.splitlines()] == ["the cat sat", "a dog ran"]
+    assert code == 0 and [line.split("\t")[4] for line in stdout.splitlines()[1:]] == ["the cat sat", "a dog ran"]

@@ -1,7 +1,16 @@
-"""`rnnkit generate MODEL_DIR [--prefix TEXT] [--max-tokens N] [--temperature T] [--top-k K] [--seed S]`."""
+"""`rnnkit generate MODEL_DIR [--prefix TEXT] [--max-tokens N] [--temperature T] [--top-k K] [--top-p P]
+[--num-samples N] [--seed S]`.
+
+The text is printed token by token as it is drawn (a long one shows at once).
+Without --seed one is drawn and printed on standard error, so that the text
+can be made again. --num-samples N: N texts, the k-th with seed S + k - 1
+(each one can be made again alone), separated by a blank line.
+"""
+
+import sys
 
 from rnnkit.lm.api import LanguageModel
-from rnnkit.lm.generate import check_sampling
+from rnnkit.lm.generate import TextStream, check_sampling
 
 NAME = "generate"
 HELP = "sample text from a trained model (same seed, same text)"
@@ -14,11 +23,33 @@ def add_arguments(p):
     p.add_argument("--temperature", type=float, default=1.0, metavar="T",
                    help="below 1: safer, above 1: wilder, 0: always the most likely token (default: 1)")
     p.add_argument("--top-k", type=int, default=None, metavar="K", help="sample among the K most likely tokens only")
-    p.add_argument("--seed", type=int, default=None, help="random seed (default: a fresh one each run)")
+    p.add_argument("--top-p", type=float, default=None, metavar="P",
+                   help="nucleus sampling: among the fewest most likely tokens whose probabilities add up to P")
+    p.add_argument("--num-samples", type=int, default=1, metavar="N",
+                   help="N texts, the k-th with seed S + k - 1, separated by a blank line (default: 1)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="random seed (default: a fresh one each run, printed on standard error)")
+
+
+def _write(piece):
+    sys.stdout.write(piece)
+    sys.stdout.flush()
 
 
 def run(args):
-    check_sampling(args.max_tokens, args.temperature, args.top_k)  # before the model is read
+    check_sampling(args.max_tokens, args.temperature, args.top_k, args.top_p, args.num_samples)  # before the model
     lm = LanguageModel.load(args.model)
-    print(lm.generate(args.prefix, args.max_tokens, args.temperature, args.top_k, args.seed).text)
+    seed = args.seed
+    if seed is None:
+        import secrets
+
+        seed = secrets.randbits(31)
+        seeds = f"{seed}" if args.num_samples == 1 else f"{seed} to {seed + args.num_samples - 1}"
+        print(f"rnnkit generate: seed {seeds} (--seed {seed} gives the same text again)", file=sys.stderr, flush=True)
+    for k in range(args.num_samples):
+        if k:
+            _write("\n")
+        lm.generate(args.prefix, args.max_tokens, args.temperature, args.top_k, seed + k, args.top_p,
+                    on_token=TextStream(lm.tokenizer, _write))
+        _write("\n")
     return 0

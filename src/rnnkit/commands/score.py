@@ -1,11 +1,12 @@
 """`rnnkit score MODEL_DIR [FILE|-] [--json] [--nbest ...]`: sentence scores and n-best re-ranking.
 
-Plain scoring prints one tab-separated row per input line:
+Plain scoring prints a header line (HEADER) and one tab-separated row per input line:
     log10 probability, perplexity, tokens (with <eos>), OOV tokens, text
 With --nbest the input is an n-best list (see rnnkit.lm.score for the format)
-and every utterance's candidates are printed best first:
+and every utterance's candidates are printed best first, after NBEST_HEADER:
     utt_id, rank, combined score, LM log10 probability, acoustic score (or -), text
---json prints one JSON object per line (per input line, or per utterance).
+The header starts with '#', which the n-best reader and most tools skip.
+--json prints one JSON object per line (per input line, or per utterance), no header.
 """
 
 import json
@@ -19,9 +20,17 @@ from rnnkit.lm.tokenize import read_lines
 
 NAME = "score"
 HELP = "log-probability and perplexity of each line, or re-rank an n-best list (--nbest)"
+# The first line of the plain output: what each tab-separated column is.
+HEADER = "#log10_prob\tppl\ttokens\toov\ttext"
+NBEST_HEADER = "#utt_id\trank\tcombined\tlm_log10_prob\tam_score\ttext"
+EPILOG = ("output: a header line, then one tab-separated row per line: log10 probability, perplexity "
+          "(10^(-log10_prob / tokens)), tokens (<eos> included), OOV tokens, text; the totals on standard error. "
+          "With --nbest: utt_id, rank, combined score, LM log10 probability, acoustic score (- if none), text; "
+          "--best: utt_id and the best text, no header. --json: one JSON object per line, no header.")
 
 
 def add_arguments(p):
+    p.epilog = EPILOG
     p.add_argument("model", metavar="MODEL_DIR")
     p.add_argument("file", metavar="FILE", nargs="?", default="-", help="UTF-8 text, one sentence per line (default: -, standard input)")
     p.add_argument("--json", action="store_true", help="JSON lines instead of tab-separated text")
@@ -50,6 +59,8 @@ def run(args):
     source = "<stdin>" if args.file == "-" else args.file
     out = sys.stdout
     if args.nbest:
+        if not (args.json or args.best):
+            out.write(NBEST_HEADER + "\n")
         for r in lm.rescore_nbest(lines, args.lm_weight, args.am_weight, source, mix=args.mix, lam=args.lam):
             if args.json:
                 out.write(json.dumps(r.to_json(), ensure_ascii=False) + "\n")
@@ -61,6 +72,8 @@ def run(args):
                               f"{_fmt(c.am_score)}\t{c.text}\n")
         return 0
     rows = lm.score(lines)
+    if not args.json:
+        out.write(HEADER + "\n")
     for r in rows:
         if args.json:
             out.write(json.dumps(r.to_json(), ensure_ascii=False) + "\n")

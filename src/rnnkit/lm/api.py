@@ -132,12 +132,15 @@ class LanguageModel:
         check_top(top)
         return predict(self.model, self.vocab, self.tokenizer, prefix, top)
 
-    def generate(self, prefix="", max_tokens=50, temperature=1.0, top_k=None, seed=None):
+    def generate(self, prefix="", max_tokens=50, temperature=1.0, top_k=None, seed=None, top_p=None, on_token=None):
         """Sampled text (the prefix included): a Generation, which is that str; same seed, same text.
 
         Without a seed one is drawn, and ``result.seed`` gives the same text again.
+        ``top_p``: nucleus sampling. ``on_token``: called with each token as it
+        is drawn (the prefix's first), to show a long text as it comes.
         """
-        return generate(self.model, self.vocab, self.tokenizer, prefix, max_tokens, temperature, top_k, seed)
+        return generate(self.model, self.vocab, self.tokenizer, prefix, max_tokens, temperature, top_k, seed, top_p,
+                        on_token)
 
     def score(self, lines):
         """One SentenceScore per line (``line``, ``text``, ``tokens``, ``oov``, ``logprob`` (log10),

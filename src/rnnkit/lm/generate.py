@@ -4,7 +4,8 @@ At each step the softmax output o_t is a distribution over the next token; we
 draw one token from it (sharpened or flattened by a temperature, optionally
 cut to the k most probable), feed it back as the next input, and carry the
 state. ``<eos>`` ends a line and the next one starts from it, as in training.
-The draws come from one seeded generator: same seed, same text.
+The draws come from one seeded generator: same seed, same text. Tokens are
+handed out as they are drawn (``on_token``), so a long text shows at once.
 """
 
 import secrets
@@ -16,7 +17,7 @@ from rnnkit.lm.results import Generation
 from rnnkit.lm.vocab import EOS
 
 
-def check_sampling(max_tokens, temperature, top_k):
+def check_sampling(max_tokens, temperature, top_k, top_p=None, num_samples=1):
     """OptionError for a sampling setting that makes no sense."""
     if max_tokens is None or max_tokens < 1:
         raise OptionError(f"{{max_tokens}} must be a positive integer, got {max_tokens}", "max_tokens")
@@ -26,10 +27,19 @@ def check_sampling(max_tokens, temperature, top_k):
         )
     if top_k is not None and top_k < 1:
         raise OptionError(f"{{top_k}} must be a positive integer, got {top_k}", "top_k")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise OptionError(f"{{top_p}} must be in (0, 1], got {top_p}", "top_p")
+    if num_samples is None or num_samples < 1:
+        raise OptionError(f"{{num_samples}} must be a positive integer, got {num_samples}", "num_samples")
 
 
-def sample_next(logp, rng, temperature=1.0, top_k=None):
-    """One token id drawn from log-probabilities ``logp`` (vocab,)."""
+def sample_next(logp, rng, temperature=1.0, top_k=None, top_p=None):
+    """One token id drawn from log-probabilities ``logp`` (vocab,).
+
+    ``top_k``: among the k most probable tokens only; ``top_p`` (nucleus
+    sampling, Holtzman et al. 2019): among the fewest most probable tokens
+    whose probabilities (after the temperature) add up to at least p.
+    """
     if temperature == 0:
         return int(xp.argmax(logp))
     scores = logp.astype(xp.float64) / temperature
@@ -38,50 +48,79 @@ def sample_next(logp, rng, temperature=1.0, top_k=None):
         scores = xp.where(scores >= cut, scores, -xp.inf)
     p = xp.exp(scores - scores.max())
     p /= p.sum()
+    if top_p is not None and top_p < 1:
+        order = xp.argsort(-p, kind="stable")
+        # the token that reaches p is kept (reaching it to rounding: 0.5 + 0.3 reaches 0.8)
+        keep = int(xp.searchsorted(xp.cumsum(p[order]), top_p - 1e-12)) + 1
+        cut = xp.zeros_like(p)
+        cut[order[:keep]] = p[order[:keep]]
+        p = cut / cut.sum()
     return int(rng.choice(p.size, p=p))
 
 
-def generate_ids(model, vocab, prefix_ids, max_tokens, temperature=1.0, top_k=None, seed=None):
-    """The ids of ``max_tokens`` sampled tokens following <eos> + prefix_ids."""
-    check_sampling(max_tokens, temperature, top_k)
-    rng = make_rng(seed)
+def iter_ids(model, vocab, prefix_ids, max_tokens, rng, temperature=1.0, top_k=None, top_p=None):
+    """Yield ``max_tokens`` sampled token ids following <eos> + prefix_ids, one as soon as it is drawn."""
     logp = next_log_probs(model, vocab, prefix_ids)
     state = model.final_state  # after <eos> and the prefix
-    out = []
     for _ in range(max_tokens):
-        token = sample_next(logp, rng, temperature, top_k)
-        out.append(token)
+        token = sample_next(logp, rng, temperature, top_k, top_p)
+        yield token
         logp = model.log_probs(xp.array([[token]], dtype=xp.int32), state)[-1, 0]
         state = model.final_state
-    return out
+
+
+def generate_ids(model, vocab, prefix_ids, max_tokens, temperature=1.0, top_k=None, seed=None, top_p=None):
+    """The ids of ``max_tokens`` sampled tokens following <eos> + prefix_ids."""
+    check_sampling(max_tokens, temperature, top_k, top_p)
+    return list(iter_ids(model, vocab, prefix_ids, max_tokens, make_rng(seed), temperature, top_k, top_p))
+
+
+class TextStream:
+    """Tokens to text piece by piece: words with spaces between; characters and jieba words without.
+
+    ``<eos>`` becomes a line break. ``write`` gets each piece; the pieces of
+    a token list joined are ``join_tokens`` of it.
+    """
+
+    def __init__(self, tokenizer, write):
+        self.sep, self.write, self.line_start = (" " if tokenizer == "word" else ""), write, True
+
+    def __call__(self, token):
+        if token == EOS:
+            self.write("\n")
+            self.line_start = True
+        else:
+            self.write(token if self.line_start else self.sep + token)
+            self.line_start = False
 
 
 def join_tokens(tokens, tokenizer):
-    """Text from tokens: words with spaces between; characters and jieba words without.
-
-    ``<eos>`` becomes a line break.
-    """
-    sep = " " if tokenizer == "word" else ""
-    lines, line = [], []
-    for tok in tokens:
-        if tok == EOS:
-            lines.append(sep.join(line))
-            line = []
-        else:
-            line.append(tok)
-    lines.append(sep.join(line))
-    return "\n".join(lines)
+    """Text from tokens: words with spaces between; characters and jieba words without; <eos>: a line break."""
+    pieces = []
+    stream = TextStream(tokenizer, pieces.append)
+    for token in tokens:
+        stream(token)
+    return "".join(pieces)
 
 
-def generate(model, vocab, tokenizer, prefix="", max_tokens=50, temperature=1.0, top_k=None, seed=None):
+def generate(model, vocab, tokenizer, prefix="", max_tokens=50, temperature=1.0, top_k=None, seed=None,
+             top_p=None, on_token=None):
     """The prefix followed by the sampled text: a Generation (a str, with the tokens and the seed).
 
     Without a seed one is drawn and recorded, so that any text can be made again.
+    ``on_token``: called with each token as it comes, the prefix's tokens first
+    (the text is what TextStream makes of them), for output that streams.
     """
-    check_sampling(max_tokens, temperature, top_k)
+    check_sampling(max_tokens, temperature, top_k, top_p)
     tokens, ids, _ = read_prefix(prefix or "", tokenizer, vocab)
     if seed is None:
         seed = secrets.randbits(63)
-    sampled = vocab.decode(generate_ids(model, vocab, ids, max_tokens, temperature, top_k, seed))
+    on_token = on_token or (lambda token: None)
+    for token in tokens:
+        on_token(token)
+    sampled = []
+    for token_id in iter_ids(model, vocab, ids, max_tokens, make_rng(seed), temperature, top_k, top_p):
+        sampled.append(vocab.tokens[token_id])
+        on_token(sampled[-1])
     return Generation(join_tokens(tokens + sampled, tokenizer), prefix or "", sampled,
-                      seed if isinstance(seed, int) else None, temperature, top_k)
+                      seed if isinstance(seed, int) else None, temperature, top_k, top_p)

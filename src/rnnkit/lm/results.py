@@ -94,7 +94,7 @@ class Generation(str):
 
     ``text`` (the same string), ``prefix``, ``tokens`` (the sampled tokens,
     <eos> included where a line ended), ``seed`` (the seed that gives this text
-    again, drawn when none was asked for), ``temperature``, ``top_k``.
+    again, drawn when none was asked for), ``temperature``, ``top_k``, ``top_p``.
     """
 
     text: str
@@ -103,6 +103,7 @@ class Generation(str):
     seed: int
     temperature: float = 1.0
     top_k: int = None
+    top_p: float = None
 
     def __new__(cls, text, *args, **kwargs):
         return super().__new__(cls, text)
