@@ -39,17 +39,25 @@ def _write(piece):
 def run(args):
     check_sampling(args.max_tokens, args.temperature, args.top_k, args.top_p, args.num_samples)  # before the model
     lm = LanguageModel.load(args.model)
-    seed = args.seed
+    seed, note = args.seed, None
     if seed is None:
         import secrets
 
         seed = secrets.randbits(31)
         seeds = f"{seed}" if args.num_samples == 1 else f"{seed} to {seed + args.num_samples - 1}"
-        print(f"rnnkit generate: seed {seeds} (--seed {seed} gives the same text again)", file=sys.stderr, flush=True)
+        note = f"rnnkit generate: seed {seeds} (--seed {seed} gives the same text again)"
     for k in range(args.num_samples):
         if k:
             _write("\n")
-        lm.generate(args.prefix, args.max_tokens, args.temperature, args.top_k, seed + k, args.top_p,
-                    on_token=TextStream(lm.tokenizer, _write))
+        stream = TextStream(lm.tokenizer, _write)
+
+        def on_token(token):
+            nonlocal note
+            if note:  # once the prefix was read: an unusable one is the only line on stderr
+                print(note, file=sys.stderr, flush=True)
+                note = None
+            stream(token)
+
+        lm.generate(args.prefix, args.max_tokens, args.temperature, args.top_k, seed + k, args.top_p, on_token)
         _write("\n")
     return 0
