@@ -20,6 +20,7 @@ blas_env.apply()
 # Module names under rnnkit.commands, in the order `rnnkit --help` lists them.
 COMMANDS = [
     "demo",
+    "prepare",
     "train",
     "eval",
     "predict",

@@ -136,6 +136,27 @@ def streams(ids, batch):
     return xp.ascontiguousarray(ids[: length * batch].reshape(batch, length).T)
 
 
+class MappedStreams:
+    """The (L, batch) stream array of ``streams`` for ids that stay on disk (rnnkit.lm.prepared.TokenFile).
+
+    Only ``shape`` and row slices ``[a:b]`` are offered, which is what ``window``
+    uses; a slice reads the ``batch`` pieces of the file it needs and nothing more.
+    """
+
+    def __init__(self, ids, batch):
+        self.ids, self.batch = ids, batch
+        length = ids.size // batch
+        if length < 2:
+            streams(xp.zeros(ids.size, dtype=ID_DTYPE), batch)  # the same error as in memory
+        self.shape = (length, batch)
+
+    def __getitem__(self, rows):
+        start, stop, _ = rows.indices(self.shape[0])
+        length = self.shape[0]
+        cols = [self.ids.take(b * length + start, b * length + stop) for b in range(self.batch)]
+        return xp.ascontiguousarray(xp.stack(cols, axis=1))
+
+
 def num_windows(length, bptt):
     """How many truncated-BPTT windows cover a stream of ``length`` tokens."""
     return -(-(length - 1) // bptt)

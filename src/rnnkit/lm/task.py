@@ -19,7 +19,7 @@ the name config.json's "task" holds.
 
 from rnnkit.errors import OptionError
 from rnnkit.lm import io
-from rnnkit.lm.data import num_windows, streams, window
+from rnnkit.lm.data import MappedStreams, num_windows, streams, window
 from rnnkit.lm.model import RNNLM
 from rnnkit.nn.class_softmax import frequency_classes
 
@@ -72,7 +72,9 @@ class StreamBatches:
     """
 
     def __init__(self, ids, batch, bptt):
-        self.streams, self.bptt = streams(ids, batch), bptt
+        # ids: an array, or a memory-mapped TokenFile (rnnkit prepare) read window by window
+        self.streams = streams(ids, batch) if hasattr(ids, "reshape") else MappedStreams(ids, batch)
+        self.bptt = bptt
         self.count = num_windows(self.streams.shape[0], bptt)
         self.tokens = (self.streams.shape[0] - 1) * batch
 
@@ -158,6 +160,8 @@ class ClozeTask(Task):
     def batches(self, ids, vocab, opts):
         from rnnkit.lm.cloze import SentenceBatches
 
+        if not hasattr(ids, "reshape"):
+            ids = ids.array()  # a prepared corpus: lines are shuffled, so the cloze task reads it whole
         return SentenceBatches(ids, vocab.eos_id, opts["batch"], opts["bptt"], opts["seed"])
 
     def validation_loss(self, model, ids, vocab, opts):

@@ -16,6 +16,7 @@ from rnnkit import __version__
 from rnnkit.errors import OptionError, OptionText, RnnkitError
 from rnnkit.lm import io
 from rnnkit.lm.data import build_vocab_and_encode, encode_file, read_word_list
+from rnnkit.lm.prepared import Prepared, is_prepared
 from rnnkit.lm.task import get_task
 from rnnkit.lm.train import state as checkpoint
 from rnnkit.lm.train.log import RunLog
@@ -129,17 +130,44 @@ class Trainer:
     def _load_data(self, vocab=None):
         opts = self.opts
         self.task = get_task(opts.get("task"))
-        if vocab is None:
-            words = read_word_list(opts["vocab"]) if opts["vocab"] is not None else None
-            vocab, train = build_vocab_and_encode(self.corpus, opts["tokenizer"], opts["min_count"],
-                                                  opts["max_vocab"], words)
+        if is_prepared(self.corpus):
+            train = self._prepared_corpus(vocab)
+            vocab, train_ids, corpus_digest = train.vocab, train.ids, train.digest
         else:
-            train = encode_file(self.corpus, opts["tokenizer"], vocab)
-        valid = encode_file(self.valid_path, opts["tokenizer"], vocab)
-        self.vocab, self.train_ids, self.valid_ids = vocab, train.ids, valid.ids
-        self.batches = self.task.batches(train.ids, vocab, opts)
+            if vocab is None:
+                words = read_word_list(opts["vocab"]) if opts["vocab"] is not None else None
+                vocab, train = build_vocab_and_encode(self.corpus, opts["tokenizer"], opts["min_count"],
+                                                      opts["max_vocab"], words)
+            else:
+                train = encode_file(self.corpus, opts["tokenizer"], vocab)
+            train_ids, corpus_digest = train.ids, file_digest(self.corpus)
+        if is_prepared(self.valid_path):
+            valid = Prepared(self.valid_path)
+            if valid.vocab.tokens != vocab.tokens:
+                raise RnnkitError(f"{self.valid_path}: prepared with another dictionary than the training corpus "
+                                  f"(rnnkit prepare VALID --vocab {self.corpus} --out ... uses the training one)")
+            valid_ids, valid_digest = valid.ids.array(), valid.digest
+        else:
+            valid_ids = encode_file(self.valid_path, opts["tokenizer"], vocab).ids
+            valid_digest = file_digest(self.valid_path)
+        self.vocab, self.train_ids, self.valid_ids = vocab, train_ids, valid_ids
+        self.batches = self.task.batches(train_ids, vocab, opts)
         self.windows = len(self.batches)
-        self.digests = {"corpus": file_digest(self.corpus), "valid": file_digest(self.valid_path)}
+        self.digests = {"corpus": corpus_digest, "valid": valid_digest}
+
+    def _prepared_corpus(self, vocab):
+        """The corpus of a DATA_DIR: its dictionary and tokenizer were fixed by rnnkit prepare."""
+        opts = self.opts
+        data = Prepared(self.corpus)
+        if opts["vocab"] is not None or opts["min_count"] != 1 or opts["max_vocab"] is not None:
+            raise OptionError(f"{self.corpus} was prepared with its dictionary: {{vocab}}, {{min_count}} and "
+                              "{max_vocab} belong to rnnkit prepare", "vocab", "min_count", "max_vocab")
+        if data.tokenizer != opts["tokenizer"]:
+            raise OptionError(f"{self.corpus} was cut by the {data.tokenizer!r} tokenizer, not "
+                              f"{{tokenizer}} {opts['tokenizer']}", "tokenizer")
+        if vocab is not None and vocab.tokens != data.vocab.tokens:
+            raise RnnkitError(f"{self.corpus}: not the corpus this run was started with (its dictionary differs)")
+        return data
 
     def _build(self):
         opts = self.opts
@@ -375,8 +403,9 @@ def _train(corpus, valid, out, options, resume, force, max_minutes, quiet, log):
     if max_minutes is not None and not max_minutes > 0:
         raise OptionError(f"{{max_minutes}} must be positive, got {max_minutes}", "max_minutes")
     for path, what in ((corpus, "corpus"), (valid, "validation file")):
-        if not os.path.isfile(path):
-            raise RnnkitError(f"{path}: no such {what}" if not os.path.exists(path) else f"{path}: not a file")
+        if not os.path.isfile(path) and not is_prepared(path):
+            raise RnnkitError(f"{path}: no such {what}" if not os.path.exists(path)
+                              else f"{path}: not a file, nor a DATA_DIR of rnnkit prepare")
     if resume:
         if force:
             raise OptionError("{resume} and {force} contradict each other: resume continues, force starts over",
