@@ -2,7 +2,7 @@
 
 import argparse
 
-from rnnkit.errors import flag
+from rnnkit.errors import UsageError, flag
 from rnnkit.lm.train import DEFAULTS, OPTIONS, train
 
 NAME = "train"
@@ -40,7 +40,8 @@ def _add_option(group, option):
 
 
 def add_arguments(p):
-    p.add_argument("corpus", metavar="CORPUS", help="training text, UTF-8, one sentence per line")
+    p.add_argument("corpus", metavar="CORPUS", help="training text, UTF-8, one sentence per line, or a DATA_DIR of "
+                   "rnnkit prepare")
     p.add_argument("--valid", required=True, metavar="FILE", help="validation text: annealing and the best model")
     p.add_argument("--out", required=True, metavar="MODEL_DIR", help="directory for the model, metrics and checkpoint")
     by_name = {o.name: o for o in OPTIONS}
@@ -53,11 +54,27 @@ def add_arguments(p):
     g.add_argument("--resume", action="store_true", help="continue the interrupted run in MODEL_DIR")
     g.add_argument("--force", action="store_true", help="train into a MODEL_DIR that is not empty")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+    g = p.add_argument_group("cluster (pip install 'rnnkit[scale]')")
+    g.add_argument("--workers", type=int, metavar="N", help="synchronous data-parallel training on N Ray workers "
+                   "(the B streams shared between them; the same weights as one process)")
+    g.add_argument("--ray-address", metavar="ADDR", help="join the Ray cluster at ADDR (ray start --head prints "
+                   "it); default with --workers: a local Ray instance")
+    g.add_argument("--checkpoint-minutes", type=float, metavar="M", help="with --workers: a checkpoint every M "
+                   "minutes as well as every epoch (a lost worker restarts from the last one)")
 
 
 def run(args):
     options = {key: getattr(args, key) for key in DEFAULTS if hasattr(args, key)}
-    result = train(args.corpus, args.valid, args.out, options, resume=args.resume, force=args.force,
-                   max_minutes=args.max_minutes, quiet=args.quiet)
+    run_args = dict(resume=args.resume, force=args.force, max_minutes=args.max_minutes, quiet=args.quiet)
+    if args.workers is None:
+        if args.ray_address is not None or args.checkpoint_minutes is not None:
+            raise UsageError("--ray-address and --checkpoint-minutes go with --workers N")
+        result = train(args.corpus, args.valid, args.out, options, **run_args)
+    else:
+        from rnnkit.scale.data_parallel import train_data_parallel
+
+        result = train_data_parallel(args.corpus, args.valid, args.out, options, workers=args.workers,
+                                     ray_address=args.ray_address, checkpoint_minutes=args.checkpoint_minutes,
+                                     **run_args)
     print(result.cli_message())
     return result.exit_code

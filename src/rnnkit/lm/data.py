@@ -143,17 +143,22 @@ class MappedStreams:
     uses; a slice reads the ``batch`` pieces of the file it needs and nothing more.
     """
 
-    def __init__(self, ids, batch):
+    def __init__(self, ids, batch, lo=0, hi=None):
         self.ids, self.batch = ids, batch
-        length = ids.size // batch
-        if length < 2:
+        self.length = ids.size // batch
+        if self.length < 2:
             streams(xp.zeros(ids.size, dtype=ID_DTYPE), batch)  # the same error as in memory
-        self.shape = (length, batch)
+        self.lo, self.hi = lo, batch if hi is None else hi
+        self.shape = (self.length, self.hi - self.lo)
+
+    def columns(self, lo, hi):
+        """Streams lo..hi only (a data-parallel worker's share)."""
+        return MappedStreams(self.ids, self.batch, self.lo + lo, self.lo + hi)
 
     def __getitem__(self, rows):
-        start, stop, _ = rows.indices(self.shape[0])
-        length = self.shape[0]
-        cols = [self.ids.take(b * length + start, b * length + stop) for b in range(self.batch)]
+        start, stop, _ = rows.indices(self.length)
+        L = self.length
+        cols = [self.ids.take(b * L + start, b * L + stop) for b in range(self.lo, self.hi)]
         return xp.ascontiguousarray(xp.stack(cols, axis=1))
 
 

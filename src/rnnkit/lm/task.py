@@ -17,6 +17,9 @@ generators (rnnkit.lm.model.LanguageNetwork). TASKS is the registry by name,
 the name config.json's "task" holds.
 """
 
+import copy
+
+from rnnkit.backend import xp
 from rnnkit.errors import OptionError
 from rnnkit.lm import io
 from rnnkit.lm.data import MappedStreams, num_windows, streams, window
@@ -83,6 +86,14 @@ class StreamBatches:
 
     def get(self, epoch, index):
         return window(self.streams, index, self.bptt)
+
+    def part(self, lo, hi):
+        """The same windows for streams lo..hi only: one data-parallel worker's share (rnnkit.scale)."""
+        share = copy.copy(self)
+        share.streams = (self.streams.columns(lo, hi) if isinstance(self.streams, MappedStreams)
+                         else xp.ascontiguousarray(self.streams[:, lo:hi]))
+        share.tokens = (self.streams.shape[0] - 1) * (hi - lo)
+        return share
 
 
 class NextWordTask(Task):

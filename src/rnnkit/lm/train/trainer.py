@@ -259,7 +259,7 @@ class Trainer:
         return self.max_minutes is not None and time.monotonic() - self._t0 >= self.max_minutes * 60
 
     def _train_epoch(self, stop):
-        opts, st, model = self.opts, self.state, self.model
+        opts, st = self.opts, self.state
         progress = Progress(self.batches.tokens, st["window"] * opts["bptt"] * opts["batch"], f"epoch {st['epoch'] + 1}",
                             self.quiet, self.log, opts.get("log_interval"))
         self.optimizer.lr = st["lr"]
@@ -267,21 +267,20 @@ class Trainer:
         seconds_before, tokens_before = st["epoch_seconds"], st["epoch_tokens"]
         try:
             while st["window"] < self.windows:
-                x, y = self.batches.get(st["epoch"], st["window"])
-                loss = train_step(model, self.optimizer, x, y, self.hidden, opts["clip"])
-                self.hidden = model.final_state       # carried into the next window (None: nothing to carry)
+                loss, tokens = self._train_window()
                 if not math.isfinite(loss):
                     raise RnnkitError(
                         f"the training loss became {loss} at epoch {st['epoch'] + 1}, window {st['window']}: "
                         f"lower {{lr}} (now {self.optimizer.lr:g}) or {{clip}}", "lr", "clip"
                     )
                 st["window"] += 1
-                st["epoch_nll"] += loss * y.size
-                st["epoch_tokens"] += int(y.size)
+                st["epoch_nll"] += loss * tokens
+                st["epoch_tokens"] += tokens
                 st["epoch_seconds"] = seconds_before + time.monotonic() - t_start
                 rate = (st["epoch_tokens"] - tokens_before) / max(st["epoch_seconds"] - seconds_before, 1e-9)
-                progress.update(y.size, st["window"], self.windows, st["epoch_nll"], st["epoch_tokens"], rate,
+                progress.update(tokens, st["window"], self.windows, st["epoch_nll"], st["epoch_tokens"], rate,
                                 self.optimizer.lr)
+                self._after_window()
                 if stop.signal is not None:
                     return "interrupted"
                 if self._out_of_time():
@@ -289,6 +288,16 @@ class Trainer:
         finally:
             progress.close()
         return None
+
+    def _train_window(self):
+        """Train on the window the state points at: (mean loss, tokens). rnnkit.scale runs it on workers."""
+        x, y = self.batches.get(self.state["epoch"], self.state["window"])
+        loss = train_step(self.model, self.optimizer, x, y, self.hidden, self.opts["clip"])
+        self.hidden = self.model.final_state  # carried into the next window (None: nothing to carry)
+        return loss, int(y.size)
+
+    def _after_window(self):
+        """Called after each window's bookkeeping (rnnkit.scale: a checkpoint every few minutes)."""
 
     def _validate(self):
         return self.task.validation_loss(self.model, self.valid_ids, self.vocab, self.opts)
@@ -378,10 +387,12 @@ class Trainer:
                       options=options)
 
 
-def train(corpus, valid, out, options=None, resume=False, force=False, max_minutes=None, quiet=False, log=print):
+def train(corpus, valid, out, options=None, resume=False, force=False, max_minutes=None, quiet=False, log=print,
+          make_trainer=Trainer):
     """Train (or, with resume=True, continue training) a model into directory ``out``.
 
     ``options``: a dict with any of DEFAULTS' keys (None means the default).
+    ``make_trainer``: Trainer, or a subclass with the same arguments (rnnkit.scale: on several workers).
     Returns a Result; the best model is in ``out`` (config.json, vocab.json,
     weights.safetensors), with metrics.jsonl, checkpoint.safetensors and
     train.log (every line ``log`` was given, and the result). ``log``: where
@@ -410,13 +421,13 @@ def _train(corpus, valid, out, options, resume, force, max_minutes, quiet, log):
         if force:
             raise OptionError("{resume} and {force} contradict each other: resume continues, force starts over",
                               "resume", "force")
-        trainer = Trainer(corpus, valid, out, None, log=log, quiet=quiet, max_minutes=max_minutes)
+        trainer = make_trainer(corpus, valid, out, None, log=log, quiet=quiet, max_minutes=max_minutes)
         trainer.resume(given)
         log.open(out, append=True)
     else:
         opts = resolve_options(given)
         io.check_model_dir_free(out, force)
-        trainer = Trainer(corpus, valid, out, opts, log=log, quiet=quiet, max_minutes=max_minutes)
+        trainer = make_trainer(corpus, valid, out, opts, log=log, quiet=quiet, max_minutes=max_minutes)
         trainer.start()
         log.open(out, append=False)
     return trainer.run()

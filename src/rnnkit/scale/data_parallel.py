@@ -1,0 +1,170 @@
+"""`rnnkit train --workers N`: the one-process trainer with its windows computed on N replicas.
+
+The driver is rnnkit.lm.train.Trainer: the same options, schedule,
+validation, model files and checkpoints. Only ``_train_window`` differs: the
+window's gradient comes from the workers (rnnkit.scale.replica), summed, and
+the driver steps its own model with the clipping and optimizer of one process.
+Validation runs on the driver's model, so the schedule sees what one process
+would see.
+
+Faults: the driver writes the checkpoint every epoch and every
+``checkpoint_minutes``. A worker that dies mid-epoch restarts all of them
+from the last checkpoint (one line in the log); the run then goes on exactly as
+it would have (a checkpoint holds every stream's hidden state).
+"""
+
+import os
+import time
+
+from rnnkit.backend import xp
+from rnnkit.errors import OptionError
+from rnnkit.lm.train import state as checkpoint
+from rnnkit.lm.train.trainer import Trainer, train
+from rnnkit.nn.embedding import scatter_add_rows
+from rnnkit.nn.optim import clip_scale
+from rnnkit.scale.cluster import LocalPool, RayPool, WorkerDied, connect
+from rnnkit.scale.replica import clear_grads, join_states, shares, split_state, write_grads
+
+
+def sum_results(results):
+    """(loss sum, tokens, dense sum, sparse sum) of the workers' step results, added in worker order."""
+    loss = sum(r[0] for r in results)
+    tokens = sum(r[1] for r in results)
+    dense = {k: g.copy() for k, g in results[0][2].items()}
+    for r in results[1:]:
+        for k, g in r[2].items():
+            dense[k] += g
+    sparse = {}
+    for name in results[0][3]:
+        rows = xp.concatenate([r[3][name][0] for r in results])
+        values = xp.concatenate([r[3][name][1] for r in results])
+        unique, where = xp.unique(rows, return_inverse=True)
+        total = xp.zeros((unique.size,) + values.shape[1:], dtype=values.dtype)
+        scatter_add_rows(total, where, values)
+        sparse[name] = (unique, total)
+    return loss, tokens, dense, sparse
+
+
+class DataParallelTrainer(Trainer):
+    """Trainer whose windows run on ``workers`` replicas: Ray actors, or this process with ``backend="local"``."""
+
+    def __init__(self, corpus, valid, out, opts, log=print, quiet=False, max_minutes=None, workers=2,
+                 ray_address=None, backend="ray", checkpoint_minutes=None, after_step=None):
+        super().__init__(corpus, valid, out, opts, log=log, quiet=quiet, max_minutes=max_minutes)
+        if workers < 1:
+            raise OptionError(f"{{workers}} must be at least 1, got {workers}", "workers")
+        if checkpoint_minutes is not None and not checkpoint_minutes > 0:
+            raise OptionError(f"{{checkpoint_minutes}} must be positive, got {checkpoint_minutes}",
+                              "checkpoint_minutes")
+        self.workers, self.ray_address, self.backend = workers, ray_address, backend
+        self.checkpoint_minutes, self.after_step = checkpoint_minutes, after_step
+        self.pool, self.restarts, self.comm_seconds = None, 0, 0.0
+
+    # --- the workers ---------------------------------------------------------------
+
+    def _check(self):
+        opts = self.opts
+        if opts.get("task", "lm") != "lm":
+            raise OptionError("{workers} trains left-to-right models ({task} lm) only", "workers", "task")
+        if opts["batch"] < self.workers:
+            raise OptionError(f"{{batch}} {opts['batch']} streams cannot be shared by {{workers}} {self.workers}",
+                              "batch", "workers")
+
+    def _start_pool(self):
+        self._check()
+        # in memory: the array itself; a DATA_DIR: its path, memory-mapped by each worker
+        data = self.train_ids if hasattr(self.train_ids, "reshape") else os.path.abspath(self.corpus)
+        vocab_json = self.vocab.to_json()
+        if self.backend == "local":
+            args = [(data, vocab_json, self.opts, lo, hi) for lo, hi in shares(self.opts["batch"], self.workers)]
+            self.pool = LocalPool(args)
+        else:
+            ray = connect(self.ray_address, num_cpus=self.workers if self.ray_address is None else None)
+            if not isinstance(data, str):
+                data = ray.put(data)  # once in the object store; every actor maps it
+            vocab_json = ray.put(vocab_json)
+            args = [(data, vocab_json, self.opts, lo, hi) for lo, hi in shares(self.opts["batch"], self.workers)]
+            self.pool = RayPool(ray, args)
+        where = "this process" if self.backend == "local" else (self.ray_address or "a local Ray instance")
+        self.log(f"data parallel: {self.workers} worker(s) on {where}, "
+                 f"{self.opts['batch']} streams as {[hi - lo for lo, hi in shares(self.opts['batch'], self.workers)]}")
+
+    def _sync(self):
+        """Every worker takes the driver's weights, optimizer state and its streams' hidden state."""
+        opt_state = self.optimizer.state_dict()
+        parts = shares(self.opts["batch"], self.workers)
+        hidden = [split_state(self.hidden, lo, hi) if self.hidden is not None else None for lo, hi in parts]
+        self.pool.each("load", [(self.model.params, opt_state, h) for h in hidden])
+        self._pending = None
+
+    def _gather_hidden(self):
+        return join_states(self.pool.each("hidden_state", [()] * self.workers))
+
+    # --- the loop's pieces, as rnnkit.lm.train.Trainer has them -------------------------
+
+    def _train_epoch(self, stop):
+        self.optimizer.lr = self.state["lr"]
+        self._sync()
+        return super()._train_epoch(stop)
+
+    def _train_window(self):
+        st = self.state
+        t0 = time.perf_counter()
+        results = self.pool.step(self._pending, st["epoch"], st["window"])
+        t1 = time.perf_counter()
+        loss, tokens, dense, sparse = sum_results(results)
+        rows = write_grads(self.model, dense, sparse)
+        scale = clip_scale(self.model.grads, self.opts["clip"], rows)[1] if self.opts["clip"] else 1.0
+        self.optimizer.step(grad_scale=scale, rows=rows)
+        clear_grads(self.model, rows)
+        self._pending = (dense, sparse, scale, self.optimizer.lr)
+        self.step_seconds = (t1 - t0, time.perf_counter() - t1)
+        if self.after_step is not None:
+            self.after_step(self)
+        return loss / tokens, tokens
+
+    def _after_window(self):
+        if self.checkpoint_minutes is not None and time.monotonic() - self._saved_at >= self.checkpoint_minutes * 60:
+            self.save_checkpoint()
+
+    def save_checkpoint(self):
+        if self.state["window"] > 0 and self.pool is not None:
+            self.hidden = self._gather_hidden()  # the workers carry it; the checkpoint holds all B streams
+        super().save_checkpoint()
+        self._saved_at = time.monotonic()
+
+    def _restore(self):
+        saved = checkpoint.Checkpoint(self.checkpoint_path)
+        self.state = saved.state
+        self.best_params, self.hidden = saved.restore(self.model, self.optimizer)
+
+    def run(self):
+        self._saved_at = time.monotonic()
+        try:
+            self._start_pool()
+            if not os.path.exists(self.checkpoint_path):
+                self.save_checkpoint()  # a worker lost before the first epoch ends restarts from here
+            while True:
+                try:
+                    return super().run()
+                except WorkerDied as exc:
+                    self.restarts += 1
+                    self._restore()
+                    st = self.state
+                    self.log(f"{exc}: restarting {self.workers} worker(s) from the checkpoint at epoch "
+                             f"{st['epoch'] + 1}, window {st['window']}/{self.windows}")
+                    self.pool.restart()
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown()
+
+
+def train_data_parallel(corpus, valid, out, options=None, workers=2, ray_address=None, backend="ray",
+                        checkpoint_minutes=None, after_step=None, **kwargs):
+    """rnnkit.lm.train.train on ``workers`` replicas; the same arguments, and the same result."""
+
+    def make(*args, **kw):
+        return DataParallelTrainer(*args, **kw, workers=workers, ray_address=ray_address, backend=backend,
+                                   checkpoint_minutes=checkpoint_minutes, after_step=after_step)
+
+    return train(corpus, valid, out, options, make_trainer=make, **kwargs)

@@ -1,0 +1,125 @@
+"""rnnkit train --workers N: the weights of one process, on N replicas (in-process here, on Ray in test_ray.py)."""
+
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from rnnkit.lm.io import read_tensors
+from rnnkit.lm.train import train
+from rnnkit.scale.data_parallel import sum_results, train_data_parallel
+from rnnkit.scale.replica import join_states, shares, split_state
+
+# (cell, softmax, lr): an Elman, a GRU and a class-softmax model
+MODELS = [("rnn", "full", 0.5), ("gru", "full", 2.0), ("rnn", "class", 0.5)]
+
+
+def quiet(msg):
+    pass
+
+
+def small_corpus(tmp_path, lines=60, seed=0):
+    rng = np.random.default_rng(seed)
+    words = [f"w{i}" for i in range(40)]
+    p = 1.0 / np.arange(1, 41)
+    p /= p.sum()
+
+    def write(path, n):
+        with open(path, "w") as f:
+            for _ in range(n):
+                f.write(" ".join(rng.choice(words, int(rng.integers(2, 10)), p=p)) + "\n")
+        return str(path)
+
+    return write(tmp_path / "train.txt", lines), write(tmp_path / "valid.txt", 15)
+
+
+def options(cell, softmax, lr, **more):
+    return dict(hidden=12, embed=10, epochs=2, batch=6, bptt=5, cell=cell, softmax=softmax, classes=6, lr=lr,
+                **more)
+
+
+def weights(model_dir):
+    return read_tensors(os.path.join(model_dir, "weights.safetensors"))[0]
+
+
+def relative_difference(a, b):
+    assert a.keys() == b.keys()
+    return max(float(np.abs(a[k] - b[k]).max() / max(np.abs(a[k]).max(), 1e-30)) for k in a)
+
+
+def test_shares_and_states():
+    assert shares(7, 3) == [(0, 3), (3, 5), (5, 7)] and shares(4, 1) == [(0, 4)]
+    state = [np.arange(12.0).reshape(6, 2), (np.ones((6, 2)), np.zeros((6, 2)))]
+    parts = [split_state(state, lo, hi) for lo, hi in shares(6, 4)]
+    back = join_states(parts)
+    assert np.array_equal(back[0], state[0]) and np.array_equal(back[1][0], state[1][0])
+    assert join_states([None, None]) is None
+
+
+def test_sparse_gradients_are_summed_by_row():
+    dense = lambda v: {"W": np.full((2, 2), v, dtype=np.float32)}  # noqa: E731
+    r1 = (1.0, 3, dense(1), {"E": (np.array([2, 5]), np.array([[1.0], [2.0]], dtype=np.float32))})
+    r2 = (2.0, 3, dense(2), {"E": (np.array([0, 5]), np.array([[4.0], [8.0]], dtype=np.float32))})
+    loss, tokens, d, s = sum_results([r1, r2])
+    assert (loss, tokens) == (3.0, 6) and np.array_equal(d["W"], np.full((2, 2), 3))
+    rows, values = s["E"]
+    assert rows.tolist() == [0, 2, 5] and values[:, 0].tolist() == [4.0, 1.0, 10.0]
+
+
+@pytest.mark.parametrize("cell,softmax,lr", MODELS)
+def test_same_weights_as_one_process(tmp_path, cell, softmax, lr):
+    tr, va = small_corpus(tmp_path)
+    opts = options(cell, softmax, lr)
+    train(tr, va, str(tmp_path / "one"), opts, quiet=True, log=quiet)
+    expected = weights(tmp_path / "one")
+    for n in (1, 2, 3):
+        out = str(tmp_path / f"n{n}")
+        train_data_parallel(tr, va, out, opts, workers=n, backend="local", quiet=True, log=quiet)
+        assert relative_difference(expected, weights(out)) <= 1e-5, (cell, softmax, n)
+    metrics = [open(os.path.join(d, "metrics.jsonl")).read().count("\n") for d in (tmp_path / "one", tmp_path / "n3")]
+    assert metrics == [2, 2]
+
+
+def test_a_prepared_corpus_on_workers(tmp_path):
+    from rnnkit.scale.prepare import prepare
+
+    tr, va = small_corpus(tmp_path)
+    prepare([tr], str(tmp_path / "data"), chunk_bytes=200)
+    opts = options("gru", "full", 2.0)
+    train(tr, va, str(tmp_path / "one"), opts, quiet=True, log=quiet)
+    train_data_parallel(str(tmp_path / "data"), va, str(tmp_path / "dp"), opts, workers=2, backend="local",
+                        quiet=True, log=quiet)
+    assert relative_difference(weights(tmp_path / "one"), weights(tmp_path / "dp")) <= 1e-5
+
+
+def test_ctrl_c_leaves_a_checkpoint_that_resumes_to_the_same_model(tmp_path):
+    tr, va = small_corpus(tmp_path)
+    opts = options("rnn", "full", 0.5)
+    train_data_parallel(tr, va, str(tmp_path / "whole"), opts, workers=2, backend="local", quiet=True, log=quiet)
+    calls = []
+
+    def interrupt(trainer):
+        calls.append(trainer.state["window"])
+        if trainer.state["epoch"] == 1 and trainer.state["window"] == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    out = str(tmp_path / "cut")
+    result = train_data_parallel(tr, va, out, opts, workers=2, backend="local", quiet=True, log=quiet,
+                                 after_step=interrupt)
+    assert result.status == "interrupted" and result.exit_code == 130
+    result = train_data_parallel(tr, va, out, opts, workers=2, backend="local", quiet=True, log=quiet, resume=True)
+    assert result.status == "epochs"
+    assert relative_difference(weights(tmp_path / "whole"), weights(out)) == 0.0
+
+
+def test_cloze_and_too_few_streams_are_refused(tmp_path):
+    from rnnkit.errors import OptionError
+
+    tr, va = small_corpus(tmp_path)
+    with pytest.raises(OptionError, match="cannot be shared"):
+        train_data_parallel(tr, va, str(tmp_path / "a"), options("rnn", "full", 0.5), workers=7, backend="local",
+                            quiet=True, log=quiet)
+    with pytest.raises(OptionError, match="left-to-right"):
+        train_data_parallel(tr, va, str(tmp_path / "b"), dict(task="cloze", hidden=8, batch=4), workers=2,
+                            backend="local", quiet=True, log=quiet)
