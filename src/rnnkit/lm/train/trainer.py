@@ -401,14 +401,14 @@ def train(corpus, valid, out, options=None, resume=False, force=False, max_minut
     """
     log = RunLog(log)
     try:
-        result = _train(corpus, valid, out, options, resume, force, max_minutes, quiet, log)
+        result = _train(corpus, valid, out, options, resume, force, max_minutes, quiet, log, make_trainer)
         log.file_only(result.cli_message())
         return result
     finally:
         log.close()
 
 
-def _train(corpus, valid, out, options, resume, force, max_minutes, quiet, log):
+def _train(corpus, valid, out, options, resume, force, max_minutes, quiet, log, make_trainer):
     given = dict(options or {})
     check_known(given)
     if max_minutes is not None and not max_minutes > 0:
