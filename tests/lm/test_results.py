@@ -15,7 +15,7 @@ def test_results_read_like_the_plain_data_they_replace():
     assert list(p) == [("cat", 0.6), ("dog", 0.3)] and len(p) == 2 and p[0] == ("cat", 0.6)
     assert dict(p) == {"cat": 0.6, "dog": 0.3}
     s = SentenceScore(line=1, text="a", tokens=2, oov=0, logprob=-1.5, ppl=10 ** 0.75)
-    assert s["logprob"] == -1.5 and set(s) == {"line", "text", "tokens", "oov", "logprob", "ppl"} and "ppl" in s
+    assert s["logprob"] == -1.5 and set(s) == {"line", "text", "tokens", "oov", "logprob", "ppl", "unk_targets", "logprob_without_unk"} and "ppl" in s
     with pytest.raises(KeyError):
         s["log10prob"]
     n = NbestResult("u1", [Candidate("a b", -2.0, None, -2.0, 1)])

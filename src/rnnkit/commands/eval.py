@@ -1,4 +1,10 @@
-"""`rnnkit eval MODEL_DIR FILE [--json]`: perplexity of a text under a trained model."""
+"""`rnnkit eval MODEL_DIR FILE [--json]`: perplexity of a text under a trained model.
+
+Every figure comes with and without the <unk> targets (README, "Perplexity:
+one convention"); --independent scores each line from the start state, as
+rnnlm -independent and rnnkit score do; --per-word prints every token's log10
+probability; --mix (repeatable) mixes in N-gram models.
+"""
 
 import json
 
@@ -16,10 +22,22 @@ def add_arguments(p):
     p.add_argument("model", metavar="MODEL_DIR")
     p.add_argument("file", metavar="FILE", help="UTF-8 text, one sentence per line ('-': standard input)")
     p.add_argument("--json", action="store_true", help="one JSON object instead of text")
-    p.add_argument("--mix", metavar="FILE.arpa", help="interpolate with this N-gram model, token by token")
+    p.add_argument("--mix", metavar="FILE.arpa", action="append",
+                   help="interpolate with this N-gram model (ARPA or ngram build-binary), token by token; "
+                        "repeat for several")
     p.add_argument("--lambda", dest="lam", type=float, metavar="L", default=0.5,
-                   help="weight of the RNN in the mixture: P = L P_rnn + (1 - L) P_ngram (default 0.5)")
-    p.add_argument("--tune-lambda", metavar="VALID_TEXT", help="choose L on this held-out text instead")
+                   help="weight of the RNN in the mixture: P = L P_rnn + (1 - L) P_ngram (default 0.5); "
+                        "several N-gram models share 1 - L equally")
+    p.add_argument("--tune-lambda", metavar="VALID_TEXT",
+                   help="choose every mixture weight on this held-out text instead, by EM (as SRILM's "
+                        "compute-best-mix)")
+    p.add_argument("--independent", action="store_true",
+                   help="score each line from the start state (rnnlm's -independent; what score sums) instead "
+                        "of reading the text as one stream")
+    p.add_argument("--per-word", action="store_true",
+                   help="also print every token's log10 probability: 'token<TAB>log10 p' lines, a blank line "
+                        "after each line of text (with --json one object per line with a 'per_word' list, "
+                        "then the summary); they add up exactly to the summary's logprob")
 
 
 def run(args):
@@ -28,10 +46,24 @@ def run(args):
     if args.mix:
         check_lambda(args.lam)
     model = load(args.model)
+    if (args.mix or args.independent or args.per_word) and not isinstance(model, LanguageModel):
+        raise UsageError("--mix, --independent and --per-word work with left-to-right language models "
+                         "(--task lm), not cloze models")
     if args.mix:
-        if not isinstance(model, LanguageModel):
-            raise UsageError("--mix works with left-to-right language models (--task lm), not cloze models")
+        if args.per_word:
+            raise UsageError("--per-word does not go with --mix")
         r = model.evaluate_mixed(args.file, args.mix, lam=args.lam, tune_on=args.tune_lambda)
+    elif args.per_word:
+        lines, r = model.word_scores(args.file, independent=args.independent)
+        for words in lines:
+            if args.json:
+                print(json.dumps(words.to_json(), ensure_ascii=False))
+                continue
+            for token, logp in zip(words.tokens, words.log10probs):
+                print(f"{token}\t{logp:.6f}")
+            print()
+    elif isinstance(model, LanguageModel):
+        r = model.evaluate(args.file, independent=args.independent)
     else:
         r = model.evaluate(args.file)
     if args.json:
@@ -48,6 +80,11 @@ def _lines(r):
            f"OOV {r.oov:,} ({100 * r.oov_rate:.2f}%)")
     if r.unk_tokens:
         yield f"  without the {r.unk_tokens:,} <unk> targets: perplexity {r.perplexity_without_unk:.2f}"
+    if r.independent:
+        yield "  (with <unk>; each line scored from the start state, as rnnlm -independent and rnnkit score)"
+    else:
+        yield "  (with <unk>; the text read as one stream, the state carried from line to line; --independent: " \
+              "each line from the start state)"
 
 
 def _cloze_lines(r):
@@ -60,9 +97,19 @@ def _cloze_lines(r):
 def _mixed_lines(r):
     tuned = f" (tuned on {r.tuned_on})" if r.tuned_on else ""
     yield f"{r.file}: {r.tokens:,} tokens, each line scored from its start"
-    yield f"  RNN alone     perplexity {r.rnn_perplexity:.2f}"
-    yield f"  N-gram alone  perplexity {r.ngram_perplexity:.2f}"
-    yield f"  mixture       perplexity {r.mix_perplexity:.2f}  lambda {r.lam:.2f}{tuned}"
+    unk = f"without the {r.unk_tokens:,} <unk> targets " if r.unk_tokens else ""
+    without = (lambda x: f"; {unk}{x:.2f}") if unk else (lambda x: "")
+    yield f"  RNN alone     perplexity {r.rnn_perplexity:.2f}{without(r.rnn_perplexity_without_unk)}"
+    if len(r.models) > 1:
+        for path, ppl, ppl_known, w in zip(r.models, r.ngram_perplexities, r.ngram_perplexities_without_unk,
+                                           r.weights[1:]):
+            yield f"  N-gram alone  perplexity {ppl:.2f}{without(ppl_known)}  ({path}, weight {w:.3f})"
+        yield (f"  mixture       perplexity {r.mix_perplexity:.2f}{without(r.mix_perplexity_without_unk)}  "
+               f"RNN weight {r.lam:.3f}{tuned}")
+        return
+    yield f"  N-gram alone  perplexity {r.ngram_perplexity:.2f}{without(r.ngram_perplexity_without_unk)}"
+    yield (f"  mixture       perplexity {r.mix_perplexity:.2f}  lambda {r.lam:.2f}{tuned}"
+           f"{without(r.mix_perplexity_without_unk)}")
 
 
 SHOW = {Evaluation: _lines, ClozeEvaluation: _cloze_lines, MixEvaluation: _mixed_lines}

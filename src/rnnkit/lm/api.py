@@ -22,12 +22,28 @@ import math
 from rnnkit.errors import OptionError, RnnkitError
 from rnnkit.lm import io
 from rnnkit.lm.data import encode_file, encode_lines
-from rnnkit.lm.evaluate import evaluate, stream_nll, summary
+from rnnkit.lm.evaluate import (
+    evaluate,
+    evaluate_independent,
+    line_log_probs,
+    stream_log_probs,
+    stream_nll,
+    summary,
+    summary_of_log_probs,
+)
 from rnnkit.lm.generate import generate
 from rnnkit.lm.model import RNNLM
+from rnnkit.lm.tokenize import get_tokenizer, read_lines
 from rnnkit.lm.predict import check_top, predict
-from rnnkit.lm.results import Evaluation, MixEvaluation
+from rnnkit.lm.results import Evaluation, MixEvaluation, RescoredNbest, WordScores
 from rnnkit.lm.score import rank_nbest, read_nbest, rescore_nbest, score_lines, sentence_log_probs
+
+
+def check_weights(lm_weight, am_weight):
+    """OptionError unless both n-best weights are finite numbers."""
+    for name, value in (("lm_weight", lm_weight), ("am_weight", am_weight)):
+        if not math.isfinite(value):
+            raise OptionError(f"{{{name}}} must be a finite number", name)
 
 
 def load(model_dir):
@@ -92,24 +108,60 @@ class LanguageModel:
 
     # --- what the commands do ------------------------------------------------
 
-    def evaluate(self, path):
+    def evaluate(self, path, independent=False):
         """`rnnkit eval`: perplexity, nats and bits per token, tokens, OOV rate of a text file ('-': stdin).
 
-        An Evaluation; ``result["perplexity"]`` reads it as the dict it once was.
+        The text is read as one stream, the state carried from line to line;
+        ``independent``: each line from the start state instead (rnnlm's
+        -independent; what ``score`` sums). An Evaluation; ``result["perplexity"]``
+        reads it as the dict it once was.
         """
-        r = evaluate(self.model, encode_file(path, self.tokenizer, self.vocab), self.vocab.eos_id)
-        return Evaluation(file=str(path), **r)
+        enc = encode_file(path, self.tokenizer, self.vocab)
+        if independent:
+            r = evaluate_independent(self.model, enc, self.vocab)
+        else:
+            r = evaluate(self.model, enc, self.vocab.eos_id)
+        return Evaluation(file=str(path), **r, independent=bool(independent), logprob=-r["nats_per_token"]
+                          * r["tokens"] / math.log(10.0))
+
+    def word_scores(self, path, independent=False):
+        """`rnnkit eval --per-word`: (a WordScores per line, the Evaluation of them all, whose
+        totals are the exact sums of the per-token values)."""
+        lines = read_lines(path)
+        enc = encode_lines(lines, self.tokenizer, self.vocab)
+        if enc.lines == 0:
+            raise RnnkitError(f"{path}: no text (the file is empty or holds only blank lines)")
+        if independent:
+            logp = line_log_probs(self.model, enc.ids, self.vocab)
+        else:
+            logp = stream_log_probs(self.model, enc.ids, self.vocab.eos_id)
+        r = summary_of_log_probs(logp, enc.ids, enc.oov)
+        log10 = (logp / math.log(10.0)).tolist()
+        unk = (enc.ids == self.vocab.unk_id).tolist()
+        cut, out, at = get_tokenizer(self.tokenizer), [], 0
+        for number, line in enumerate(lines, 1):
+            tokens = cut(line)
+            if not tokens:
+                continue
+            n = len(tokens) + 1
+            out.append(WordScores(number, line, tokens + ["<eos>"], log10[at : at + n], unk[at : at + n]))
+            at += n
+        evaluation = Evaluation(file=str(path), **r, independent=bool(independent), logprob=math.fsum(log10))
+        return out, evaluation
 
     def evaluate_mixed(self, path, ngram, lam=0.5, tune_on=None):
-        """`rnnkit eval --mix`: this model, the N-gram model (an ARPA file) and their mixture on a text.
+        """`rnnkit eval --mix`: this model, the N-gram model(s) (ARPA or binary files) and their mixture on a text.
 
-        ``lam``: the RNN's weight in [0, 1]; ``tune_on``: a held-out text to choose it on instead.
+        ``ngram``: one file or a list; ``lam``: the RNN's weight in [0, 1], the
+        N-gram models sharing the rest equally; ``tune_on``: a held-out text to
+        choose every weight on instead, by EM (SRILM's compute-best-mix).
         """
-        from rnnkit.lm.mix import check_lambda, mixed_report
+        from rnnkit.lm.mix import check_lambda, mixture_report
 
         if tune_on is None:
             check_lambda(lam)
-        r = mixed_report(self, str(ngram), str(path), lam=lam, tune_path=None if tune_on is None else str(tune_on))
+        paths = [str(p) for p in ngram] if isinstance(ngram, (list, tuple)) else [str(ngram)]
+        r = mixture_report(self, paths, str(path), lam=lam, tune_path=None if tune_on is None else str(tune_on))
         r["lam"] = r.pop("lambda")
         return MixEvaluation(**r)
 
@@ -142,12 +194,39 @@ class LanguageModel:
         return generate(self.model, self.vocab, self.tokenizer, prefix, max_tokens, temperature, top_k, seed, top_p,
                         on_token)
 
-    def score(self, lines):
+    def score(self, lines, per_word=False):
         """One SentenceScore per line (``line``, ``text``, ``tokens``, ``oov``, ``logprob`` (log10),
-        ``ppl``), each line from the start state; ``row["logprob"]`` reads it as the dict it once was."""
+        ``ppl``, ``unk_targets``, ``logprob_without_unk``), each line from the start state;
+        ``per_word``: with each token's log10 probability. ``row["logprob"]`` reads it as the dict it once was."""
         if isinstance(lines, str):
             lines = lines.splitlines()
-        return score_lines(self.model, self.vocab, self.tokenizer, list(lines))
+        return score_lines(self.model, self.vocab, self.tokenizer, list(lines), per_word=per_word)
+
+    def rescore_nbest_list(self, nbest, lm_weight=1.0, am_weight=1.0, mix=None, lam=0.5, tune_on=None):
+        """Re-score an rnnkit.lm.nbest.NbestList (any format): a RescoredNbest with the new LM
+        log10 score of every candidate in the file's order and the utterances re-ranked.
+
+        ``mix``: N-gram model file(s); the LM score is then the mixture, with ``lam``
+        the RNN's weight (the N-gram models sharing the rest), or every weight
+        chosen by EM on the held-out text ``tune_on``.
+        """
+        from rnnkit.lm.mix import check_lambda, mixture_sentence_log10probs, mixture_weights
+
+        check_weights(lm_weight, am_weight)
+        texts = [h.text for h in nbest.hypotheses]
+        weights = None
+        if mix is None:
+            if tune_on is not None:
+                raise OptionError("{tune_on} needs {mix}: N-gram models to mix with", "tune_on", "mix")
+            scores = [row.logprob for row in score_lines(self.model, self.vocab, self.tokenizer, texts)]
+        else:
+            paths = [str(p) for p in mix] if isinstance(mix, (list, tuple)) else [str(mix)]
+            if tune_on is None:
+                check_lambda(lam)
+            weights, ngrams = mixture_weights(self, paths, lam, tune_on)
+            scores = mixture_sentence_log10probs(self, ngrams, texts, weights, nbest.source)
+        ranked = rank_nbest(nbest.entries(), scores, lm_weight, am_weight)
+        return RescoredNbest(nbest, scores, ranked, None if weights is None else [float(w) for w in weights])
 
     def rescore_nbest(self, lines, lm_weight=1.0, am_weight=1.0, source="<n-best>", mix=None, lam=0.5):
         """Re-rank n-best lines ('utt_id<TAB>text[<TAB>score]'; see rnnkit.lm.score): one NbestResult
@@ -155,18 +234,13 @@ class LanguageModel:
 
         ``mix``: an ARPA file; the LM score is then this model mixed with it, ``lam`` the RNN's weight.
         """
-        for name, value in (("lm_weight", lm_weight), ("am_weight", am_weight)):
-            if not math.isfinite(value):
-                raise OptionError(f"{{{name}}} must be a finite number", name)
+        check_weights(lm_weight, am_weight)
         if mix is None:
             return rescore_nbest(self.model, self.vocab, self.tokenizer, list(lines), source, lm_weight, am_weight)
-        from rnnkit.lm.mix import check_lambda, load_compatible, mixed_sentence_log10probs
+        from rnnkit.lm.nbest import read_nbest_list
 
-        check_lambda(lam)
-        entries = read_nbest(list(lines), source)
-        ngram = load_compatible(self, str(mix))
-        scores = mixed_sentence_log10probs(self, ngram, [text for _, text, _ in entries], lam, source)
-        return rank_nbest(entries, scores, lm_weight, am_weight)
+        nbest = read_nbest_list(list(lines), source, format="tsv")
+        return self.rescore_nbest_list(nbest, lm_weight, am_weight, mix=mix, lam=lam).results
 
     def token_logprobs(self, token_lists):
         """Natural-log probabilities per token of each sentence (token lists), the

@@ -1,6 +1,9 @@
-"""Mixing the RNN with an N-gram model, token by token (linear interpolation).
+"""Mixing the RNN with N-gram models, token by token (linear interpolation).
 
     P(w | history) = λ P_rnn(w | history) + (1 - λ) P_ngram(w | history)
+
+and with several N-gram models P = Σ_m w_m P_m, the weights summing to 1
+(chosen on held-out text by EM, as SRILM's compute-best-mix does).
 
 The best language models of the RNN era were exactly this: an RNN
 interpolated with a Kneser-Ney 5-gram (Mikolov et al. 2011). Both models
@@ -68,18 +71,6 @@ def ngram_probs(ngram, sentences, source):
     return p_ngram
 
 
-def mixed_sentence_log10probs(rnn, ngram, texts, lam, source="<text>"):
-    """log10 P_mix of each text as one sentence (its end included): for n-best rescoring."""
-    if not texts:
-        return []
-    cut = get_tokenizer(rnn.tokenizer)
-    sentences = [cut(t) for t in texts]
-    p_rnn, p_ngram = sentence_probs(rnn, ngram, sentences, range(1, len(texts) + 1), source)
-    log10_mix = numpy.log10(lam * p_rnn + (1.0 - lam) * p_ngram)
-    ends = numpy.cumsum([len(s) + 1 for s in sentences])
-    return [float(x) for x in numpy.add.reduceat(log10_mix, numpy.concatenate([[0], ends[:-1]]))]
-
-
 def perplexity(p_rnn, p_ngram, lam):
     """Perplexity of the mixture with weight ``lam`` on the RNN."""
     p = lam * p_rnn + (1.0 - lam) * p_ngram
@@ -92,23 +83,6 @@ def tune_lambda(p_rnn, p_ngram, steps=100):
     ppl = [perplexity(p_rnn, p_ngram, lam) for lam in grid]
     best = int(numpy.argmin(ppl))
     return float(grid[best]), float(ppl[best])
-
-
-def mixed_report(rnn, arpa_path, text_path, lam=None, tune_path=None):
-    """What `rnnkit eval --mix` prints: the RNN, the N-gram and the mixture on the same tokens."""
-    ngram = load_compatible(rnn, arpa_path)
-    report = {}
-    if tune_path is not None:
-        lam, valid_ppl = tune_lambda(*paired_probs(rnn, ngram, tune_path))
-        report.update({"tuned_on": tune_path, "valid_mix_perplexity": valid_ppl})
-    p_rnn, p_ngram = paired_probs(rnn, ngram, text_path)
-    report.update({
-        "file": text_path, "tokens": int(p_rnn.size), "lambda": lam,
-        "rnn_perplexity": perplexity(p_rnn, p_ngram, 1.0),
-        "ngram_perplexity": perplexity(p_rnn, p_ngram, 0.0),
-        "mix_perplexity": perplexity(p_rnn, p_ngram, lam),
-    })
-    return report
 
 
 # --- more than two models: weights by EM ------------------------------------------
@@ -201,3 +175,30 @@ def mixture_report(rnn, ngram_paths, text_path, lam=0.5, tune_path=None):
     if tune_path is not None:
         report["em_iterations"] = iterations
     return report
+
+
+def mixture_weights(rnn, ngram_paths, lam=0.5, tune_path=None):
+    """(weights, the N-gram models): the RNN's weight ``lam`` and an equal share of the
+    rest for each N-gram model, or all of them tuned by EM on ``tune_path``."""
+    ngrams = [load_compatible(rnn, p) for p in ngram_paths]
+    if tune_path is None:
+        return numpy.array([lam] + [(1.0 - lam) / len(ngrams)] * len(ngrams)), ngrams
+    columns, _ = mixture_columns(rnn, ngrams, str(tune_path))
+    return em_weights(columns)[0], ngrams
+
+
+def mixture_sentence_log10probs(rnn, ngrams, texts, weights, source="<text>"):
+    """log10 P_mix of each text as one sentence (its end included), P_mix = Σ_m w_m P_m
+    over the RNN and the N-gram models: for n-best rescoring."""
+    if not texts:
+        return []
+    cut = get_tokenizer(rnn.tokenizer)
+    sentences = [cut(t) for t in texts]
+    line_numbers = range(1, len(texts) + 1)
+    for ngram in ngrams:
+        check_shared_vocabulary(rnn, ngram, sentences, line_numbers, source)
+    columns = [numpy.exp(numpy.concatenate(rnn.token_logprobs(sentences)))]
+    columns += [ngram_probs(ngram, sentences, source) for ngram in ngrams]
+    log10_mix = numpy.log10(numpy.column_stack(columns) @ numpy.asarray(weights, dtype=numpy.float64))
+    ends = numpy.cumsum([len(s) + 1 for s in sentences])
+    return [float(x) for x in numpy.add.reduceat(log10_mix, numpy.concatenate([[0], ends[:-1]]))]

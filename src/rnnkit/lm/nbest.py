@@ -17,9 +17,9 @@ forms, each as its own tools write it:
             (utterance uttid, candidate N), with the acoustic and the old LM
             costs (``uttid-N cost``, cost = -ln p) in separate files.
 
-``--format auto`` goes by what the file says: ``NBestList1.0`` or lines of
-the plain SRILM form are srilm, tab-separated lines are tsv; otherwise kaldi
-when cost files are given, else rnnlm.
+``--format auto`` goes by what the file says: a tab anywhere (or a name
+ending in .tsv) is tsv, ``NBestList1.0`` or lines of the plain SRILM form
+are srilm; otherwise kaldi when cost files are given, else rnnlm.
 
 Each is written back in its own convention, the LM score being the new
 model's log10 P(text + end of sentence):
@@ -92,18 +92,17 @@ def _content(lines):
     return [(n, line) for n, line in enumerate(lines, 1) if line.strip() and not line.startswith("#")]
 
 
-def detect_format(lines, with_costs=False):
-    """The format the lines say they are in (see the module docstring)."""
+def detect_format(lines, with_costs=False, source=""):
+    """The format the lines say they are in (see the module docstring). A tab anywhere,
+    or a name ending in .tsv, means tsv: a tsv line that lost its tab is then an error
+    naming it, not a candidate of another format."""
     content = _content(lines)
-    if not content:
+    if not content or source.endswith(".tsv") or any("\t" in line for _, line in content):
         return "tsv"
-    first = content[0][1].strip()
-    if first == SRILM_HEADER:
+    if content[0][1].strip() == SRILM_HEADER:
         return "srilm"
     if all(_SRILM_PLAIN.match(line) for _, line in content):
         return "srilm"
-    if all("\t" in line for _, line in content):
-        return "tsv"
     return "kaldi" if with_costs else "rnnlm"
 
 
@@ -113,13 +112,14 @@ def read_nbest_list(lines, source, format="auto", acoustic_costs=None, lm_costs=
     check_format(format)
     with_costs = acoustic_costs is not None or lm_costs is not None
     if format == "auto":
-        format = detect_format(lines, with_costs)
+        format = detect_format(lines, with_costs, source)
     if with_costs and format != "kaldi":
         raise OptionError(f"{source}: cost files go with {{format}} kaldi, not {format}", "format")
     read = {"tsv": _read_tsv, "rnnlm": _read_rnnlm, "srilm": _read_srilm, "kaldi": _read_kaldi}[format]
     hypotheses = read(lines, source)
     if not hypotheses:
-        raise RnnkitError(f"{source}: no candidates (an empty {format} n-best list)")
+        expected = "lines 'utt_id<TAB>text[<TAB>score]'" if format == "tsv" else f"a {format} n-best list"
+        raise RnnkitError(f"{source}: no candidates (expected {expected})")
     if format == "kaldi":
         _attach_costs(hypotheses, acoustic_costs, source, "am_score")
         _attach_costs(hypotheses, lm_costs, source, "old_lm_score")

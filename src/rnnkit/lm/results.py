@@ -14,6 +14,7 @@ working. SentenceScore, Evaluation, ClozeEvaluation and Candidate answer
 the generated text itself (a str).
 """
 
+import math
 from dataclasses import asdict, dataclass, field
 
 
@@ -140,6 +141,36 @@ class Evaluation(_Keys):
     oov_rate: float
     unk_tokens: int
     perplexity_without_unk: float
+    independent: bool = False  # each line from the start state (rnnlm's -independent), else one stream
+    logprob: float = None  # log10 P of the text (with --per-word: the exact sum of the per-word values)
+
+    def to_json(self):
+        d = asdict(self)
+        if d["logprob"] is None:
+            del d["logprob"]
+        return d
+
+
+@dataclass
+class WordScores(_Keys):
+    """One line token by token (``LanguageModel.word_scores``): its tokens, <eos> last,
+    the log10 probability of each, and which were <unk> targets; ``logprob`` is
+    their exact sum (math.fsum)."""
+
+    line: int
+    text: str
+    tokens: list
+    log10probs: list
+    unk: list
+
+    @property
+    def logprob(self):
+        return math.fsum(self.log10probs)
+
+    def to_json(self):
+        return {"line": self.line, "text": self.text, "logprob": self.logprob,
+                "per_word": [{"token": t, "log10prob": p, "unk": u}
+                             for t, p, u in zip(self.tokens, self.log10probs, self.unk)]}
 
 
 @dataclass
@@ -184,12 +215,27 @@ class MixEvaluation(_Keys):
     mix_perplexity: float
     tuned_on: str = None
     valid_mix_perplexity: float = None
+    # With and without the <unk> targets; several N-gram models (weights: the RNN's first).
+    unk_tokens: int = 0
+    rnn_perplexity_without_unk: float = None
+    ngram_perplexity_without_unk: float = None
+    mix_perplexity_without_unk: float = None
+    models: list = field(default_factory=list)
+    weights: list = field(default_factory=list)
+    ngram_perplexities: list = field(default_factory=list)
+    ngram_perplexities_without_unk: list = field(default_factory=list)
+    em_iterations: int = None
 
     def to_json(self):
         head = {"tuned_on": self.tuned_on, "valid_mix_perplexity": self.valid_mix_perplexity} if self.tuned_on else {}
+        tail = {k: v for k, v in asdict(self).items() if k not in _MIX_HEAD and v is not None}
         return {**head, "file": self.file, "tokens": self.tokens, "lambda": self.lam,
                 "rnn_perplexity": self.rnn_perplexity, "ngram_perplexity": self.ngram_perplexity,
-                "mix_perplexity": self.mix_perplexity}
+                "mix_perplexity": self.mix_perplexity, **tail}
+
+
+_MIX_HEAD = ("file", "tokens", "lam", "rnn_perplexity", "ngram_perplexity", "mix_perplexity", "tuned_on",
+             "valid_mix_perplexity")
 
 
 # --- sentences and n-best lists --------------------------------------------------
@@ -210,6 +256,15 @@ class SentenceScore(_Keys):
     oov: int
     logprob: float
     ppl: float
+    unk_targets: int = 0  # predictions of <unk> (words outside the dictionary, or a literal <unk>)
+    logprob_without_unk: float = None  # log10 P of the other predictions
+    per_word: list = None  # with score --per-word: {token, log10prob, unk} of each prediction, <eos> last
+
+    def to_json(self):
+        d = asdict(self)
+        if d["per_word"] is None:
+            del d["per_word"]
+        return d
 
 
 @dataclass
@@ -241,6 +296,19 @@ class NbestResult(_Pair):
 
     def to_json(self):
         return {"utt": self.utt, "candidates": [c.to_json() for c in self.candidates]}
+
+
+@dataclass
+class RescoredNbest:
+    """An n-best list re-scored (``LanguageModel.rescore_nbest_list``): the list as read
+    (rnnkit.lm.nbest.NbestList), the new LM log10 score of each candidate in the file's
+    order, the NbestResults (utterances re-ranked, best first) and the mixture weights
+    used (the RNN's first; None without --mix)."""
+
+    nbest: object
+    lm_scores: list
+    results: list
+    weights: list = None
 
 
 # --- the cloze game: filling blanks ------------------------------------------------

@@ -66,15 +66,28 @@ def encode_all(lines, tokenizer, vocab):
     return tokens, ids, oov
 
 
-def score_lines(model, vocab, tokenizer, lines):
-    """One SentenceScore per line: line, text, tokens (with <eos>), oov, logprob (log10), ppl."""
+def score_lines(model, vocab, tokenizer, lines, per_word=False):
+    """One SentenceScore per line: line, text, tokens (with <eos>), oov, logprob (log10), ppl,
+    unk_targets and logprob_without_unk; ``per_word``: with the log10 probability of each
+    token (<eos> last), and logprob their exact sum."""
     tokens, ids, oov = encode_all(lines, tokenizer, vocab)
     rows = []
-    for n, (text, toks, lp, k) in enumerate(zip(lines, tokens, sentence_log_probs(model, vocab, ids), oov)):
-        log10p = float(lp.sum()) * LOG10_E
+    for n, (text, toks, lp, k, i) in enumerate(zip(lines, tokens, sentence_log_probs(model, vocab, ids), oov, ids)):
         count = len(toks) + 1
-        rows.append(SentenceScore(line=n + 1, text=text, tokens=count, oov=k, logprob=log10p,
-                                  ppl=10.0 ** (-log10p / count)))
+        unk = xp.append(i == vocab.unk_id, False)  # the <eos> target is never <unk>
+        if per_word:
+            values = (lp * LOG10_E).tolist()
+            log10p = math.fsum(values)
+            known = math.fsum(v for v, u in zip(values, unk.tolist()) if not u)
+        else:
+            log10p = float(lp.sum()) * LOG10_E
+            known = float(lp[~unk].sum()) * LOG10_E
+        row = SentenceScore(line=n + 1, text=text, tokens=count, oov=k, logprob=log10p,
+                            ppl=10.0 ** (-log10p / count), unk_targets=int(unk.sum()), logprob_without_unk=known)
+        if per_word:
+            row.per_word = [{"token": t, "log10prob": v, "unk": bool(u)}
+                            for t, v, u in zip(list(toks) + ["<eos>"], values, unk.tolist())]
+        rows.append(row)
     return rows
 
 
@@ -82,36 +95,11 @@ def score_lines(model, vocab, tokenizer, lines):
 
 
 def read_nbest(lines, source):
-    """[(utt_id, text, acoustic score or None)] from the lines of an n-best file."""
-    entries = []
-    with_score = None
-    for n, line in enumerate(lines, 1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        fields = line.split("\t")
-        if len(fields) not in (2, 3):
-            raise RnnkitError(
-                f"{source}: line {n}: expected 'utt_id<TAB>text[<TAB>score]', got {len(fields)} tab-separated field(s)"
-            )
-        utt, text = fields[0].strip(), fields[1]
-        if not utt:
-            raise RnnkitError(f"{source}: line {n}: empty utterance id")
-        score = None
-        if len(fields) == 3:
-            try:
-                score = float(fields[2])
-            except ValueError:
-                raise RnnkitError(f"{source}: line {n}: the score {fields[2]!r} is not a number") from None
-            if not math.isfinite(score):
-                raise RnnkitError(f"{source}: line {n}: the score {fields[2]!r} is not finite")
-        if with_score is None:
-            with_score = score is not None
-        elif with_score != (score is not None):
-            raise RnnkitError(f"{source}: line {n}: some candidates have a score and some do not; give all or none")
-        entries.append((utt, text, score))
-    if not entries:
-        raise RnnkitError(f"{source}: no candidates (expected lines 'utt_id<TAB>text[<TAB>score]')")
-    return entries
+    """[(utt_id, text, acoustic score or None)] from the lines of a tab-separated n-best file
+    (rnnkit.lm.nbest reads the other formats too)."""
+    from rnnkit.lm.nbest import read_nbest_list
+
+    return read_nbest_list(lines, source, format="tsv").entries()
 
 
 def rank_nbest(entries, lm_logprobs, lm_weight=1.0, am_weight=1.0):
