@@ -72,7 +72,7 @@ def test_score_per_word(mix_models, tmp_path, capsys):
         assert math.fsum(w["log10prob"] for w in row["per_word"]) == row["logprob"]
         assert len(row["per_word"]) == row["tokens"] and row["per_word"][-1]["token"] == "<eos>"
     code, out, _ = cli(capsys, "score", mix_models / "rnn", text, "--per-word")
-    assert out.splitlines()[1].startswith("\tthe\t-")
+    assert out.splitlines()[0].startswith("#log10_prob") and out.splitlines()[2].startswith("\tthe\t-")
     code, _, err = cli(capsys, "score", mix_models / "rnn", text, "--nbest", "--per-word")
     assert code == 2 and "--per-word applies to plain scoring" in err
 
@@ -161,7 +161,8 @@ def test_score_nbest_tsv_unchanged_and_mixture_tuned(mix_models, tmp_path, capsy
     nbest = tmp_path / "nbest.tsv"
     nbest.write_text("u1\tthe cat sat on the mat\t-3.0\nu1\tthe mat sat on the cat\t-2.9\n")
     code, out, _ = cli(capsys, "score", rnn, nbest, "--nbest")
-    assert code == 0 and [line.split("\t")[:2] for line in out.splitlines()] == [["u1", "1"], ["u1", "2"]]
+    rows = [line.split("\t")[:2] for line in out.splitlines()]
+    assert code == 0 and rows == [["#utt_id", "rank"], ["u1", "1"], ["u1", "2"]]
     code, out, err = cli(capsys, "score", rnn, nbest, "--nbest", "--mix", kn3, "--tune-lambda", valid, "--json")
     assert code == 0 and "mixture weights (RNN first, tuned by EM" in err
     code, _, err = cli(capsys, "score", rnn, nbest, "--format", "kaldi")
