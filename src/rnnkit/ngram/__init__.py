@@ -18,6 +18,7 @@ The package follows KenLM's division, one job per file:
     arpa_format.py  the format's constants and the side file
     arpa_read.py    the ARPA reader (plain or gzip)
     arpa_write.py   the ARPA writer (atomic; gzip for .gz)
+    binary.py       the binary form (KenLM's build_binary): a safetensors file, memory-mapped
 
 The model object is the API (what ``rnnkit ngram``, ``rnnkit eval --mix`` and
 ``rnnkit score`` call); results are dataclasses::
@@ -25,18 +26,20 @@ The model object is the API (what ``rnnkit ngram``, ``rnnkit eval --mix`` and
     from rnnkit.ngram import NgramModel, estimate, sentences_from_lines
 
     lm = NgramModel.load("kn5.arpa")       # any ARPA file; reads kn5.arpa.json if there
+    lm.write_binary("kn5.bin"); NgramModel.load("kn5.bin")   # the binary form: loads in milliseconds
     lm.order, lm.vocab, lm.tokenizer, lm.open_vocabulary
     sents, _ = sentences_from_lines(lines, lm.tokenizer)      # token lists
     per_token = lm.token_log10probs(sents)  # one array per sentence: len(s) + 1
                                             # values, the last one is p(</s>);
                                             # NaN for a skipped OOV (closed vocab)
-    report = lm.evaluate(sents)             # PerplexityReport: ppl, ppl1, oovs...
+    report = lm.evaluate(sents)             # PerplexityReport: ppl, ppl1, oovs, perplexity(_without_unk)...
+    scores, report = lm.score_sentences(sents)   # per token: log10 p, n-gram length (KenLM's full_scores)
     lm.evaluate_file("test.txt")            # TextPerplexity: the report and timings
     lm.predict("the stock", top=10)         # Prediction: context, NextWords
     lm.next_log10probs(["<s>", "the"])      # log10 p(w | context) for every vocab id
     lm.top_k(["<s>", "the"], 10)            # [(word, probability), ...]
 
-    model = NgramModel.train("train.txt", order=5)   # modified KN; discount="kn" for plain
+    model = NgramModel.train("train.txt", order=5)   # modified KN; discount="kn" for plain; prune=[0, 1, 1]
     model.training_summary()                # TrainingSummary: counts, discounts, fallbacks
     model = estimate(sents, order=5)        # the same from token lists
     model.write_arpa("kn5.arpa")            # atomically, with kn5.arpa.json
