@@ -73,6 +73,10 @@ class ClassSoftmax(Module):
         self.add_param("bc", xp.zeros(self.num_classes, dtype=dtype))
         self.add_param("V", glorot_uniform(rng, (vocab_size, hidden_size), dtype))
         self.add_param("c", xp.zeros(vocab_size, dtype=dtype))
+        # A window's targets fall in a few classes: only those classes' rows of V and c
+        # get a gradient, so zeroing, clipping and SGD skip the rest (793k words, 200 MB of V)
+        self.sparse_rows("V")
+        self.sparse_rows("c")
         self._cache = None
 
     def _groups(self, targets):
@@ -144,6 +148,9 @@ class ClassSoftmax(Module):
 
         pieces = []
         for lo, hi, idx, d in word_parts:
+            rows = xp.arange(lo, hi)
+            self.touched("V", rows)
+            self.touched("c", rows)
             pieces.append(partial(weight_grad, lo, hi, idx, d))
             self.grads["c"][lo:hi] += d.sum(axis=0)
             dh[idx] += d @ V[lo:hi]

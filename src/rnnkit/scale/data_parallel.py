@@ -118,7 +118,9 @@ class DataParallelTrainer(Trainer):
         self.optimizer.step(grad_scale=scale, rows=rows)
         clear_grads(self.model, rows)
         self._pending = (dense, sparse, scale, self.optimizer.lr)
-        self.step_seconds = (t1 - t0, time.perf_counter() - t1)
+        # (round trip, slowest worker's own time, the driver's sum and step): the rest of the
+        # round trip is communication (docs/scaling.md)
+        self.step_seconds = (t1 - t0, max(r[4] for r in results), time.perf_counter() - t1)
         if self.after_step is not None:
             self.after_step(self)
         return loss / tokens, tokens

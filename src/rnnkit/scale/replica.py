@@ -17,6 +17,7 @@ wraps it, and the tests run it in-process as well.
 """
 
 import os
+import time
 
 from rnnkit.backend import xp
 from rnnkit.lm import io
@@ -117,8 +118,10 @@ class Replica:
 
     def step(self, update, epoch, index):
         """Apply the previous step's ``update`` (None: nothing pending), then the gradient of window ``index``:
-        (loss summed over its tokens, tokens, dense gradients, sparse gradients as {name: (rows, values)})."""
+        (loss summed over its tokens, tokens, dense gradients, sparse gradients as {name: (rows, values)},
+        seconds spent here)."""
         model = self.model
+        t0 = time.perf_counter()
         if update is not None:
             apply_update(model, self.optimizer, update)
         x, y = self.batches.get(epoch, index)
@@ -130,7 +133,7 @@ class Replica:
         dense = {k: g * w for k, g in model.grads.items() if k not in rows}
         sparse = {k: (r, model.grads[k][r] * w) for k, r in rows.items()}
         model.zero_grad()
-        return loss * y.size, int(y.size), dense, sparse
+        return loss * y.size, int(y.size), dense, sparse, time.perf_counter() - t0
 
     def hidden_state(self):
         return self.hidden
