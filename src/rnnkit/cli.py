@@ -54,6 +54,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+def _innermost(parser):
+    """Let a command's own subcommands (rnnkit ngram eval) stand for it in errors: each sets itself as _parser."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                sub.set_defaults(_parser=sub)
+                _innermost(sub)
+
+
 def build_parser():
     parser = _Parser(prog="rnnkit", description="Recurrent networks and RNN language models on NumPy.")
     parser.add_argument("--version", action="version", version=f"rnnkit {__version__}")
@@ -62,6 +71,7 @@ def build_parser():
         p = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
         p.set_defaults(_run=module.run, _parser=p)
+        _innermost(p)
     return parser
 
 
@@ -87,10 +97,11 @@ def main(argv=None):
     try:
         return args._run(args) or 0
     except RnnkitError as exc:  # UsageError included; options named as this command's flags
-        print(f"rnnkit {args.command}: error: {render(exc, args._parser)}", file=sys.stderr)
+        # the parser's prog names the subcommand as typed: "rnnkit eval", "rnnkit ngram eval"
+        print(f"{args._parser.prog}: error: {render(exc, args._parser)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print(f"rnnkit {args.command}: interrupted", file=sys.stderr)
+        print(f"{args._parser.prog}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0

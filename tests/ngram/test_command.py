@@ -24,7 +24,9 @@ def test_cli_train_eval_predict(tmp_path, capsys):
     predictions = json.loads(stdout)["predictions"]
     assert code == 0 and len(predictions) == 3 and predictions[0]["token"] == "cat"
     code, stdout, _ = cli_result(capsys, "ngram", "predict", out, "the")
-    assert code == 0 and "1. cat" in stdout
+    lines = stdout.splitlines()
+    assert code == 0 and lines[:2] == ["<s> the ____", "(3-gram model: only the last 2 tokens count)"]
+    assert lines[2].split() == ["1", lines[2].split()[1], "cat"]  # rnnkit predict's columns: rank, p, token
 
 
 @pytest.mark.parametrize(
@@ -60,7 +62,7 @@ def test_cli_bad_input_is_one_line(tmp_path, capsys, argv, code, words):
     capsys.readouterr()
     exit_code, stdout, stderr = cli_result(capsys, "ngram", *[a.format(**paths) for a in argv])
     assert exit_code == code
-    assert stderr.count("\n") == 1 and stderr.startswith("rnnkit ngram: error: ") and words in stderr
+    assert stderr.count("\n") == 1 and stderr.startswith(f"rnnkit ngram {argv[0]}: error: ") and words in stderr
     assert "Traceback" not in stderr
     assert (tmp_path / "existing.arpa").read_text() == "keep me\n"
     assert not (tmp_path / "out.arpa").exists()

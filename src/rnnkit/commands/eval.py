@@ -25,12 +25,13 @@ def add_arguments(p):
     p.add_argument("--mix", metavar="FILE.arpa", action="append",
                    help="interpolate with this N-gram model (ARPA or ngram build-binary), token by token; "
                         "repeat for several")
-    p.add_argument("--lambda", dest="lam", type=float, metavar="L", default=0.5,
+    # default None, so that --lambda typed beside --tune-lambda is seen (0.5 when neither is given)
+    p.add_argument("--lambda", dest="lam", type=float, metavar="L", default=None,
                    help="weight of the RNN in the mixture: P = L P_rnn + (1 - L) P_ngram (default 0.5); "
                         "several N-gram models share 1 - L equally")
     p.add_argument("--tune-lambda", metavar="VALID_TEXT",
                    help="choose every mixture weight on this held-out text instead, by EM (as SRILM's "
-                        "compute-best-mix)")
+                        "compute-best-mix); not together with --lambda")
     p.add_argument("--independent", action="store_true",
                    help="score each line from the start state (rnnlm's -independent; what score sums) instead "
                         "of reading the text as one stream")
@@ -43,6 +44,10 @@ def add_arguments(p):
 def run(args):
     if args.tune_lambda and not args.mix:
         raise UsageError("--tune-lambda needs --mix FILE.arpa")
+    if args.tune_lambda and args.lam is not None:
+        raise UsageError("--tune-lambda chooses L on held-out text and --lambda gives it: use one, not both")
+    if args.lam is None:
+        args.lam = 0.5
     if args.mix:
         check_lambda(args.lam)
     model = load(args.model)

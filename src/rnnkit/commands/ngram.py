@@ -21,6 +21,7 @@ import os
 import sys
 import time
 
+from rnnkit.commands.prediction_text import print_predictions
 from rnnkit.errors import RnnkitError
 from rnnkit.lm.tokenize import TOKENIZERS
 from rnnkit.ngram import DISCOUNT_METHODS, SIDECAR_SUFFIX, UNK, NgramModel
@@ -152,7 +153,7 @@ def _train(args):
         n = ", ".join(f"n{r}={c}" for r, c in enumerate(fallback.count_of_counts, 1))
         used = " ".join(f"{d:g}" for d in fallback.discounts)
         print(
-            f"rnnkit ngram: warning: order {fallback.order}: the corpus is too small for estimated "
+            f"rnnkit ngram train: warning: order {fallback.order}: the corpus is too small for estimated "
             f"discounts ({n}); using {used} (as lmplz --discount_fallback)",
             file=sys.stderr,
         )
@@ -273,10 +274,8 @@ def _predict(args):
     if args.json:
         print(json.dumps(result.as_dict(), ensure_ascii=False))
         return 0
-    unknown = result.out_of_vocabulary
-    note = f"  (not in the vocabulary: {' '.join(unknown)})" if unknown else ""
-    print(f"{result.order}-gram model, context: {' '.join(result.context) if result.context else '(none)'}{note}")
-    width = max(len(p.token) for p in result.predictions)
-    for rank, p in enumerate(result.predictions, 1):
-        print(f"{rank:3d}. {p.token:<{width}}  {p.probability:.4f}")
+    note = f"{result.order}-gram model: only the last {result.order - 1} tokens count" if result.order > 1 \
+        else "1-gram model: the prefix does not count"
+    print_predictions(" ".join(result.context), [(p.token, p.probability) for p in result.predictions],
+                      result.out_of_vocabulary, note, as_unk=model.open_vocabulary)
     return 0

@@ -2,6 +2,7 @@
 
 import json
 
+from rnnkit.commands.prediction_text import print_predictions
 from rnnkit.lm.api import LanguageModel
 from rnnkit.lm.predict import check_top
 
@@ -24,9 +25,5 @@ def run(args):
         print(json.dumps(r.to_json(), ensure_ascii=False))
         return 0
     shown = " ".join(r.tokens) if lm.tokenizer != "char" else "".join(r.tokens)
-    print(f"{shown} ____")
-    if r.unknown:
-        print(f"(unknown to the model, read as <unk>: {' '.join(r.unknown)})")
-    for rank, (token, p) in enumerate(r.predictions, 1):
-        print(f"{rank:3d}  {p:8.4f}  {token}")
+    print_predictions(shown, r.predictions, r.unknown)
     return 0
