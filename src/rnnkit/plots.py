@@ -72,15 +72,21 @@ def _style(i):
 # --- training curves ------------------------------------------------------------
 
 
-def training_figure(runs, path, dpi=100, title=None):
+def training_figure(runs, path, dpi=100, title=None, unit=None):
     """Perplexity per epoch and the learning rate for each run; writes a PNG to ``path``.
 
     runs: a list of dicts with ``label`` and ``rows`` (metrics.jsonl rows: epoch,
     train_ppl, valid_ppl, lr) and optionally ``saved``: (epoch, valid ppl) of
-    the model the directory holds, when config.json says so.
+    the model the directory holds, when config.json says so. ``unit``: what
+    the perplexity is per ("word", "character", "blank (cloze)"), for the axis.
     Training perplexity is dashed, validation solid, one colour per run; a
     circle marks the saved model (by default the best validation epoch).
     """
+    return _save(training_plot(runs, dpi, title, unit), path, dpi)
+
+
+def training_plot(runs, dpi=100, title=None, unit=None):
+    """The Figure of training_figure (its axes: perplexity, then the learning rate)."""
     fig = _figure(TRAINING_SIZE, dpi)
     gs = fig.add_gridspec(2, 1, height_ratios=[3, 1])
     ax = fig.add_subplot(gs[0])
@@ -112,10 +118,11 @@ def training_figure(runs, path, dpi=100, title=None):
                     markeredgecolor=st["color"], markeredgewidth=1.5)
         lrs = [_num(r.get("lr")) for r in rows]
         if any(math.isfinite(v) and v > 0 for v in lrs):
-            ax_lr.step(epochs, lrs, where="mid", color=st["color"], linestyle=st["linestyle"], marker=".")
+            ax_lr.step(epochs, lrs, where="mid", color=st["color"], linestyle=st["linestyle"], marker=".",
+                       label=run["label"])
     ax.set_yscale("log")
     _plain_log_ticks(ax)
-    ax.set_ylabel("perplexity (log scale; lower is better)")
+    ax.set_ylabel(f"perplexity{' per ' + unit if unit else ''} (log scale; lower is better)")
     ax.set_title(title or "Training curves: perplexity per epoch")
     ax.grid(True, which="both", alpha=0.3)
     ax.tick_params(labelbottom=False)
@@ -128,13 +135,36 @@ def training_figure(runs, path, dpi=100, title=None):
     labels += ["validation", "training (mean over the epoch)", "the model MODEL_DIR holds (best validation)"]
     ax.legend(handles, labels, loc="best", fontsize="small", framealpha=0.9)
     ax_lr.set_yscale("log")
+    _value_ticks(ax_lr, [_num(r.get("lr")) for run in runs for r in run["rows"]])
     ax_lr.set_ylabel("learning rate (log scale)")
     ax_lr.set_xlabel("epoch")
     ax_lr.grid(True, which="both", alpha=0.3)
     ax_lr.set_xlim(0.5, max_epoch + 0.5)
     if max_epoch <= 30:
         ax_lr.set_xticks(range(1, int(max_epoch) + 1, 1 if max_epoch <= 15 else 2))
-    return _save(fig, path, dpi)
+    return fig
+
+
+# A learning-rate axis labels the rates themselves (20, 5, 0.005) up to this many.
+MAX_VALUE_TICKS = 8
+
+
+def _value_ticks(ax, values):
+    """Tick labels at the values a log axis shows (the learning rates used), not at powers of ten."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
+
+    used = sorted({v for v in values if math.isfinite(v) and v > 0})
+    if not used:
+        return
+    if len(used) > MAX_VALUE_TICKS:  # too many to label: every k-th, from the largest down
+        step = math.ceil(len(used) / MAX_VALUE_TICKS)
+        used = sorted(used[::-1][::step])
+    ax.yaxis.set_major_locator(FixedLocator(used))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    if len(used) == 1:  # one rate: a little room above and below it
+        ax.set_ylim(used[0] / 2, used[0] * 2)
 
 
 def _plain_log_ticks(ax):

@@ -152,3 +152,39 @@ def test_gradflow_presets_figure_flow_only(capsys, tmp_path, monkeypatch):
     assert main(["gradflow", "--steps", "10", "--batch", "2", "--hidden", "4", "--flow-only",
                  "--out", str(out)]) == 0
     assert_drawn(open_png(out), (1300, 650))
+
+
+def write_config(directory, tokenizer="word", task="lm"):
+    (directory / "config.json").write_text(json.dumps({"task": task, "tokenizer": tokenizer}))
+
+
+def test_the_learning_rate_panel_labels_the_rates_and_the_runs():
+    pytest.importorskip("matplotlib")
+    from rnnkit import plots
+
+    rows = [{"epoch": e, "valid_ppl": 200.0 / e, "train_ppl": 210.0 / e, "lr": lr}
+            for e, lr in enumerate([20, 20, 5, 0.005], 1)]
+    other = [dict(r, lr=1.0) for r in rows]
+    fig = plots.training_plot([dict(label="elman", rows=rows), dict(label="lstm", rows=other)], unit="word")
+    ax, ax_lr = fig.axes
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax_lr.get_yticklabels() if t.get_text()]
+    assert labels == ["0.005", "1", "5", "20"]  # the rates used, as numbers
+    assert ax.get_ylabel().startswith("perplexity per word")
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend[0].startswith("elman") and legend[1].startswith("lstm")
+
+
+def test_runs_in_different_units_are_refused(capsys, tmp_path):
+    words = write_metrics(tmp_path / "words", 3, 300)
+    chars = write_metrics(tmp_path / "chars", 3, 30)
+    cloze = write_metrics(tmp_path / "cloze", 3, 30)
+    write_config(tmp_path / "words")
+    write_config(tmp_path / "chars", tokenizer="char")
+    write_config(tmp_path / "cloze", task="cloze")
+    out = str(tmp_path / "x.png")
+    line = one_line_error(capsys, 2, ["plot", words, chars, "--out", out])
+    assert "different units" in line and "per word" in line and "per character" in line
+    line = one_line_error(capsys, 2, ["plot", words, cloze, "--out", out])
+    assert "per blank (cloze)" in line
+    assert not (tmp_path / "x.png").exists()

@@ -108,6 +108,21 @@ def _saved(path):
     return (float(epoch), float(ppl)) if _finite(epoch) and _finite(ppl) else None
 
 
+def unit(path):
+    """What the run's perplexity is per: "word", "character", "blank (cloze)"; None without config.json.
+
+    Perplexities per character and per word (or of a cloze model, which
+    sees both sides) are different quantities: one axis for them would
+    compare what cannot be compared.
+    """
+    cfg = _config(path)
+    if not cfg:
+        return None
+    if cfg.get("task") == "cloze":
+        return "blank (cloze)"
+    return {"char": "character", "word": "word", "jieba": "word (jieba)"}.get(cfg.get("tokenizer"))
+
+
 def _default_label(path):
     directory = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
     name = os.path.basename(os.path.normpath(os.path.abspath(directory)))
@@ -129,9 +144,14 @@ def run(args):
     for i, path in enumerate(args.model_dirs):
         rows = read_metrics(path)
         label = labels[i] if i < len(labels) else _default_label(path)
-        runs.append(dict(label=label, rows=rows, path=path, saved=_saved(path)))
+        runs.append(dict(label=label, rows=rows, path=path, saved=_saved(path), unit=unit(path)))
+    units = {r["unit"] for r in runs if r["unit"]}
+    if len(units) > 1:
+        which = ", ".join(f"{r['path']}: per {r['unit']}" for r in runs if r["unit"])
+        raise UsageError(f"these runs measure perplexity in different units ({which}); one axis cannot compare "
+                         "them: plot each kind on its own")
     plots.require()
-    plots.training_figure(runs, args.out, dpi=args.dpi, title=args.title)
+    plots.training_figure(runs, args.out, dpi=args.dpi, title=args.title, unit=units.pop() if units else None)
     for run in runs:
         valid = [(r["valid_ppl"], r["epoch"]) for r in run["rows"] if _finite(r.get("valid_ppl"))]
         best = f"best valid ppl {min(valid)[0]:.2f} at epoch {min(valid)[1]}" if valid else "no validation numbers"
