@@ -34,9 +34,9 @@ COMMANDS = [
 ]
 
 
-def _load_commands():
+def _load_commands(names=COMMANDS):
     modules = []
-    for name in COMMANDS:
+    for name in names:
         try:
             modules.append(importlib.import_module(f"rnnkit.commands.{name}"))
         except ModuleNotFoundError as exc:
@@ -63,11 +63,13 @@ def _innermost(parser):
                 _innermost(sub)
 
 
-def build_parser():
+def build_parser(only=None):
+    """The parser of every command, or of the command ``only`` alone (what ``main`` runs
+    needs only its own module: importing all of them costs a second or more of start-up)."""
     parser = _Parser(prog="rnnkit", description="Recurrent networks and RNN language models on NumPy.")
     parser.add_argument("--version", action="version", version=f"rnnkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for module in _load_commands():
+    for module in _load_commands([only] if only in COMMANDS else COMMANDS):
         p = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
         p.set_defaults(_run=module.run, _parser=p)
@@ -89,7 +91,8 @@ def render(exc, parser=None):
 
 
 def main(argv=None):
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(only=argv[0] if argv else None)
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help(sys.stderr)
