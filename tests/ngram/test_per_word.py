@@ -84,3 +84,37 @@ def test_text_forms(tmp_path, capsys):
     assert summary[-1].startswith("perplexity n/a with <unk> (a closed vocabulary: its 1 OOVs have no probability)")
     code, stdout, _ = cli_result(capsys, "ngram", "eval", path, text, "--per-word")
     assert code == 0 and stdout.splitlines()[0] == "the\t" + rows[0][1] + "\t" + rows[0][2]
+
+
+def _kenlm_both_figures(kenlm, path, lines):
+    """KenLM's 'Perplexity including OOVs' and 'excluding OOVs', from full_scores as its query tool counts them."""
+    model = kenlm.Model(path)
+    every, known = [], []
+    for line in lines:
+        for prob, _, oov in model.full_scores(line, bos=True, eos=True):
+            every.append(prob)
+            if not oov:
+                known.append(prob)
+    return 10 ** (-sum(every) / len(every)), 10 ** (-sum(known) / len(known)), len(every) - len(known)
+
+
+def test_the_two_figures_are_kenlms(tmp_path):
+    kenlm = pytest.importorskip("kenlm", reason="kenlm is not installed (pip install kenlm; it builds from source)")
+    path = _model(tmp_path)
+    report = ngram.NgramModel.load(path).evaluate(sentences(TEXT + ["<unk> cat"]))  # a literal <unk> counts too
+    including, excluding, oovs = _kenlm_both_figures(kenlm, path, TEXT + ["<unk> cat"])
+    assert report.unk_targets == oovs == 3
+    assert report.perplexity == pytest.approx(including, rel=1e-5)
+    assert report.perplexity_without_unk == pytest.approx(excluding, rel=1e-5)
+
+
+@pytest.mark.slow
+def test_ptb_two_figures_are_kenlms(ptb, ptb_model):
+    kenlm = pytest.importorskip("kenlm", reason="kenlm is not installed (pip install kenlm; it builds from source)")
+    model, path = ptb_model(3)
+    report = model.evaluate(ptb["test"])
+    including, excluding, oovs = _kenlm_both_figures(kenlm, path, [" ".join(s) for s in ptb["test"]])
+    # 148.28 and 170.52 over 82,430 and 77,636 predictions: PTB's <unk> is KenLM's OOV.
+    assert report.unk_targets == oovs == 4794
+    assert report.perplexity == pytest.approx(including, rel=1e-5)
+    assert report.perplexity_without_unk == pytest.approx(excluding, rel=1e-5)
