@@ -110,8 +110,10 @@ def _load_model(model_dir, text, batch, warmup, steps, seed):
         text = training.get("valid") or training.get("corpus")
         if not text:
             raise RnnkitError(f"{model_dir}: {io.CONFIG} names no validation text; give one with --text FILE")
-        if not os.path.exists(text):
+        found = io.stored_path(model_dir, text)
+        if found is None:
             raise RnnkitError(f"{model_dir}: its validation text {text} is not there any more; give one with --text FILE")
+        text = found
     enc = encode_file(text, lm.tokenizer, lm.vocab)
     need = warmup + steps + 1
     if enc.ids.size < need * batch:

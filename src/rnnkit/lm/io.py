@@ -234,3 +234,19 @@ def load_trained(model_dir, task, build, what, wrong_task):
     check_arrays(os.path.join(model_dir, WEIGHTS), {**model.params, **model.buffers()}, arrays)
     copy_into(model.params, arrays)
     return config, vocab, tokenizer, model
+
+
+def stored_path(model_dir, path):
+    """A file path from MODEL_DIR/config.json as a path that works from here, or None if no such file.
+
+    rnnkit writes absolute paths; older versions wrote them as typed, relative
+    to the directory training ran in: tried against the model directory's
+    parent tree first (a project moved whole), then against the current one.
+    """
+    if os.path.isabs(path):
+        return path if os.path.exists(path) else None
+    for base in (os.path.dirname(os.path.abspath(model_dir)), os.path.abspath(model_dir), os.getcwd()):
+        candidate = os.path.join(base, path)
+        if os.path.exists(candidate):
+            return candidate
+    return None
