@@ -31,6 +31,18 @@ docs/performance.md cites are kept.
 
 Separate processes keep each side's memory and thread pools apart; PyTorch
 uses its default thread count on the same cores.
+
+Honest under load. Each repetition records the machine's load average
+(os.getloadavg) before and after it, and the CPU time each side's process
+actually got while it ran (time.process_time in the worker, against the wall
+time). A side that got less than STARVED of one core's time (a busy machine
+took its core away) makes the repetition invalid: the summaries use the valid
+repetitions only, and say how many there were. A ratio above its own ceiling
+(the ratio at the GEMM limit) cannot come from the code; the record then
+carries a warning, printed on standard error too, instead of passing it off as
+a speed figure. (An independent run with one other CPU-bound process reported
+a ratio of 8.95 against a ceiling of 2.65 and said nothing; that is what this
+guards against.)
 """
 
 import argparse
@@ -56,6 +68,10 @@ CONFIGS = {
     "gru-1x200": ("train", "gru", 1, 200),
 }
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+# A side that got less CPU time than this fraction of its wall time was starved
+# by other processes (measured here: a side alone on its core gets 0.95-1.0;
+# with another CPU-bound process on a 2-core machine one side fell to 0.3-0.5).
+STARVED = 0.75
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 
 
@@ -240,12 +256,13 @@ def worker(side_name, cfg):
     for line in sys.stdin:
         cmd = json.loads(line)
         if cmd["op"] == "run":
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             for _ in range(cmd["steps"]):
                 x, y = batches[cursor % len(batches)]
                 cursor += 1
                 side.step(x, y)
-            reply = {"seconds": time.perf_counter() - start}
+            # CPU seconds of every thread of this process: what the machine really gave it
+            reply = {"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu}
         elif cmd["op"] == "limits":
             seconds, flops = measure_gemm(gemm_shapes(cfg, vocab), cmd["seconds"])
             exp_seconds = measure_exp(cfg["batch"] * cfg["bptt"], vocab, cmd["seconds"])
@@ -285,6 +302,24 @@ def summary(values):
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
+def judge(reps, ratio_median, ceiling):
+    """Warnings for a record: too few valid repetitions, or a ratio above its own ceiling.
+
+    ``reps``: the per-repetition entries (each with "valid"); ``ceiling``: the
+    median ratio at the GEMM limit. Returns a list of sentences (empty: none).
+    """
+    warnings = []
+    valid = sum(r["valid"] for r in reps)
+    if valid < len(reps):
+        loads = ", ".join(f"{r['load_before']:.1f}" for r in reps)
+        warnings.append(f"{len(reps) - valid} of {len(reps)} repetitions invalid: a side got under {STARVED:.0%} "
+                        f"of a core (load averages before each: {loads})")
+    if ratio_median > ceiling:
+        warnings.append(f"ratio {ratio_median:.2f} is above its own ceiling {ceiling:.2f} (the ratio at the GEMM "
+                        "limit): the measurement was disturbed, not a speed figure")
+    return warnings
+
+
 def run_config(name, args, env):
     mode, cell, layers, hidden = CONFIGS[name]
     cfg = {"mode": mode, "cell": cell, "layers": layers, "hidden": hidden, "batch": args.batch, "bptt": args.bptt,
@@ -295,13 +330,24 @@ def run_config(name, args, env):
     tokens = args.steps * cfg["batch"] * cfg["bptt"]
     for w in workers.values():
         w.ask(op="run", steps=max(1, args.steps // 2))  # warm-up
-    speeds = {side: [] for side in workers}
-    limits = []  # each repetition's GEMM and e^x times per window (module docstring)
+    all_speeds = {side: [] for side in workers}
+    all_limits = []  # each repetition's GEMM and e^x times per window (module docstring)
+    reps = []
     for rep in range(args.reps):
         order = ("rnnkit", "torch") if rep % 2 == 0 else ("torch", "rnnkit")
+        entry = {"rep": rep + 1, "load_before": os.getloadavg()[0]}
         for side in order:
-            speeds[side].append(tokens / workers[side].ask(op="run", steps=args.steps)["seconds"])
-        limits.append(workers["rnnkit"].ask(op="limits", seconds=0.02 if args.smoke else 0.25))
+            r = workers[side].ask(op="run", steps=args.steps)
+            all_speeds[side].append(tokens / r["seconds"])
+            entry[side] = {"tokens_per_s": tokens / r["seconds"], "cpu_per_wall": r["cpu_seconds"] / r["seconds"]}
+        all_limits.append(workers["rnnkit"].ask(op="limits", seconds=0.02 if args.smoke else 0.25))
+        entry["load_after"] = os.getloadavg()[0]
+        entry["valid"] = not any(entry[s]["cpu_per_wall"] < STARVED for s in workers)
+        reps.append(entry)
+    # the summaries from the valid repetitions; from all of them (and said so) when none is
+    keep = [i for i, r in enumerate(reps) if r["valid"]] or list(range(len(reps)))
+    speeds = {side: [v[i] for i in keep] for side, v in all_speeds.items()}
+    limits = [all_limits[i] for i in keep]
     stats = {side: w.ask(op="stats") for side, w in workers.items()}
     hello = {side: w.hello for side, w in workers.items()}
     for w in workers.values():
@@ -311,11 +357,19 @@ def run_config(name, args, env):
     limit = window_tokens / gemm_seconds
     flops = limits[0]["flops"]
     ours, theirs = summary(speeds["rnnkit"]), summary(speeds["torch"])
+    gemm_ceiling = summary([window_tokens / m["seconds"] / t for m, t in zip(limits, speeds["torch"])])
+    warnings = judge(reps, ours["median"] / theirs["median"], gemm_ceiling["median"])
+    for w in warnings:
+        print(f"speed.py {name}: warning: {w}", file=sys.stderr, flush=True)
     return {
         "config": name, "mode": mode, "cell": cell, "layers": layers, "hidden": cfg["hidden"],
         "vocab": hello["rnnkit"]["vocab"], "batch": cfg["batch"], "bptt": cfg["bptt"],
         "params": {"rnnkit": hello["rnnkit"]["params"], "torch": hello["torch"]["params"]},
         "reps": args.reps, "steps_per_rep": args.steps,
+        "valid_reps": sum(r["valid"] for r in reps),
+        "warnings": warnings,
+        # load average (1 min) and the CPU each side got, per repetition: how disturbed the run was
+        "per_rep": reps,
         "rnnkit_tokens_per_s": ours, "torch_tokens_per_s": theirs,
         "ratio_median": ours["median"] / theirs["median"],
         # Each repetition times both sides back to back, so a slow spell of this
@@ -331,7 +385,7 @@ def run_config(name, args, env):
         # The ratio rnnkit would reach at each limit, against PyTorch in the same
         # repetition: a target above it is out of reach there (module docstring).
         "ratio_ceiling": {
-            "gemm": summary([window_tokens / m["seconds"] / t for m, t in zip(limits, speeds["torch"])]),
+            "gemm": gemm_ceiling,
             "gemm_and_exp": summary([window_tokens / (m["seconds"] + m["exp_seconds"]) / t
                                      for m, t in zip(limits, speeds["torch"])]),
         },

@@ -36,3 +36,13 @@ def test_speed_benchmark_smoke(tmp_path):
         assert rec["params"]["rnnkit"] > 0 and rec["params"]["torch"] > 0
         # the workers ran with the settings the rnnkit command gives itself (unless the caller set them)
         assert rec["blas_env"]["OPENBLAS_THREAD_TIMEOUT"] is not None
+        # honest under load: each repetition's load and the CPU each side got; invalid ones said so
+        assert len(rec["per_rep"]) == rec["reps"] and 0 <= rec["valid_reps"] <= rec["reps"]
+        for rep in rec["per_rep"]:
+            assert rep["load_before"] >= 0 and rep["load_after"] >= 0
+            assert rep["rnnkit"]["cpu_per_wall"] > 0 and rep["torch"]["cpu_per_wall"] > 0
+        assert (rec["valid_reps"] < rec["reps"]) == any("invalid" in w for w in rec["warnings"])
+        above = rec["ratio_median"] > rec["ratio_ceiling"]["gemm"]["median"]
+        assert above == any("above its own ceiling" in w for w in rec["warnings"])
+        for w in rec["warnings"]:
+            assert f"speed.py {rec['config']}: warning: {w}" in r.stderr
