@@ -123,3 +123,20 @@ def test_cloze_and_too_few_streams_are_refused(tmp_path):
     with pytest.raises(OptionError, match="left-to-right"):
         train_data_parallel(tr, va, str(tmp_path / "b"), dict(task="cloze", hidden=8, batch=4), workers=2,
                             backend="local", quiet=True, log=quiet)
+
+
+def test_checkpoint_minutes_writes_mid_epoch_checkpoints(tmp_path):
+    from rnnkit.lm.train.state import Checkpoint
+
+    tr, va = small_corpus(tmp_path)
+    seen = []
+
+    def look(trainer):
+        st = trainer.state
+        if st["window"] > 0:
+            saved = Checkpoint(trainer.checkpoint_path).state
+            seen.append((saved["epoch"], saved["window"]) == (st["epoch"], st["window"]))
+
+    train_data_parallel(tr, va, str(tmp_path / "m"), options("rnn", "full", 0.5), workers=2, backend="local",
+                        quiet=True, log=quiet, checkpoint_minutes=1e-9, after_step=look)
+    assert len(seen) > 5 and all(seen)

@@ -61,3 +61,16 @@ def test_an_unreachable_cluster_is_one_line(tmp_path):
     with pytest.raises(RnnkitError, match=r"127.0.0.1:9: no Ray cluster reachable there") as exc:
         _check_reachable("127.0.0.1:9")
     assert "\n" not in exc.value.cli_message() and "--ray-address" in exc.value.cli_message()
+
+
+def test_cli_flags(tmp_path):
+    import subprocess
+    import sys
+
+    tr, va = small_corpus(tmp_path)
+    base = [sys.executable, "-m", "rnnkit.cli", "train", tr, "--valid", va, "--out", str(tmp_path / "m"), "--quiet"]
+    r = subprocess.run(base + ["--workers", "2", "--ray-address", "127.0.0.1:9"], capture_output=True, text=True)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1
+    assert "--ray-address 127.0.0.1:9: no Ray cluster reachable there" in r.stderr
+    r = subprocess.run(base + ["--ray-address", "127.0.0.1:9"], capture_output=True, text=True)
+    assert r.returncode == 2 and "go with --workers N" in r.stderr
