@@ -1,0 +1,79 @@
+"""The cost model of docs/scaling.md: tokens/s of `rnnkit train --workers` on M machines of 16 cores.
+
+    python benchmarks/cost_model.py --rate 3500 --bandwidth-gbit 10
+
+One worker per core, W = 16 M workers, b streams of T steps each per worker (n = b T tokens per
+worker and step). A synchronous step costs
+
+    t_step = n / r                                  compute: r = one core's tokens/s on the model
+           + (W G + M U) / BW + W lam               exchange through the driver (rnnkit.scale today):
+                                                    W gradients in, the update out once per machine
+           + W G / S                                the driver's sum (S bytes/s of memory it can add)
+
+and delivers W n / t_step tokens/s. G, the bytes one worker sends, for the One Billion Word setup
+(V = 793,471 words, C = 891 classes, GRU 256 with class softmax, as `rnnkit train` builds it):
+
+    dense:   GRU U, W, b (E H 3 + H H 3 + 4 H) and the class layer Vc, bc (C H + C)   floats
+    E rows:  the distinct input words of the n tokens, H floats + an 8-byte index each
+    V rows:  every word of every class the n targets fall in: V (1 - (1 - 1/K)^n) rows of H + 1
+             floats + an index, K = HIT_CLASSES calibrated on a measurement (below)
+
+U, the update, is the same size as the sum of the W gradients' rows (at most V rows).
+"""
+
+import argparse
+
+
+# Calibrated on benchmarks/large_vocab_workers.py: 400 Zipf tokens hit 96,396 of V's 793,471 rows. With the
+# classes of equal count**0.5 mass (frequency_classes) a token's class is hit as if there were ~3,087
+# equally likely classes rather than C = 891: V (1 - (1 - 1/3087)^400) = 96,400.
+HIT_CLASSES = 3087
+
+
+def bytes_per_worker(n, V=793_471, C=891, H=256, E=256):
+    dense = 3 * E * H + 3 * H * H + 4 * H + C * H + C
+    e_rows = min(n, V)  # an upper bound: distinct inputs <= tokens
+    v_rows = V * (1 - (1 - 1 / HIT_CLASSES) ** n)
+    return 4 * dense + e_rows * (4 * E + 8) + v_rows * (4 * (H + 1) + 8), v_rows
+
+
+def predict(machines, rate, bandwidth, n, lam=1e-3, add_rate=5e9, cores=16, ring=False, **model):
+    """(tokens/s, compute s, exchange s, G bytes) for one exchange strategy:
+
+    driver (rnnkit.scale today): every worker's G to the driver, the summed update U once per machine;
+    ring: the 16 workers of a machine sum in shared memory (W/M G at S bytes/s), the machines run a ring
+    all-reduce of the machine sums (2 (M-1)/M U over each link) in 2 (M-1) latency-bound steps.
+    """
+    W = machines * cores
+    g, _ = bytes_per_worker(n, **model)
+    u, _ = bytes_per_worker(min(W * n, 10**9), **model)  # the rows of all W n tokens (dense V at the limit)
+    t_compute = n / rate
+    if ring:
+        t_exchange = cores * g / add_rate + 2 * (machines - 1) / machines * u / bandwidth + 2 * (machines - 1) * lam
+    else:
+        t_exchange = (W * g + machines * u) / bandwidth + W * lam + W * g / add_rate
+    return W * n / (t_compute + t_exchange), t_compute, t_exchange, g
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rate", type=float, default=3500, help="one core's tokens/s on the model (measured)")
+    ap.add_argument("--bandwidth-gbit", type=float, nargs="+", default=[10, 100])
+    ap.add_argument("--streams", type=int, nargs="+", default=[4, 32], help="b: streams per worker")
+    ap.add_argument("--bptt", type=int, default=20)
+    args = ap.parse_args()
+    print("| machines | workers | b | BW Gbit/s | G MB/worker | compute ms | driver: exchange ms | driver: tokens/s |"
+          " ring: exchange ms | ring: tokens/s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for bw in args.bandwidth_gbit:
+        for b in args.streams:
+            n = b * args.bptt
+            for m in (8, 32, 128):
+                tps, tc, tx, g = predict(m, args.rate, bw * 1e9 / 8, n)
+                tps_r, _, tx_r, _ = predict(m, args.rate, bw * 1e9 / 8, n, ring=True)
+                print(f"| {m} | {16 * m} | {b} | {bw:g} | {g / 1e6:.1f} | {1e3 * tc:.0f} | {1e3 * tx:,.0f} | "
+                      f"{tps:,.0f} | {1e3 * tx_r:,.0f} | {tps_r:,.0f} |")
+
+
+if __name__ == "__main__":
+    main()
