@@ -32,7 +32,7 @@ def zipf_text(path, lines, vocab=400, seed=0, extra=""):
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_same_vocab_and_ids_as_in_memory(tmp_path, workers):
-    path = zipf_text(tmp_path / "c.txt", 2000, extra="\ufeffw1 w2\n\n   \n")
+    path = zipf_text(tmp_path / "c.txt", 2000, extra="\ufeffw1 w2\n\n   \nw3\u2028w4 \x0c w5\r\n")
     chunks = plan_chunks([path], 3000)
     assert len(chunks) > 5 and chunks[0][1] == 0 and chunks[-1][2] == os.path.getsize(path)
     m = prepare([path], str(tmp_path / "d"), min_count=2, workers=workers, chunk_bytes=3000)

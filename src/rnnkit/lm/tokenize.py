@@ -74,6 +74,11 @@ def read_lines(path):
         raise RnnkitError(f"{path}: line {line_no}: invalid UTF-8 at byte offset {exc.start}") from None
     if text.startswith("\ufeff"):
         text = text[1:]
+    return lines_of(text)
+
+
+def lines_of(text):
+    """The lines of a decoded text, cut as every reader cuts them (read_lines, rnnkit prepare's chunks)."""
     return text.splitlines()
 
 

@@ -26,7 +26,7 @@ from rnnkit.errors import RnnkitError
 from rnnkit.lm import io
 from rnnkit.lm.data import read_word_list
 from rnnkit.lm.prepared import FORMAT, FORMAT_VERSION, MANIFEST, Prepared, id_dtype, is_prepared
-from rnnkit.lm.tokenize import get_tokenizer
+from rnnkit.lm.tokenize import get_tokenizer, lines_of
 from rnnkit.lm.vocab import EOS, Vocab
 
 CHUNK_BYTES = 32 << 20  # per worker in memory at once: the text, its lines and its ids (~10x this at most)
@@ -69,7 +69,7 @@ def _chunk_lines(chunk):
         raise RnnkitError(f"{path}: line {line_no}: invalid UTF-8 at byte offset {start + exc.start}") from None
     if start == 0 and text.startswith("\ufeff"):
         text = text[1:]
-    return text.splitlines()
+    return lines_of(text)  # the in-memory reader's rule: chunks end at b"\n", so both cut alike
 
 
 def _count_newlines(f, stop):
