@@ -99,3 +99,58 @@ def test_alongside_raises_a_jobs_error_once_the_body_and_the_jobs_have_finished(
     finished = len(done)
     time.sleep(0.05)
     assert len(done) == finished, "a job was still running after alongside raised"
+
+
+# --- the recurrent loops' BLAS threads, chosen by measuring -----------------------------
+
+
+def test_thread_choice_keeps_the_faster_after_interleaved_probes():
+    from rnnkit.parallel import HOLD_SECONDS, LOAD_CHANGE, PROBES, ThreadChoice
+
+    choice, tried = ThreadChoice(), []
+    for i in range(2 * PROBES):
+        n, exploring = choice.pick(2, now=i, load=1.0)
+        assert exploring
+        tried.append(n)
+        choice.record(n, 0.010 if n == 1 else 0.030, 2, now=i, load=1.0)  # one thread three times faster
+    assert sorted(tried) == [1] * PROBES + [2] * PROBES and tried[:2] in ([1, 2], [2, 1])  # interleaved
+    assert choice.pick(2, now=10, load=1.2) == (1, False)
+    assert choice.pick(2, now=10, load=1.0 + LOAD_CHANGE)[1] is True  # the load moved: measure again
+    choice = ThreadChoice()
+    for i in range(2 * PROBES):
+        n, _ = choice.pick(2, now=0, load=0.0)
+        choice.record(n, 0.030 if n == 1 else 0.020, 2, now=0, load=0.0)
+    assert choice.pick(2, now=1, load=0.0) == (2, False)  # a quiet machine keeps every thread
+    assert choice.pick(2, now=HOLD_SECONDS + 1, load=0.0)[1] is True  # and looks again later
+
+
+def test_step_threads_runs_the_loop_with_the_threads_chosen(monkeypatch):
+    import numpy as np
+
+    from rnnkit import parallel
+
+    blas = parallel._blas_controller()
+    if blas is None or blas.get_num_threads() < 2:
+        pytest.skip("needs a BLAS that threadpoolctl can limit, with at least two threads")
+    top = blas.get_num_threads()
+    seen = []
+
+    class Layer:
+        hidden_size = 200
+
+        @parallel.step_threads
+        def forward(self, x):
+            seen.append(blas.get_num_threads())
+            return x * 2
+
+    x = np.ones((5, 20, 200))
+    monkeypatch.setenv("RNNKIT_STEP_THREADS", "1")
+    assert (Layer().forward(x) == 2).all() and seen == [1] and blas.get_num_threads() == top
+    monkeypatch.setenv("RNNKIT_STEP_THREADS", "auto")
+    for _ in range(2 * parallel.PROBES):
+        Layer().forward(x)
+    assert set(seen[1:]) == {1, top} and blas.get_num_threads() == top  # both measured, the setting restored
+    small = np.ones((5, 1, 200))  # B H H under OpenBLAS's own threshold: left alone
+    seen.clear()
+    Layer().forward(small)
+    assert seen == [top]

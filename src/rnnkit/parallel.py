@@ -7,7 +7,10 @@ speed machinery only: with one thread they run the same work in the calling
 thread, and the results are the same.
 """
 
+import functools
 import os
+import statistics
+import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 
@@ -133,3 +136,124 @@ def alongside(jobs):
         return
     with limit, _helped(_shared_loop(len(jobs), lambda i: jobs[i]()), 1):
         yield
+
+
+# --- how many BLAS threads a recurrent layer's loop gets ---------------------------
+#
+# A recurrent layer's forward and BPTT are a chain of small products, one per
+# time step (B x H by H x GH). On a quiet machine BLAS's threads help them a
+# little; with another CPU-bound process on the cores they wait for each other
+# at every step, and `rnnkit gradflow` took 3 min 43 s with OpenBLAS's two
+# threads where it took 22 s with one. Which is faster depends on the sizes and
+# on what else the machine runs right now, so it is measured, not guessed:
+# step_threads times each loop (per layer kind, direction and shape) with one
+# BLAS thread and with all of them, PROBES calls each, interleaved, keeps the
+# faster, and measures again after HOLD_SECONDS or as soon as the load average
+# (os.getloadavg) has moved by LOAD_CHANGE. The big products outside the loops
+# (the output layer's) keep every thread. Results do not depend on the choice
+# beyond rounding: see the README on --seed.
+
+PROBES = 3
+HOLD_SECONDS = 30.0
+LOAD_CHANGE = 1.0
+# Below this many multiply-adds per step (B x H x H) OpenBLAS runs one thread
+# anyway (its GEMM_MULTITHREAD_THRESHOLD: M N K <= 65536 x 4): nothing to choose.
+SMALL_STEP = 65536 * 4
+
+
+class ThreadChoice:
+    """The measured choice for one kind of loop: 1 BLAS thread or ``top``."""
+
+    def __init__(self):
+        self.samples = {}
+        self.choice, self.until, self.load = None, 0.0, None
+
+    def pick(self, top, now, load):
+        """(threads, exploring): the count to run with, and whether this call is a measurement."""
+        if self.choice is not None and now < self.until and abs(load - self.load) < LOAD_CHANGE \
+                and self.choice in (1, top):
+            return self.choice, False
+        self.choice = None
+        for n in (1, top):
+            self.samples.setdefault(n, [])
+        n = min((1, top), key=lambda c: len(self.samples[c]))  # interleaved: the one measured least
+        return n, True
+
+    def record(self, threads, seconds, top, now, load):
+        self.samples.setdefault(threads, []).append(seconds)
+        if all(len(self.samples.get(n, ())) >= PROBES for n in (1, top)):
+            self.choice = min((1, top), key=lambda n: statistics.median(self.samples[n]))
+            self.until, self.load, self.samples = now + HOLD_SECONDS, load, {}
+
+
+_choices = {}
+_load = [0.0, -1.0]  # (1-minute load average, when read)
+
+
+def _load_average(now):
+    if now - _load[1] >= 1.0:  # a file read: at most once a second
+        try:
+            _load[:] = [os.getloadavg()[0], now]
+        except OSError:
+            _load[:] = [0.0, now]
+    return _load[0]
+
+
+def _fixed_step_threads():
+    """RNNKIT_STEP_THREADS: a number fixes the loops' BLAS threads (for measuring); unset or "auto": measured."""
+    value = os.environ.get("RNNKIT_STEP_THREADS", "auto")
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
+def step_threads(method):
+    """Decorator for a recurrent layer's forward / backward: BLAS's threads for its loop, chosen by measuring.
+
+    ``method(self, x, ...)``: ``x`` (T, B, ...) the sequence in or the error
+    terms coming back; ``self.hidden_size`` H.
+    """
+
+    @functools.wraps(method)
+    def run(self, x, *args, **kwargs):
+        blas = _blas_controller()
+        if blas is None or getattr(x, "ndim", 0) < 2 or x.shape[1] * self.hidden_size ** 2 <= SMALL_STEP:
+            return method(self, x, *args, **kwargs)
+        top = blas.get_num_threads()
+        if top <= 1:  # already held to one (alongside, or the user's setting)
+            return method(self, x, *args, **kwargs)
+        fixed = _fixed_step_threads()
+        if fixed is not None:
+            return _with_threads(blas, min(fixed, top), top, method, self, x, *args, **kwargs)
+        now = time.monotonic()
+        load = _load_average(now)
+        choice = _choices.setdefault((method.__qualname__, x.shape, self.hidden_size), ThreadChoice())
+        threads, exploring = choice.pick(top, now, load)
+        start = time.perf_counter()
+        out = _with_threads(blas, threads, top, method, self, x, *args, **kwargs)
+        if exploring:
+            choice.record(threads, time.perf_counter() - start, top, time.monotonic(), load)
+        return out
+
+    return run
+
+
+def _with_threads(blas, threads, top, method, *args, **kwargs):
+    if threads >= top:
+        return method(*args, **kwargs)
+    blas.set_num_threads(threads)
+    try:
+        return method(*args, **kwargs)
+    finally:
+        blas.set_num_threads(top)
+
+
+_blas_lib = []
+
+
+def _blas_controller():
+    """threadpoolctl's controller of the BLAS NumPy uses (first call after NumPy is loaded), or None."""
+    if not _blas_lib:
+        from threadpoolctl import ThreadpoolController
+
+        libs = ThreadpoolController().select(user_api="blas").lib_controllers
+        _blas_lib.append(libs[0] if len(libs) == 1 else None)
+    return _blas_lib[0]

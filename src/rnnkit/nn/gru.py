@@ -39,6 +39,7 @@ from rnnkit.backend import xp
 from rnnkit.nn.activations import get_activation
 from rnnkit.nn.gated import GatedRecurrent
 from rnnkit.nn.module import check_array
+from rnnkit.parallel import step_threads
 
 _sigmoid = get_activation("sigmoid")
 
@@ -68,6 +69,7 @@ class GRU(GatedRecurrent):
         self.params["b"][hidden_size:2 * hidden_size] = update_bias
         self.add_param("b_hn", xp.zeros(hidden_size, dtype=self.params["W"].dtype))
 
+    @step_threads  # BLAS's threads for the loop, chosen by measuring (rnnkit.parallel)
     def forward(self, x, s0=None):
         W, b_hn = self.params["W"], self.params["b_hn"]
         H = self.hidden_size
@@ -101,6 +103,7 @@ class GRU(GatedRecurrent):
         self._cache = (x, s0, gates, qs, hs)
         return hs
 
+    @step_threads
     def backward(self, dstates):
         if self._cache is None:
             raise RuntimeError("backward() called before forward()")

@@ -41,6 +41,7 @@ bidirectional network): h_{t-1}, c_{t-1} above become h_{t+1}, c_{t+1}.
 from rnnkit.backend import xp
 from rnnkit.nn.gated import GatedRecurrent
 from rnnkit.nn.module import check_array
+from rnnkit.parallel import step_threads
 
 
 class LSTM(GatedRecurrent):
@@ -97,6 +98,7 @@ class LSTM(GatedRecurrent):
         s[2 * H:3 * H] = -2.0
         return s
 
+    @step_threads  # BLAS's threads for the loop, chosen by measuring (rnnkit.parallel)
     def forward(self, x, s0=None):
         W = self.params["W"]
         H = self.hidden_size
@@ -136,6 +138,7 @@ class LSTM(GatedRecurrent):
         self._cache = (x, h0, c0, gates, hs, cs, tanh_cs)
         return hs
 
+    @step_threads
     def backward(self, dstates):
         if self._cache is None:
             raise RuntimeError("backward() called before forward()")

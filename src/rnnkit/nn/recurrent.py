@@ -14,6 +14,7 @@ from rnnkit.nn.activations import get_activation
 from rnnkit.nn.embedding import scatter_add_rows
 from rnnkit.nn.init import init_weights
 from rnnkit.nn.module import Module, check_array, check_float
+from rnnkit.parallel import step_threads
 
 
 class Recurrent(Module):
@@ -67,6 +68,7 @@ class Recurrent(Module):
         net += b
         return net
 
+    @step_threads  # BLAS's threads for the loop, chosen by measuring (rnnkit.parallel)
     def forward(self, x, s0=None):
         W = self.params["W"]
         states = self.input_projection(x)  # holds net_t until f overwrites it with s_t
@@ -95,6 +97,7 @@ class Recurrent(Module):
             return xp.concatenate([states[1:], s0[None]], axis=0)
         return xp.concatenate([s0[None], states[:-1]], axis=0)
 
+    @step_threads
     def backward(self, dstates):
         if self._cache is None:
             raise RuntimeError("backward() called before forward()")
