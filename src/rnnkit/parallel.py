@@ -255,5 +255,7 @@ def _blas_controller():
         from threadpoolctl import ThreadpoolController
 
         libs = ThreadpoolController().select(user_api="blas").lib_controllers
-        _blas_lib.append(libs[0] if len(libs) == 1 else None)
+        # NumPy's own (PyTorch, when loaded too, brings another one)
+        ours = [lib for lib in libs if "numpy" in (lib.filepath or "")] or libs
+        _blas_lib.append(ours[0] if len(ours) == 1 else None)
     return _blas_lib[0]
