@@ -75,6 +75,7 @@ class LanguageNetwork(Module):
         self.drop_out = self.add_child("drop_out", Dropout(self.cfg["dropout"], seed=rng))
         self.vocab_size = self.cfg["vocab_size"]
         self.final_state = None
+        self.last_states = None
         self._shape = None
 
     # --- configuration, files ------------------------------------------------
@@ -161,7 +162,12 @@ class RNNLM(LanguageNetwork):
         h = self.hidden_states(ids, state)
         T, B, H = h.shape
         self._shape = (T, B, H)
+        self.last_states = h  # for a neural cache (rnnkit.lm.adapt), which reads the states it was scored with
         return self.output.loss(h.reshape(T * B, H), targets.reshape(T * B))
+
+    def last_token_nll(self):
+        """-log o_t[targets_t] of every token of the last ``loss``: (T, B) float64 (dynamic evaluation's scores)."""
+        return self.output.last_nll.reshape(self._shape[:2])
 
     def backward(self):
         """BPTT through the window of the last ``loss``: accumulates every parameter's gradient."""

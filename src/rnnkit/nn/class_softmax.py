@@ -49,7 +49,7 @@ class ClassSoftmax(Module):
     """Output layer and loss: P(w|h) = P(c(w)|h) P(w|c(w),h).
 
     Parameters: "Vc" (C x H), "bc" (C), "V" (vocab x H, rows in class order), "c" (vocab).
-    loss(h (N, H), targets (N,)) -> mean nats;  backward_loss() -> dh (N, H)
+    loss(h (N, H), targets (N,)) -> mean nats (each token's in ``last_nll``);  backward_loss() -> dh (N, H)
     token_log_probs(h, targets) -> (N,) exact log P(target | h)
     log_probs(h) -> (N, vocab) exact log P(w | h) for every word (costs a full softmax)
     """
@@ -78,6 +78,7 @@ class ClassSoftmax(Module):
         self.sparse_rows("V")
         self.sparse_rows("c")
         self._cache = None
+        self.last_nll = None  # (N,) float64: each token's -log P(target | h) of the last loss
 
     def _groups(self, targets):
         """(class, positions in the batch, positions of the targets within their class) per class present."""
@@ -112,7 +113,7 @@ class ClassSoftmax(Module):
         N = h.shape[0]
         V, c = self.params["V"], self.params["c"]
         class_logp_target, class_logp = self._class_terms(h, targets)
-        total = -float(class_logp_target.sum(dtype=xp.float64))
+        nll = -class_logp_target.astype(xp.float64)  # -log P(w|h) per token, the word terms added below
         # gradient of the mean loss w.r.t. the class logits: (P(c|h) - onehot) / N
         d_class = xp.exp(class_logp)
         d_class[xp.arange(N), self.word_class[targets]] -= 1.0
@@ -122,13 +123,14 @@ class ClassSoftmax(Module):
             lo, hi = self.start[k], self.start[k + 1]
             logp = log_softmax(h[idx] @ V[lo:hi].T + c[lo:hi])
             rows = xp.arange(len(idx))
-            total -= float(logp[rows, within].sum(dtype=xp.float64))
+            nll[idx] -= logp[rows, within]
             d = xp.exp(logp)
             d[rows, within] -= 1.0
             d /= N
             word_parts.append((lo, hi, idx, d))
         self._cache = (h, d_class, word_parts)
-        return total / N
+        self.last_nll = nll
+        return float(nll.sum()) / N
 
     def backward_loss(self):
         return self._backward_loss()[0]

@@ -16,7 +16,7 @@ from rnnkit.nn.softmax import check_logits, log_softmax
 class FullSoftmax(Linear):
     """Parameters V (vocab x H) and c (vocab), as Linear's.
 
-    loss(h (N, H), targets (N,)) -> mean nats;  backward_loss() -> dh (N, H)
+    loss(h (N, H), targets (N,)) -> mean nats (each token's in ``last_nll``);  backward_loss() -> dh (N, H)
     token_log_probs(h (N, H), targets (N,)) -> (N,) float64 log o_t[target]
     log_probs(h (N, H)) -> (N, vocab) log o_t
     """
@@ -24,6 +24,7 @@ class FullSoftmax(Linear):
     def __init__(self, hidden_size, vocab_size, seed=None, dtype=None):
         super().__init__(hidden_size, vocab_size, seed=seed, dtype=dtype)
         self._cache = None
+        self.last_nll = None  # (N,) float64: each token's -log o_t[target] of the last loss
 
     def loss(self, h, targets):
         # In place: the logits become e^x and then their gradient, never copied;
@@ -31,6 +32,7 @@ class FullSoftmax(Linear):
         logits = self._logits(h, targets)
         nll, sums = _fast.xent_rows(logits, targets, bias=self.params.get("c"))
         self._cache = (h, logits, targets, sums)
+        self.last_nll = nll
         return float(nll.mean())
 
     def backward_loss(self):

@@ -1,0 +1,230 @@
+"""Dynamic evaluation and the neural cache (rnnkit.lm.adapt): the step each takes, that they
+help on a text that repeats itself, that the model is left as it was, and that the cache's
+mixed distributions are distributions."""
+
+import hashlib
+import math
+
+import numpy as np
+import pytest
+
+from rnnkit.errors import RnnkitError
+from rnnkit.lm import adapt
+from rnnkit.lm.adapt import Adapter, DynamicEval, NeuralCache
+from rnnkit.lm.api import LanguageModel
+from rnnkit.lm.data import encode_file
+from rnnkit.lm.model import RNNLM, class_of_words
+from rnnkit.nn.gradcheck import numerical_gradient
+
+V = 9
+
+SHAPES = {
+    "gru-full-tied": dict(embed=4, hidden=4, cell="gru", tie_weights=True),
+    "lstm-class": dict(embed=3, hidden=4, cell="lstm", layers=2, softmax="class", classes=3),
+    "rnn-onehot": dict(embed=0, hidden=5),
+}
+
+
+def _model(name, seed=1):
+    kw = dict(SHAPES[name])
+    if kw.get("softmax") == "class":
+        kw["word_class"] = class_of_words(np.arange(V, 0, -1), kw["classes"])
+    return RNNLM(V, seed=seed, dtype=np.float64, **kw)
+
+
+def _checked_gradient(model, x, y):
+    """The segment loss's gradient from the model's backward, checked against central differences."""
+    def loss():
+        return model.loss(x[:, None], y[:, None])
+
+    model.zero_grad()
+    loss()
+    model.backward()
+    analytic = {k: g.copy() for k, g in model.grads.items()}
+    model.zero_grad()
+    numeric = {k: numerical_gradient(loss, p) for k, p in model.params.items()}
+    for k in numeric:
+        scale = max(np.abs(numeric[k]).max(), 1e-12)
+        assert np.abs(analytic[k] - numeric[k]).max() / scale < 1e-6, k
+    return analytic
+
+
+@pytest.mark.parametrize("name", SHAPES)
+@pytest.mark.parametrize("form", ["sgd", "rms"])
+def test_the_first_step_is_the_formula_on_a_finite_difference_checked_gradient(name, form, rng):
+    model = _model(name)
+    x, y = rng.integers(0, V, 6).astype(np.int32), rng.integers(0, V, 6).astype(np.int32)
+    before = {k: p.copy() for k, p in model.params.items()}
+    g = _checked_gradient(model, x, y)
+    lr = 0.7
+    with Adapter(model, DynamicEval(lr=lr, form=form, bptt=6)) as a:
+        logp, _ = a.step(x, y)
+        after = {k: p.copy() for k, p in model.params.items()}
+    for k in before:
+        if form == "sgd":
+            want = before[k] - lr * g[k]
+        else:  # MS = g² after one segment; ε = the array's mean √MS
+            rms = np.abs(g[k])
+            want = before[k] - lr * g[k] / (rms + rms.mean()) if rms.mean() > 0 else before[k]
+        np.testing.assert_allclose(after[k], want, rtol=0, atol=1e-8, err_msg=k)
+        np.testing.assert_array_equal(model.params[k], before[k])  # back to the trained weights
+    # the segment was scored before the step, with the trained weights
+    np.testing.assert_allclose(-logp.sum() / y.size, model.loss(x[:, None], y[:, None]), rtol=1e-12)
+
+
+def _reference_stream(model, ids, eos, lr, decay, bptt):
+    """Plain SGD dynamic evaluation with the decay written out (every segment, compounded per
+    adapt.DECAY_EVERY as the adapter applies it): the model's gradient, its own loop."""
+    stream = np.concatenate([[eos], ids]).astype(np.int32)
+    trained = {k: p.copy() for k, p in model.params.items()}
+    total, state, steps = 0.0, None, 0
+    for start in range(0, ids.size, bptt):
+        y = stream[start + 1 : start + 1 + bptt]
+        x = stream[start : start + y.size]
+        model.zero_grad()
+        total += model.loss(x[:, None], y[:, None], state) * y.size
+        state = model.final_state
+        model.backward()
+        steps += 1
+        for k, p in model.params.items():
+            p -= lr * model.grads[k]
+        if steps % adapt.DECAY_EVERY == 0:
+            rate = 1 - (1 - decay) ** adapt.DECAY_EVERY
+            for k, p in model.params.items():
+                p += rate * (trained[k] - p)
+    for k, p in model.params.items():
+        p[...] = trained[k]
+    model.zero_grad()
+    return total
+
+
+def test_sgd_with_decay_over_many_segments_matches_a_written_out_loop(rng):
+    model = _model("gru-full-tied")
+    model.eval()
+    ids = rng.integers(0, V, 130).astype(np.int32)
+    want = _reference_stream(model, ids, 0, lr=0.3, decay=0.05, bptt=5)
+    got = -adapt.stream_log_probs(model, ids, 0, DynamicEval(lr=0.3, decay=0.05, form="sgd", bptt=5)).sum()
+    assert got == pytest.approx(want, rel=1e-10)
+
+
+def _hashes(model_dir):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(model_dir.iterdir()) if p.is_file()}
+
+
+@pytest.fixture
+def topic(tmp_path):
+    """A text that keeps to one topic: a sentence the toy corpus holds, said over and over."""
+    path = tmp_path / "topic.txt"
+    path.write_text("the red cat sat under the rug\n" * 40, encoding="utf-8")
+    return path
+
+
+def test_adapting_lowers_perplexity_on_a_repeated_topic_and_leaves_the_model_as_it_was(trained_model, topic):
+    model_dir, _, _ = trained_model
+    files = _hashes(model_dir)
+    lm = LanguageModel.load(str(model_dir))
+    weights = {k: p.copy() for k, p in lm.model.params.items()}
+    enc = encode_file(str(topic), lm.tokenizer, lm.vocab)
+    eos = lm.vocab.eos_id
+    static = lm.evaluate(str(topic))["perplexity"]
+    runs = {
+        "sgd": dict(dynamic=DynamicEval(lr=0.3, form="sgd")),
+        "rms": dict(dynamic=DynamicEval(lr=0.01, decay=0.02)),
+        "cache": dict(cache=NeuralCache(size=50, theta=1.0, lam=0.3)),
+        "both": dict(dynamic=DynamicEval(lr=0.01), cache=NeuralCache(size=50, theta=1.0, lam=0.3)),
+    }
+    for name, kw in runs.items():
+        r = adapt.evaluate_adaptive(lm.model, enc, eos, **kw)
+        assert r["perplexity"] < 0.9 * static, (name, r["perplexity"], static)
+        assert r["tokens"] == enc.tokens and r["tokens_per_second"] > 0
+    # nothing learnt stays: the weights in memory and the files on disk are the trained ones
+    for k, p in lm.model.params.items():
+        np.testing.assert_array_equal(p, weights[k])
+    assert lm.evaluate(str(topic))["perplexity"] == static
+    assert _hashes(model_dir) == files
+
+
+def test_without_dynamic_or_cache_it_is_plain_evaluation(trained_model, topic):
+    model_dir, _, valid = trained_model
+    lm = LanguageModel.load(str(model_dir))
+    enc = encode_file(str(valid), lm.tokenizer, lm.vocab)
+    r = adapt.evaluate_adaptive(lm.model, enc, lm.vocab.eos_id)
+    plain = lm.evaluate(str(valid))
+    assert r["perplexity"] == pytest.approx(plain["perplexity"], rel=1e-9)
+    assert r["perplexity_without_unk"] == pytest.approx(plain["perplexity_without_unk"], rel=1e-9)
+
+
+@pytest.mark.parametrize("name", SHAPES)
+def test_every_mixed_distribution_sums_to_one_and_holds_the_scores(name, rng):
+    model = _model(name, seed=4)
+    cache = NeuralCache(size=7, theta=0.8, lam=0.35)
+    with Adapter(model, DynamicEval(lr=0.2, form="sgd", bptt=5), cache) as a:
+        state = None
+        for _ in range(4):  # the cache fills and overflows (7 < 20 states) while the weights move
+            x, y = rng.integers(0, V, 5).astype(np.int32), rng.integers(0, V, 5).astype(np.int32)
+            p = a.distributions(x, y, state)
+            assert p.dtype == np.float64 and p.shape == (5, V)
+            np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+            assert (p >= 0).all()
+            logp, state_scored = a.score(x, y, state)
+            np.testing.assert_allclose(logp, np.log(p[np.arange(5), y]), rtol=0, atol=1e-10)
+            _, state = a.step(x, y, state)
+    assert len(a.memory.values) == 7
+
+
+def test_the_cache_is_the_formula(rng):
+    """p_cache(w | h_t) = Σ 1[x_{i+1} = w] exp(θ h_t·h_i) / Σ exp(θ h_t·h_i) over the N states before t."""
+    cache = NeuralCache(size=3, theta=0.5, lam=0.2)
+    h = rng.standard_normal((6, 4))
+    y = rng.integers(0, 5, 6)
+    p, has = adapt.cache_target_probs(h, y, cache, block=4)  # two blocks: the memory carries over
+    assert not has[0] and has[1:].all()
+    for t in range(1, 6):
+        keys = range(max(0, t - 3), t)
+        w = np.array([math.exp(0.5 * h[t] @ h[i]) for i in keys])
+        want = sum(wi for wi, i in zip(w, keys) if y[i] == y[t]) / w.sum()
+        assert p[t] == pytest.approx(want, rel=1e-12)
+
+
+def test_the_cache_on_kept_states_equals_the_cache_while_scoring(trained_model, topic):
+    """What tuning does (the cache run after the model, on its states) is what evaluation does."""
+    model_dir, _, _ = trained_model
+    lm = LanguageModel.load(str(model_dir))
+    ids = encode_file(str(topic), lm.tokenizer, lm.vocab).ids
+    cache = NeuralCache(size=30, theta=0.7, lam=0.25)
+    dynamic = DynamicEval(lr=0.01)
+    together = adapt.stream_log_probs(lm.model, ids, lm.vocab.eos_id, dynamic, cache)
+    _, states, model_logp = adapt.stream_log_probs(lm.model, ids, lm.vocab.eos_id, dynamic, keep_states=True)
+    p, has = adapt.cache_target_probs(states, ids, cache)
+    np.testing.assert_allclose(adapt.mix_log_probs(model_logp, p, has, cache.lam), together, rtol=1e-9)
+
+
+@pytest.mark.parametrize("bad", [dict(lr=-1.0), dict(lr=float("nan")), dict(decay=1.5), dict(form="adam"),
+                                 dict(bptt=0)])
+def test_bad_dynamic_settings_are_one_line_errors(bad):
+    with pytest.raises(RnnkitError, match="dynamic evaluation"):
+        DynamicEval(**bad)
+
+
+@pytest.mark.parametrize("bad", [dict(size=0), dict(theta=-1.0), dict(lam=2.0), dict(size=2.5)])
+def test_bad_cache_settings_are_one_line_errors(bad):
+    with pytest.raises(RnnkitError, match="neural cache"):
+        NeuralCache(**bad)
+
+
+def test_tuning_finds_settings_at_least_as_good_as_its_start(trained_model, topic):
+    model_dir, _, _ = trained_model
+    lm = LanguageModel.load(str(model_dir))
+    ids = encode_file(str(topic), lm.tokenizer, lm.vocab).ids
+    eos = lm.vocab.eos_id
+    start_d, start_c = DynamicEval(lr=1e-4, bptt=10), NeuralCache(size=20, theta=0.02, lam=0.0)
+    dynamic, cache, report = adapt.tune(lm.model, ids, eos, start_d, start_c)
+    start = math.exp(-adapt.stream_log_probs(lm.model, ids, eos, start_d, start_c).mean())
+    tuned = math.exp(-adapt.stream_log_probs(lm.model, ids, eos, dynamic, cache).mean())
+    assert tuned == pytest.approx(report["perplexity"], rel=1e-9)
+    assert tuned < 0.9 * start
+    assert dynamic.lr > 1e-4 and dynamic.bptt == 10 and cache.size == 20
+    # the cache alone: λ moves off 0 and θ off its start
+    none, cache, report = adapt.tune(lm.model, ids, eos, None, start_c)
+    static = math.exp(-adapt.stream_log_probs(lm.model, ids, eos).mean())
+    assert none is None and cache.lam > 0 and cache.theta > 0.02 and report["perplexity"] < 0.9 * static
