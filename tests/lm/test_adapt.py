@@ -13,7 +13,8 @@ from rnnkit.lm import adapt
 from rnnkit.lm.adapt import Adapter, DynamicEval, NeuralCache
 from rnnkit.lm.api import LanguageModel
 from rnnkit.lm.data import encode_file
-from rnnkit.lm.model import RNNLM, class_of_words
+from rnnkit.lm.model import RNNLM
+from rnnkit.nn.class_softmax import frequency_classes
 from rnnkit.nn.gradcheck import numerical_gradient
 
 V = 9
@@ -28,7 +29,7 @@ SHAPES = {
 def _model(name, seed=1):
     kw = dict(SHAPES[name])
     if kw.get("softmax") == "class":
-        kw["word_class"] = class_of_words(np.arange(V, 0, -1), kw["classes"])
+        kw["word_class"] = frequency_classes(np.arange(V, 0, -1), kw["classes"])
     return RNNLM(V, seed=seed, dtype=np.float64, **kw)
 
 
