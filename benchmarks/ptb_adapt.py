@@ -27,7 +27,8 @@ import numpy
 from rnnkit.lm import adapt
 from rnnkit.lm.api import LanguageModel
 from rnnkit.lm.data import encode_file
-from rnnkit.lm.mix import load_compatible, paired_probs, tune_lambda
+from rnnkit.lm.mix import load_compatible, tune_lambda
+from rnnkit.ngram import read_text_lines, sentences_from_lines
 
 
 def passes(lm, ids, dynamic):
@@ -39,6 +40,15 @@ def passes(lm, ids, dynamic):
         out[name] = (logp, states, time.perf_counter() - t0)
         print(f"  {name} pass: {ids.size / out[name][2]:.0f} tokens/s, load {os.getloadavg()[0]:.1f}", file=sys.stderr)
     return out
+
+
+def ngram_probs(lm, ngram, path, n):
+    """P_ngram of every token, each line from <s> (rnnkit.lm.mix without its RNN pass)."""
+    sentences, _ = sentences_from_lines(read_text_lines(path), lm.tokenizer, source=path)
+    p = 10.0 ** numpy.concatenate(ngram.token_log10probs(sentences))
+    if p.size != n or numpy.isnan(p).any():
+        raise SystemExit(f"{path}: the N-gram model gives {p.size} probabilities for {n} tokens (or NaN)")
+    return p
 
 
 def with_cache(logp, states, ids, cache):
@@ -80,7 +90,7 @@ def main(argv=None):
     print(f"validation {a.valid}: {valid_ids.size} tokens", file=sys.stderr)
     v = passes(lm, valid_ids, dynamic)
     caches = {name: best_cache(logp, states, valid_ids, a.cache) for name, (logp, states, _) in v.items()}
-    _, valid_ngram = paired_probs(lm, ngram, a.valid)
+    valid_ngram = ngram_probs(lm, ngram, a.valid, valid_ids.size)
     valid_modes = _modes(v, caches, valid_ids)
     lambdas = {mode: tune_lambda(numpy.exp(logp), valid_ngram)[0] for mode, (logp, _) in valid_modes.items()}
 
@@ -88,7 +98,7 @@ def main(argv=None):
     test_ids = encode_file(a.test, lm.tokenizer, lm.vocab).ids
     print(f"test {a.test}: {test_ids.size} tokens", file=sys.stderr)
     t = passes(lm, test_ids, dynamic)
-    _, test_ngram = paired_probs(lm, ngram, a.test)
+    test_ngram = ngram_probs(lm, ngram, a.test, test_ids.size)
     rows = []
     for mode, (logp, seconds) in _modes(t, caches, test_ids).items():
         p = numpy.exp(logp)
