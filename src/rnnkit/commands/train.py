@@ -14,7 +14,7 @@ GROUPS = {
     "data": ("tokenizer", "min_count", "max_vocab", "vocab"),
     "model": ("task", "form", "cell", "activation", "init", "embed", "hidden", "layers", "dropout", "tie_weights",
               "softmax", "classes"),
-    "training": ("batch", "bptt", "epochs", "optimizer", "lr", "clip", "anneal", "anneal_from", "valid_without_unk",
+    "training": ("preset", "batch", "bptt", "epochs", "optimizer", "lr", "clip", "anneal", "anneal_from", "valid_without_unk",
                  "min_improvement", "seed"),
     "run": ("log_interval",),
 }

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from rnnkit.errors import OptionError
 from rnnkit.lm.task import TASKS, get_task
+from rnnkit.lm.train.presets import PRESETS, with_preset
 from rnnkit.lm.tokenize import TOKENIZERS
 from rnnkit.nn.activations import ACTIVATIONS
 from rnnkit.nn.init import INITS
@@ -138,6 +139,8 @@ OPTIONS = (
               "and into MODEL_DIR/train.log (default: every five minutes when output is not a terminal)",
               optional=True),
     Option("seed", int, 1, "random seed: same seed, same run (default: {default})", expect="an integer"),
+    Option("preset", str, None, "start from a recipe: " + ", ".join(PRESETS) + " (docs/results.md); the options "
+           "given change it", choices=tuple(PRESETS), optional=True, metavar="NAME"),
     Option("task", str, "lm", "lm: left-to-right language model (default); cloze: bidirectional model that fills a "
            "blank from both sides (rnnkit fill), lines read whole, --bptt = longest piece (default 100)",
            choices=tuple(TASKS)),
@@ -161,6 +164,7 @@ def check_known(given):
 def resolve_options(given):
     """The full option dict: defaults filled in, every value checked (OptionError)."""
     check_known(given)
+    given = with_preset(given)
     opts = dict(DEFAULTS)
     opts.update({k: v for k, v in given.items() if v is not None})
     task = get_task(opts["task"])  # first: the task may set defaults of its own

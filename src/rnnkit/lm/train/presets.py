@@ -1,0 +1,31 @@
+"""Recipes by name (`rnnkit train --preset NAME`): option defaults that the options given override.
+
+Each recipe is the command line of a documented run (docs/results.md), so a
+user gets its result without copying flags. The options given win over the
+recipe's, and the recipe's over rnnkit's own defaults (resolve_options).
+"""
+
+PRESETS = {
+    # Zaremba, Sutskever and Vinyals (2014), small and non-regularised: LSTM 2x200, BPTT 20, lr 1 on the
+    # summed loss (20 on our mean), clip 5 (0.25), rate halved from epoch 4 on, 13 epochs.
+    # docs/results.md: PTB test 113.72 (the paper: 114.5).
+    "zaremba-small": dict(cell="lstm", layers=2, hidden=200, dropout=0.0, softmax="full", lr=20.0, clip=0.25,
+                          bptt=20, anneal_from=4, epochs=13),
+    # Their medium model: LSTM 2x650, dropout 0.5, BPTT 35, the rate divided by 1.2 from epoch 6, 39 epochs.
+    # docs/results.md: PTB test 82.52 after 20 epochs (the paper: 82.7).
+    "zaremba-medium": dict(cell="lstm", layers=2, hidden=650, dropout=0.5, softmax="full", lr=20.0, clip=0.25,
+                           bptt=35, anneal_from=6, anneal=1.2, min_improvement=1.0, epochs=39),
+    # The best in about 20 minutes of a quiet two-core machine: GRU 1x200, dropout 0.3, tied weights, full
+    # softmax, the rate halved from epoch 3 on: PTB test 107.99 in 8 epochs and 19 minutes (give
+    # --max-minutes 20 to hold it to the budget).
+    "ptb-20min": dict(cell="gru", hidden=200, dropout=0.3, tie_weights=True, softmax="full", lr=20.0, clip=0.25,
+                      bptt=20, anneal_from=3, epochs=8),
+}
+
+
+def with_preset(given):
+    """``given`` (option -> value, None: not given) over the named preset's values, if any."""
+    name = given.get("preset")
+    if name is None or name not in PRESETS:
+        return given  # an unknown name is the option table's error to give
+    return {**PRESETS[name], **{k: v for k, v in given.items() if v is not None}}
