@@ -7,11 +7,13 @@ probability; --mix (repeatable) mixes in N-gram models.
 """
 
 import json
+import sys
 
+from rnnkit.commands import adapt_options
 from rnnkit.errors import UsageError
 from rnnkit.lm.api import LanguageModel, load
 from rnnkit.lm.mix import check_lambda
-from rnnkit.lm.results import ClozeEvaluation, Evaluation, MixEvaluation
+from rnnkit.lm.results import AdaptedEvaluation, AdaptedMixEvaluation, ClozeEvaluation, Evaluation, MixEvaluation
 
 NAME = "eval"
 HELP = ("perplexity, cross-entropy (bits and nats per token), token count and OOV rate of a text "
@@ -39,6 +41,7 @@ def add_arguments(p):
                    help="also print every token's log10 probability: 'token<TAB>log10 p' lines, a blank line "
                         "after each line of text (with --json one object per line with a 'per_word' list, "
                         "then the summary); they add up exactly to the summary's logprob")
+    adapt_options.add_arguments(p)
 
 
 def run(args):
@@ -50,14 +53,24 @@ def run(args):
         args.lam = 0.5
     if args.mix:
         check_lambda(args.lam)
+    dynamic, cache = adapt_options.settings(args)
+    adapting = dict(dynamic=dynamic, cache=cache, log=_progress) if dynamic or cache else {}
+    if adapting and (args.per_word or args.independent):
+        raise UsageError("--dynamic and --cache adapt over the text read as one stream: not with --per-word "
+                         "or --independent")
     model = load(args.model)
+    if adapting and not isinstance(model, LanguageModel):
+        raise UsageError("--dynamic and --cache work with left-to-right language models (--task lm), not cloze models")
     if (args.mix or args.independent or args.per_word) and not isinstance(model, LanguageModel):
         raise UsageError("--mix, --independent and --per-word work with left-to-right language models "
                          "(--task lm), not cloze models")
     if args.mix:
         if args.per_word:
             raise UsageError("--per-word does not go with --mix")
-        r = model.evaluate_mixed(args.file, args.mix, lam=args.lam, tune_on=args.tune_lambda)
+        r = model.evaluate_mixed(args.file, args.mix, lam=args.lam, tune_on=args.tune_lambda,
+                                 **(dict(adapting, tune_adapting_on=args.tune) if adapting else {}))
+    elif adapting:
+        r = model.evaluate(args.file, tune_on=args.tune, **adapting)
     elif args.per_word:
         lines, r = model.word_scores(args.file, independent=args.independent)
         for words in lines:
@@ -99,6 +112,21 @@ def _cloze_lines(r):
            f"(<eos> not predicted), OOV {r.oov:,} ({100 * r.oov_rate:.2f}%)")
 
 
+def _progress(line):
+    print(line, file=sys.stderr, flush=True)
+
+
+def _adapted_lines(r):
+    yield from _lines(r)
+    yield from adapt_options.lines(r)
+
+
+def _adapted_mixed_lines(r):
+    yield from _mixed_lines(r)
+    yield "  (the RNN: the text read as one stream, adapting to it)"
+    yield from adapt_options.lines(r)
+
+
 def _mixed_lines(r):
     tuned = f" (tuned on {r.tuned_on})" if r.tuned_on else ""
     yield f"{r.file}: {r.tokens:,} tokens, each line scored from its start"
@@ -117,4 +145,5 @@ def _mixed_lines(r):
            f"{without(r.mix_perplexity_without_unk)}")
 
 
-SHOW = {Evaluation: _lines, ClozeEvaluation: _cloze_lines, MixEvaluation: _mixed_lines}
+SHOW = {Evaluation: _lines, ClozeEvaluation: _cloze_lines, MixEvaluation: _mixed_lines,
+        AdaptedEvaluation: _adapted_lines, AdaptedMixEvaluation: _adapted_mixed_lines}

@@ -18,6 +18,7 @@ evaluation: with <unk> and without the <unk> targets; it equals
 import json
 import sys
 
+from rnnkit.commands import adapt_options
 from rnnkit.errors import UsageError
 from rnnkit.lm.api import LanguageModel, check_weights
 from rnnkit.lm.mix import check_lambda
@@ -65,6 +66,7 @@ def add_arguments(p):
                         "several N-gram models share 1 - L equally")
     p.add_argument("--tune-lambda", metavar="VALID_TEXT",
                    help="with --mix: choose every mixture weight on this held-out text by EM (SRILM's compute-best-mix)")
+    adapt_options.add_arguments(p, tune=False)
 
 
 def _fmt(x):
@@ -83,10 +85,29 @@ def run(args):
         raise UsageError("--tune-lambda needs --mix FILE.arpa")
     check_lambda(args.lam)  # the option checks before the model is read
     check_weights(args.lm_weight, args.am_weight)
+    dynamic, cache = adapt_options.settings(args)
+    if (dynamic or cache) and (args.per_word or args.tune_lambda or len(args.mix or []) > 1 or args.acoustic_costs
+                               or args.lm_costs or args.format not in ("auto", "tsv")):
+        raise UsageError("--dynamic and --cache go with plain scoring and with tsv n-best lists (one --mix, "
+                         "a fixed --lambda); not with --per-word, --tune-lambda, other formats or cost files")
     lm = LanguageModel.load(args.model)
     lines = read_lines(args.file)
     source = "<stdin>" if args.file == "-" else args.file
     out = sys.stdout
+    if args.nbest and (dynamic or cache):
+        results = lm.rescore_nbest(lines, args.lm_weight, args.am_weight, source, mix=(args.mix or [None])[0],
+                                   lam=args.lam, dynamic=dynamic, cache=cache)
+        if not (args.json or args.best):
+            out.write(NBEST_HEADER + "\n")
+        for utt in results:
+            if args.json:
+                out.write(json.dumps(utt.to_json(), ensure_ascii=False) + "\n")
+            elif args.best:
+                out.write(f"{utt.utt}\t{utt.best.text}\n")
+            else:
+                for c in utt.candidates:
+                    out.write(f"{utt.utt}\t{c.rank}\t{c.combined:.4f}\t{c.lm_logprob:.4f}\t{_fmt(c.am_score)}\t{c.text}\n")
+        return 0
     if args.nbest:
         costs = {name: read_lines(path) if path else None
                  for name, path in (("acoustic_costs", args.acoustic_costs), ("lm_costs", args.lm_costs))}
@@ -112,7 +133,7 @@ def run(args):
             print(f"# mixture weights (RNN first, tuned by EM on {args.tune_lambda}): "
                   + " ".join(f"{w:.4f}" for w in r.weights), file=sys.stderr)
         return 0
-    rows = lm.score(lines, per_word=args.per_word)
+    rows = lm.score(lines, per_word=args.per_word, dynamic=dynamic, cache=cache)
     if not args.json:
         out.write(HEADER + "\n")
     for r in rows:

@@ -45,7 +45,7 @@ import time
 from dataclasses import asdict, dataclass
 
 from rnnkit.backend import xp
-from rnnkit.errors import RnnkitError
+from rnnkit.errors import OptionError
 from rnnkit.lm.data import with_start
 from rnnkit.lm.evaluate import EVAL_WINDOW, summary
 from rnnkit.lm.vocab import Vocab
@@ -68,11 +68,13 @@ class DynamicEval:
 
     def __post_init__(self):
         if self.form not in FORMS:
-            raise RnnkitError(f"dynamic evaluation: unknown form {self.form!r}; expected one of {', '.join(FORMS)}")
-        _check_number("dynamic evaluation's learning rate", self.lr, 0.0, None)
-        _check_number("dynamic evaluation's decay", self.decay, 0.0, 1.0)
-        if int(self.bptt) != self.bptt or self.bptt < 1:
-            raise RnnkitError(f"dynamic evaluation's segment length must be a positive whole number, got {self.bptt}")
+            raise OptionError(f"{{dynamic_form}} (dynamic evaluation's form) {self.form!r}: expected one of "
+                              f"{', '.join(FORMS)}", "dynamic_form")
+        _check_number("dynamic_lr", "dynamic evaluation's learning rate", self.lr, 0.0, None)
+        _check_number("dynamic_decay", "dynamic evaluation's decay", self.decay, 0.0, 1.0)
+        if isinstance(self.bptt, bool) or not isinstance(self.bptt, int) or self.bptt < 1:
+            raise OptionError(f"{{dynamic_bptt}} (dynamic evaluation's segment length) must be a positive whole "
+                              f"number, got {self.bptt!r}", "dynamic_bptt")
 
 
 @dataclass(frozen=True)
@@ -85,16 +87,18 @@ class NeuralCache:
     lam: float = 0.15
 
     def __post_init__(self):
-        if int(self.size) != self.size or self.size < 1:
-            raise RnnkitError(f"the neural cache's size must be a positive whole number, got {self.size}")
-        _check_number("the neural cache's theta", self.theta, 0.0, None)
-        _check_number("the neural cache's lambda", self.lam, 0.0, 1.0)
+        if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 1:
+            raise OptionError(f"{{cache}} (the neural cache's size) must be a positive whole number, got {self.size!r}",
+                              "cache")
+        _check_number("cache_theta", "the neural cache's theta", self.theta, 0.0, None)
+        _check_number("cache_lambda", "the neural cache's lambda", self.lam, 0.0, 1.0)
 
 
-def _check_number(what, value, low, high):
-    if not isinstance(value, (int, float)) or not math.isfinite(value) or value < low or (high is not None and value > high):
-        where = f"[{low}, {high}]" if high is not None else f"at least {low}"
-        raise RnnkitError(f"{what} must be a finite number {where}, got {value!r}")
+def _check_number(option, what, value, low, high):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < low \
+            or (high is not None and value > high):
+        where = f"in [{low:g}, {high:g}]" if high is not None else f"at least {low:g}"
+        raise OptionError(f"{{{option}}} ({what}) must be a number {where}, got {value!r}", option)
 
 
 # --- the cache ---------------------------------------------------------------------

@@ -25,39 +25,40 @@ from rnnkit.backend import xp
 from rnnkit.errors import RnnkitError
 from rnnkit.lm.adapt import Adapter, evaluate_adaptive, stream_log_probs, tune
 from rnnkit.lm.data import ID_DTYPE, encode_file
+from rnnkit.lm.results import AdaptedEvaluation, AdaptedMixEvaluation, SentenceScore
 from rnnkit.lm.score import LOG10_E, encode_all, rank_nbest, read_nbest
 
 
 def evaluate_text(lm, path, dynamic=None, cache=None, tune_path=None, log=None):
-    """The report of `rnnkit eval` with --dynamic and/or --cache (and --tune): evaluate's numbers,
-    the settings used, the speed, and with ``tune_path`` the validation perplexity they reached."""
+    """An AdaptedEvaluation: `rnnkit eval` with --dynamic and/or --cache (and --tune): evaluate's
+    numbers, the settings used, the speed, and with ``tune_path`` the validation perplexity they reached."""
     dynamic, cache, tuned = _tuned(lm, dynamic, cache, tune_path, log)
-    report = {"file": path, **evaluate_adaptive(lm.model, _encode(lm, path), lm.vocab.eos_id, dynamic, cache)}
+    report = evaluate_adaptive(lm.model, _encode(lm, path), lm.vocab.eos_id, dynamic, cache)
     if tuned is not None:
-        report.update({"tuned_on": tune_path, "valid_perplexity": tuned["perplexity"]})
-    return report
+        report.update({"tuned_on": str(tune_path), "valid_perplexity": tuned["perplexity"]})
+    return AdaptedEvaluation(file=str(path), **report)
 
 
-def mixed_text(lm, arpa_path, path, lam=0.5, dynamic=None, cache=None, tune_path=None, log=None):
-    """`rnnkit eval --mix` with an adapting RNN: the adapted RNN, the N-gram model and their mixture
-    on the same tokens; with ``tune_path`` the settings and then λ are chosen on that text."""
+def mixed_text(lm, arpa_path, path, lam=0.5, dynamic=None, cache=None, tune_path=None, lambda_path=None, log=None):
+    """An AdaptedMixEvaluation: `rnnkit eval --mix` with an adapting RNN, the adapted RNN, the N-gram
+    model and their mixture on the same tokens. With ``tune_path`` the settings and then λ are chosen
+    on that text; with ``lambda_path`` λ alone is."""
     from rnnkit.lm.mix import load_compatible, perplexity, tune_lambda
 
-    ngram = load_compatible(lm, arpa_path)
+    ngram = load_compatible(lm, str(arpa_path))
     dynamic, cache, tuned = _tuned(lm, dynamic, cache, tune_path, log)
-    report = {}
+    extra = {}
+    lambda_path = tune_path if tune_path is not None else lambda_path
+    if lambda_path is not None:
+        lam, valid_ppl = tune_lambda(*_paired(lm, ngram, str(lambda_path), dynamic, cache))
+        extra.update({"tuned_on": str(lambda_path), "valid_mix_perplexity": valid_ppl})
     if tuned is not None:
-        lam, valid_ppl = tune_lambda(*_paired(lm, ngram, tune_path, dynamic, cache))
-        report.update({"tuned_on": tune_path, "valid_perplexity": tuned["perplexity"], "valid_mix_perplexity": valid_ppl})
-    p_rnn, p_ngram = _paired(lm, ngram, path, dynamic, cache)
-    report.update({
-        "file": path, "tokens": int(p_rnn.size), "lambda": lam,
-        "rnn_perplexity": perplexity(p_rnn, p_ngram, 1.0),
-        "ngram_perplexity": perplexity(p_rnn, p_ngram, 0.0),
-        "mix_perplexity": perplexity(p_rnn, p_ngram, lam),
-        "dynamic": _asdict(dynamic), "cache": _asdict(cache),
-    })
-    return report
+        extra["valid_perplexity"] = tuned["perplexity"]
+    p_rnn, p_ngram = _paired(lm, ngram, str(path), dynamic, cache)
+    return AdaptedMixEvaluation(
+        file=str(path), tokens=int(p_rnn.size), lam=lam, rnn_perplexity=perplexity(p_rnn, p_ngram, 1.0),
+        ngram_perplexity=perplexity(p_rnn, p_ngram, 0.0), mix_perplexity=perplexity(p_rnn, p_ngram, lam),
+        dynamic=_asdict(dynamic), cache=_asdict(cache), **extra)
 
 
 def _tuned(lm, dynamic, cache, tune_path, log):
@@ -109,8 +110,8 @@ def score_lines_adaptive(lm, lines, dynamic=None, cache=None):
         for n, (text, toks, sentence, k) in enumerate(zip(lines, tokens, ids, oov)):
             log10p = float(sentence_log_probs(adapter, sentence, lm.vocab.eos_id, learn=True).sum()) * LOG10_E
             count = len(toks) + 1
-            rows.append({"line": n + 1, "text": text, "tokens": count, "oov": k,
-                         "logprob": log10p, "ppl": 10.0 ** (-log10p / count)})
+            rows.append(SentenceScore(line=n + 1, text=text, tokens=count, oov=k, logprob=log10p,
+                                      ppl=10.0 ** (-log10p / count)))
     return rows
 
 

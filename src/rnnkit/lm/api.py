@@ -108,14 +108,27 @@ class LanguageModel:
 
     # --- what the commands do ------------------------------------------------
 
-    def evaluate(self, path, independent=False):
+    def evaluate(self, path, independent=False, dynamic=None, cache=None, tune_on=None, log=None):
         """`rnnkit eval`: perplexity, nats and bits per token, tokens, OOV rate of a text file ('-': stdin).
 
         The text is read as one stream, the state carried from line to line;
         ``independent``: each line from the start state instead (rnnlm's
         -independent; what ``score`` sums). An Evaluation; ``result["perplexity"]``
         reads it as the dict it once was.
+
+        With ``dynamic`` (rnnkit.lm.adapt.DynamicEval) and/or ``cache`` (NeuralCache) the model
+        adapts to the stream as it reads it (docs/adapt.md; the model itself is left as it was): an
+        AdaptedEvaluation. ``tune_on``: a validation text to choose their settings on first (they
+        are where the search starts); ``log``: a callable given a line per setting tried.
         """
+        if dynamic is not None or cache is not None or tune_on is not None:
+            from rnnkit.lm.adapt_score import evaluate_text
+
+            _need_adapting(dynamic, cache, tune_on)
+            if independent:
+                raise OptionError("{independent} reads each line alone; {dynamic} and {cache} adapt over the "
+                                  "stream", "independent", "dynamic", "cache")
+            return evaluate_text(self, path, dynamic, cache, tune_on, log)
         enc = encode_file(path, self.tokenizer, self.vocab)
         if independent:
             r = evaluate_independent(self.model, enc, self.vocab)
@@ -149,17 +162,30 @@ class LanguageModel:
         evaluation = Evaluation(file=str(path), **r, independent=bool(independent), logprob=math.fsum(log10))
         return out, evaluation
 
-    def evaluate_mixed(self, path, ngram, lam=0.5, tune_on=None):
+    def evaluate_mixed(self, path, ngram, lam=0.5, tune_on=None, dynamic=None, cache=None, tune_adapting_on=None,
+                       log=None):
         """`rnnkit eval --mix`: this model, the N-gram model(s) (ARPA or binary files) and their mixture on a text.
 
         ``ngram``: one file or a list; ``lam``: the RNN's weight in [0, 1], the
         N-gram models sharing the rest equally; ``tune_on``: a held-out text to
         choose every weight on instead, by EM (SRILM's compute-best-mix).
+        With ``dynamic`` and/or ``cache`` (one N-gram model) the RNN reads the text as one adapting
+        stream (an AdaptedMixEvaluation); ``tune_adapting_on``: a validation text to choose their
+        settings and then λ on.
         """
         from rnnkit.lm.mix import check_lambda, mixture_report
 
         if tune_on is None:
             check_lambda(lam)
+        if dynamic is not None or cache is not None or tune_adapting_on is not None:
+            from rnnkit.lm.adapt_score import mixed_text
+
+            _need_adapting(dynamic, cache, tune_adapting_on)
+            if isinstance(ngram, (list, tuple)):
+                if len(ngram) != 1:
+                    raise OptionError("{dynamic} and {cache} mix with one N-gram model", "dynamic", "cache")
+                ngram = ngram[0]
+            return mixed_text(self, ngram, path, lam, dynamic, cache, tune_adapting_on, tune_on, log)
         paths = [str(p) for p in ngram] if isinstance(ngram, (list, tuple)) else [str(ngram)]
         r = mixture_report(self, paths, str(path), lam=lam, tune_path=None if tune_on is None else str(tune_on))
         r["lam"] = r.pop("lambda")
@@ -194,12 +220,20 @@ class LanguageModel:
         return generate(self.model, self.vocab, self.tokenizer, prefix, max_tokens, temperature, top_k, seed, top_p,
                         on_token)
 
-    def score(self, lines, per_word=False):
+    def score(self, lines, per_word=False, dynamic=None, cache=None):
         """One SentenceScore per line (``line``, ``text``, ``tokens``, ``oov``, ``logprob`` (log10),
         ``ppl``, ``unk_targets``, ``logprob_without_unk``), each line from the start state;
-        ``per_word``: with each token's log10 probability. ``row["logprob"]`` reads it as the dict it once was."""
+        ``per_word``: with each token's log10 probability. ``row["logprob"]`` reads it as the dict it once was.
+        With ``dynamic`` and/or ``cache`` (rnnkit.lm.adapt) the model learns from each line after
+        scoring it, in order (no per-word values then)."""
         if isinstance(lines, str):
             lines = lines.splitlines()
+        if dynamic is not None or cache is not None:
+            from rnnkit.lm.adapt_score import score_lines_adaptive
+
+            if per_word:
+                raise OptionError("{per_word} is not given with {dynamic} or {cache} yet", "per_word", "dynamic", "cache")
+            return score_lines_adaptive(self, list(lines), dynamic, cache)
         return score_lines(self.model, self.vocab, self.tokenizer, list(lines), per_word=per_word)
 
     def rescore_nbest_list(self, nbest, lm_weight=1.0, am_weight=1.0, mix=None, lam=0.5, tune_on=None):
@@ -228,19 +262,39 @@ class LanguageModel:
         ranked = rank_nbest(nbest.entries(), scores, lm_weight, am_weight)
         return RescoredNbest(nbest, scores, ranked, None if weights is None else [float(w) for w in weights])
 
-    def rescore_nbest(self, lines, lm_weight=1.0, am_weight=1.0, source="<n-best>", mix=None, lam=0.5):
+    def rescore_nbest(self, lines, lm_weight=1.0, am_weight=1.0, source="<n-best>", mix=None, lam=0.5,
+                      dynamic=None, cache=None):
         """Re-rank n-best lines ('utt_id<TAB>text[<TAB>score]'; see rnnkit.lm.score): one NbestResult
         per utterance, candidates best first; each unpacks as (utt, candidates).
 
         ``mix``: an ARPA file; the LM score is then this model mixed with it, ``lam`` the RNN's weight.
+        ``dynamic``, ``cache`` (rnnkit.lm.adapt): the model adapts over the utterances in file order,
+        learning from each one's first-ranked candidate (rnnkit.lm.adapt_score).
         """
         check_weights(lm_weight, am_weight)
+        if dynamic is not None or cache is not None:
+            from rnnkit.lm.adapt_score import rescore_nbest_adaptive
+            from rnnkit.lm.mix import check_lambda, load_compatible
+
+            if mix is not None:
+                check_lambda(lam)
+            ngram = load_compatible(self, str(mix)) if mix is not None else None
+            return rescore_nbest_adaptive(self, list(lines), source, lm_weight, am_weight, dynamic, cache, ngram, lam)
         if mix is None:
             return rescore_nbest(self.model, self.vocab, self.tokenizer, list(lines), source, lm_weight, am_weight)
         from rnnkit.lm.nbest import read_nbest_list
 
         nbest = read_nbest_list(list(lines), source, format="tsv")
         return self.rescore_nbest_list(nbest, lm_weight, am_weight, mix=mix, lam=lam).results
+
+    def tune_adaptation(self, valid, dynamic=None, cache=None, log=None):
+        """(DynamicEval, NeuralCache, {"perplexity", "trials"}) chosen on the validation text ``valid``
+        (rnnkit.lm.adapt.tune): ``dynamic`` and ``cache`` say what to tune and where to start."""
+        from rnnkit.lm.adapt import tune
+
+        _need_adapting(dynamic, cache, valid)
+        ids = encode_file(str(valid), self.tokenizer, self.vocab).ids
+        return tune(self.model, ids, self.vocab.eos_id, dynamic, cache, log)
 
     def token_logprobs(self, token_lists):
         """Natural-log probabilities per token of each sentence (token lists), the
@@ -254,3 +308,9 @@ class LanguageModel:
         m = self.model.config()
         return (f"LanguageModel({m['cell']} {m['layers']}x{m['hidden']}, vocabulary {len(self.vocab)}, "
                 f"tokenizer {self.tokenizer})")
+
+
+def _need_adapting(dynamic, cache, tune_on):
+    if tune_on is not None and dynamic is None and cache is None:
+        raise OptionError("{tune} chooses the settings of dynamic evaluation and the cache: give {dynamic} or "
+                          "{cache} as well", "tune", "dynamic", "cache")

@@ -238,6 +238,36 @@ _MIX_HEAD = ("file", "tokens", "lam", "rnn_perplexity", "ngram_perplexity", "mix
              "valid_mix_perplexity")
 
 
+@dataclass
+class AdaptedEvaluation(Evaluation):
+    """``LanguageModel.evaluate`` with dynamic evaluation and/or the neural cache (rnnkit.lm.adapt):
+    Evaluation's numbers, the settings used (``dynamic``, ``cache``: dicts or None), the time
+    (``seconds``, ``tokens_per_second``) and, when they were chosen on a validation text,
+    ``tuned_on`` and the ``valid_perplexity`` they reached there."""
+
+    dynamic: dict = None
+    cache: dict = None
+    seconds: float = None
+    tokens_per_second: float = None
+    tuned_on: str = None
+    valid_perplexity: float = None
+
+
+@dataclass
+class AdaptedMixEvaluation(MixEvaluation):
+    """``LanguageModel.evaluate_mixed`` with an adapting RNN: MixEvaluation's numbers (the RNN's is
+    then that of the text read as one adapting stream), the settings used, and with tuning the
+    adapted RNN's ``valid_perplexity``."""
+
+    dynamic: dict = None
+    cache: dict = None
+    valid_perplexity: float = None
+
+    def to_json(self):
+        tuned = {"valid_perplexity": self.valid_perplexity} if self.tuned_on else {}
+        return {**super().to_json(), **tuned, "dynamic": self.dynamic, "cache": self.cache}
+
+
 # --- sentences and n-best lists --------------------------------------------------
 
 
