@@ -15,6 +15,7 @@ from importlib import resources
 from rnnkit.errors import UsageError
 from rnnkit.lm.api import LanguageModel
 from rnnkit.lm.predict import check_top
+from rnnkit.lm.tokenize import split_lines
 from rnnkit.lm.train import train
 
 NAME = "demo"
@@ -41,7 +42,7 @@ def add_arguments(p):
 
 def _split(text, directory):
     """Every tenth line to valid.txt, the rest to train.txt; returns (train, valid, train lines)."""
-    lines = [line for line in text.splitlines() if line.strip()]
+    lines = [line for line in split_lines(text) if line.strip()]
     train_lines = [line for i, line in enumerate(lines) if i % 10 != 9]
     valid_lines = [line for i, line in enumerate(lines) if i % 10 == 9]
     paths = []

@@ -11,6 +11,7 @@ import math
 import os
 
 from rnnkit.errors import RnnkitError, UsageError
+from rnnkit.lm.tokenize import split_lines
 from rnnkit.lm.io import CONFIG, METRICS, read_json
 
 NAME = "plot"
@@ -45,8 +46,8 @@ def read_metrics(path):
     metrics = _metrics_path(path)
     rows = []
     try:
-        with open(metrics, encoding="utf-8") as f:
-            lines = f.read().splitlines()
+        with open(metrics, encoding="utf-8", newline="") as f:
+            lines = split_lines(f.read())
     except UnicodeDecodeError:
         raise RnnkitError(f"{metrics}: not UTF-8 text") from None
     except OSError as exc:

@@ -33,7 +33,7 @@ from rnnkit.lm.evaluate import (
 )
 from rnnkit.lm.generate import generate
 from rnnkit.lm.model import RNNLM
-from rnnkit.lm.tokenize import get_tokenizer, read_lines
+from rnnkit.lm.tokenize import get_tokenizer, read_lines, split_lines
 from rnnkit.lm.predict import check_top, predict
 from rnnkit.lm.results import Evaluation, MixEvaluation, RescoredNbest, WordScores
 from rnnkit.lm.score import rank_nbest, read_nbest, rescore_nbest, score_lines, sentence_log_probs
@@ -193,7 +193,7 @@ class LanguageModel:
 
     def perplexity(self, text):
         """Perplexity of a text: a string (lines split at line breaks) or a list of lines."""
-        lines = text.splitlines() if isinstance(text, str) else list(text)
+        lines = split_lines(text) if isinstance(text, str) else list(text)
         enc = encode_lines(lines, self.tokenizer, self.vocab)
         if enc.tokens == 0:
             raise RnnkitError("no text to measure")
@@ -227,7 +227,7 @@ class LanguageModel:
         With ``dynamic`` and/or ``cache`` (rnnkit.lm.adapt) the model learns from each line after
         scoring it, in order (no per-word values then)."""
         if isinstance(lines, str):
-            lines = lines.splitlines()
+            lines = split_lines(lines)
         if dynamic is not None or cache is not None:
             from rnnkit.lm.adapt_score import score_lines_adaptive
 

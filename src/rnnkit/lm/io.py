@@ -122,8 +122,12 @@ def check_model_dir_free(path, force):
     if os.path.exists(path) and not os.path.isdir(path):
         raise RnnkitError(f"{path}: exists and is not a directory")
     if os.path.isdir(path) and os.listdir(path) and not force:
-        raise RnnkitError(f"{path}: exists and is not empty; use {{force}} to train into it, or {{resume}} to continue",
-                          "force", "resume")
+        if os.path.exists(os.path.join(path, CHECKPOINT)):
+            raise RnnkitError(f"{path}: exists and is not empty; use {{force}} to train into it, or {{resume}} to "
+                              "continue", "force", "resume")
+        # No checkpoint (a run stopped in its first epoch, or not a run at all): nothing to resume.
+        raise RnnkitError(f"{path}: exists and is not empty (and holds no checkpoint to resume); use {{force}} to "
+                          "train into it", "force")
 
 
 def save_model(model_dir, config, vocab_json, arrays):
@@ -166,6 +170,7 @@ def load_model_files(model_dir):
             )
         contents[name] = data
     arrays, _ = read_tensors(os.path.join(model_dir, WEIGHTS), contents[WEIGHTS])
+    check_finite(os.path.join(model_dir, WEIGHTS), arrays)
     try:
         vocab_json = json.loads(contents[VOCAB].decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -190,6 +195,15 @@ def check_arrays(source, expected, loaded):
             raise RnnkitError(f"{source}: {name} has shape {got.shape}, the model needs {want.shape}")
         if got.dtype != want.dtype:
             raise RnnkitError(f"{source}: {name} has dtype {got.dtype}, the model needs {want.dtype}")
+
+
+def check_finite(source, arrays):
+    """Refuse weights holding NaN or Inf, naming the array: loaded, they would only
+    turn every figure computed from them into nan or inf."""
+    for name, a in arrays.items():
+        if a.dtype.kind in "fc" and not xp.isfinite(a).all():
+            what = "NaN" if xp.isnan(a).any() else "Inf"
+            raise RnnkitError(f"{source}: array {name} holds {what} values (weights must be finite numbers)")
 
 
 def copy_into(params, arrays):

@@ -74,12 +74,24 @@ def read_lines(path):
         raise RnnkitError(f"{path}: line {line_no}: invalid UTF-8 at byte offset {exc.start}") from None
     if text.startswith("\ufeff"):
         text = text[1:]
-    return lines_of(text)
+    return split_lines(text)
 
 
-def lines_of(text):
-    """The lines of a decoded text, cut as every reader cuts them (read_lines, rnnkit prepare's chunks)."""
-    return text.splitlines()
+def split_lines(text):
+    """The lines of ``text``: a line ends at \\n or \\r\\n, nowhere else; the one rule
+    every reader cuts decoded text by (read_lines, rnnkit prepare's chunks, the API's strings).
+
+    Not str.splitlines(), which also ends a line at U+2028, U+0085, form feed
+    and the like: an n-best candidate holding one of those would become a new,
+    invented line. A final line end does not start another (empty) line.
+    """
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+lines_of = split_lines  # the name rnnkit prepare knows it by
 
 
 def tokenize_lines(lines, tokenizer):

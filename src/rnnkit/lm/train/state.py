@@ -35,6 +35,8 @@ def new_state(lr):
         "epoch_tokens": 0,
         "epoch_seconds": 0.0,
         "metrics": [],
+        "first_loss": None,  # the first epoch's validation loss: what divergence is measured against
+        "divergences": 0,    # restarts from the last good weights in a row (lr halved each time)
     }
 
 
@@ -75,6 +77,7 @@ class Checkpoint:
     def __init__(self, path):
         self.path = path
         self.arrays, meta = io.read_tensors(path)
+        io.check_finite(path, self.arrays)
         try:
             self.meta = json.loads(meta["rnnkit"])
             self.options = self.meta["options"]

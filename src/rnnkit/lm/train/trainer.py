@@ -30,6 +30,23 @@ from rnnkit.nn.optim import clip_scale, make_optimizer
 # resuming to 8 is the same run as going to 8 at once.
 RESUME_FREE = ("epochs", "log_interval")
 
+# Divergence (Mikolov's RNNLM): a non-finite loss or gradient, or a validation
+# loss above DIVERGE_FACTOR times the reference (the first epoch's validation
+# loss; before it, log V: what a model that knows nothing scores) sends the
+# run back to its last good weights with half the learning rate. After
+# MAX_DIVERGENCES such restarts in a row it stops, keeping the best model.
+DIVERGE_FACTOR = 2.0
+MAX_DIVERGENCES = 5
+
+
+class Diverged(RnnkitError):
+    """The training loss or gradient stopped being a finite number."""
+
+
+def _ppl(loss):
+    """Perplexity of a loss in nats/token; a diverged one prints as a huge number, not an OverflowError."""
+    return math.exp(min(loss, 700.0))
+
 
 def build_model(vocab, opts, dtype=None):
     """The network ``opts`` describe, for ``vocab`` (its task's: RNNLM or ClozeModel)."""
@@ -119,12 +136,19 @@ def train_step(model, optimizer, x, y, state=None, clip=0.0):
 
     Clipping is folded into the update (``grad_scale``), and the rows of the
     embedding that the window did not read are skipped (``Module.grad_rows``).
+    A non-finite loss or gradient norm raises Diverged before the weights are touched.
     """
     model.zero_grad()
     loss = model.loss(x, y, state)  # forward: 式2 over the window, softmax, cross-entropy
+    if not math.isfinite(loss):
+        raise Diverged(f"the training loss became {loss}")
     model.backward()                # BPTT inside the window
     rows = model.grad_rows()
-    scale = clip_scale(model.grads, clip, rows)[1] if clip else 1.0
+    scale = 1.0
+    if clip:
+        norm, scale = clip_scale(model.grads, clip, rows)
+        if not math.isfinite(norm):
+            raise Diverged(f"the gradient norm became {norm}")
     optimizer.step(grad_scale=scale, rows=rows)
     return loss
 
@@ -256,9 +280,15 @@ class Trainer:
         with _StopFlag() as stop:
             while st["epoch"] < self.opts["epochs"]:
                 reason = self._train_epoch(stop)
+                if reason == "diverged" and not self._recover(self._why):
+                    continue
+                if reason == "diverged":
+                    return self._give_up()
                 if reason:
                     return self._stop_mid_epoch(reason, stop)
                 verdict = self._end_of_epoch()
+                if verdict == "diverged":
+                    return self._give_up()
                 if verdict:
                     return self._finish(verdict)
                 if stop.signal is not None:
@@ -277,12 +307,13 @@ class Trainer:
         seconds_before, tokens_before = st["epoch_seconds"], st["epoch_tokens"]
         try:
             while st["window"] < self.windows:
-                loss, tokens = self._train_window()
-                if not math.isfinite(loss):
-                    raise RnnkitError(
-                        f"the training loss became {loss} at epoch {st['epoch'] + 1}, window {st['window']}: "
-                        f"lower {{lr}} (now {self.optimizer.lr:g}) or {{clip}}", "lr", "clip"
-                    )
+                try:
+                    loss, tokens = self._train_window()
+                    if not math.isfinite(loss):  # a loss reported by workers (rnnkit.scale) is checked here
+                        raise Diverged(f"the training loss became {loss}")
+                except Diverged as exc:
+                    self._why = f"{exc} at epoch {st['epoch'] + 1}, window {st['window']}"
+                    return "diverged"
                 st["window"] += 1
                 st["epoch_nll"] += loss * tokens
                 st["epoch_tokens"] += tokens
@@ -315,7 +346,7 @@ class Trainer:
     def _save_best(self, loss, epoch):
         self.best_params = {k: v.copy() for k, v in self.model.params.items()}
         cfg = model_config(self.model, self.opts, self.vocab, {
-            "corpus": self.corpus, "valid": self.valid_path, "best_epoch": epoch, "valid_ppl": math.exp(loss),
+            "corpus": self.corpus, "valid": self.valid_path, "best_epoch": epoch, "valid_ppl": _ppl(loss),
         })
         io.save_model(self.out, cfg, self.vocab.to_json(), self.model.arrays())
 
@@ -323,6 +354,13 @@ class Trainer:
         """Validation, the schedule's decision and the files. Returns a stop reason or None."""
         st = self.state
         loss = self._validate()
+        reference = st.get("first_loss") or math.log(len(self.vocab))
+        if not math.isfinite(loss) or loss > DIVERGE_FACTOR * reference:
+            why = f"validation perplexity {_ppl(loss):.4g} after epoch {st['epoch'] + 1}"
+            return "diverged" if self._recover(why) else None
+        st["divergences"] = 0
+        if st.get("first_loss") is None:
+            st["first_loss"] = loss
         decision = self.schedule.step(checkpoint.schedule_state(st), loss)
         checkpoint.set_schedule_state(st, decision.state)
         if decision.improved:
@@ -334,7 +372,7 @@ class Trainer:
         row = {
             "epoch": st["epoch"],
             "train_ppl": math.exp(min(train_loss, 700)),
-            "valid_ppl": math.exp(loss),
+            "valid_ppl": _ppl(loss),
             "lr": decision.lr_used,
             "tokens_per_s": st["epoch_tokens"] / max(st["epoch_seconds"], 1e-9),
             "seconds": st["epoch_seconds"],
@@ -353,6 +391,38 @@ class Trainer:
             f"lr {decision.lr_used:<8g} {row['tokens_per_s']:7,.0f} tok/s {row['seconds']:7.1f} s  {note}"
         )
         return decision.stop
+
+    def _recover(self, why):
+        """After a divergence: back to the last good weights with half the rate (True: give up instead)."""
+        st = self.state
+        st["divergences"] = st.get("divergences", 0) + 1
+        self._why = why
+        if st["divergences"] > MAX_DIVERGENCES:
+            return True
+        if self.best_params is not None:
+            io.copy_into(self.model.params, self.best_params)
+        else:  # no epoch has finished well yet: the run's own initial weights (same seed, same weights)
+            io.copy_into(self.model.params, build_model(self.vocab, self.opts).params)
+        self.optimizer = make_optimizer(self.opts["optimizer"], self.model.params, self.model.grads, st["lr"] / 2)
+        st.update(lr=st["lr"] / 2, window=0, epoch_nll=0.0, epoch_tokens=0, epoch_seconds=0.0)
+        self.hidden = None
+        self.save_checkpoint()
+        self.log(f"diverged: {why}; back to the last good weights, lr halved to {st['lr']:g}")
+        return False
+
+    def _give_up(self):
+        st = self.state
+        st["finished"] = "diverged"
+        self.save_checkpoint()
+        if st["best_loss"] is None:
+            kept = f"no model saved in {self.out}"
+        else:
+            kept = f"best valid ppl {_ppl(st['best_loss']):.2f} (epoch {st['best_epoch']}) kept in {self.out}"
+        result = self._result("diverged", f"stopped: training diverged {st['divergences']} times in a row, the last "
+                                          f"time with lr {st['lr']:g} ({self._why}); {kept}; lower {{lr}} or "
+                                          "set {clip}", ("lr", "clip"))
+        result.exit_code = 1
+        return result
 
     def _write_metrics(self):
         lines = "".join(json.dumps(row) + "\n" for row in self.state["metrics"])
@@ -378,22 +448,25 @@ class Trainer:
         # in the model files only: the checkpoint (saved above) keeps the schedule of
         # the uninterrupted run, so --resume still reproduces it.
         loss = self._validate()
-        self._save_best(loss, round(st["epoch"] + st["window"] / self.windows, 3))
-        return self._result("time", f"{stopped}; no epoch completed: valid ppl {math.exp(loss):.2f} of the "
-                                    f"unfinished epoch's weights kept in {self.out}",
-                            ("max_minutes",), best_loss=loss)
+                try:
+                    loss, tokens = self._train_window()
+                    if not math.isfinite(loss):  # a loss reported by workers (rnnkit.scale) is checked here
+                        raise Diverged(f"the training loss became {loss}")
+                except Diverged as exc:
+                    self._why = f"{exc} at epoch {st['epoch'] + 1}, window {st['window']}"
+                    return "diverged"
 
     def _finish(self, reason):
         st = self.state
         st["finished"] = reason
         self.save_checkpoint()
         why = {"converged": "annealing no longer helps", "epochs": f"{{epochs}} {self.opts['epochs']} reached"}[reason]
-        return self._result(reason, f"done: {why}; best valid ppl {math.exp(st['best_loss']):.2f} "
+        return self._result(reason, f"done: {why}; best valid ppl {_ppl(st['best_loss']):.2f} "
                                     f"(epoch {st['best_epoch']}) in {self.out}", ("epochs",))
 
     def _result(self, status, message, options=(), best_loss=None):
         best_loss = self.state["best_loss"] if best_loss is None else best_loss
-        return Result(status, self.state["epoch"], math.exp(best_loss) if best_loss is not None else None, message,
+        return Result(status, self.state["epoch"], _ppl(best_loss) if best_loss is not None else None, message,
                       options=options)
 
 
