@@ -72,3 +72,8 @@ class OptionError(UsageError):
 
     def __init__(self, message, option, *more):
         super().__init__(message, option, *more)
+
+
+class WriteError(RnnkitError, OSError):
+    """A file could not be written (disk full, a read-only directory): one line for the
+    user, and still an OSError for code that catches those."""

@@ -11,17 +11,30 @@ A model directory holds
 Every file goes to a temporary name in the same directory and is renamed over
 the old one (an atomic step on POSIX file systems), so a crash leaves the old
 file or the new one, never half of either. config.json is written last and
-names the hashes of the files it goes with: a directory caught between two
-saves is detected instead of loading weights that belong to another model.
+names the hashes of the files it goes with.
+
+The directory as a whole changes atomically too: before a save replaces
+weights.safetensors and vocab.json, each current file is kept under a second
+name (``.prev.weights.safetensors``: a hard link, no copy). Until the new
+config.json is in place, the old config.json names the old files' hashes, and
+the loader finds them under those names; once it is, the new files match. So
+a crash at any point leaves a directory that loads, as the old model or the
+new one, never a mix (``save_model``, checked by tests/robust/test_faults.py).
+
+A training run holds ``.lock`` in its directory (``DirLock``): a second
+process with the same directory is refused, naming the first one's pid.
 """
 
 import hashlib
 import json
 import os
+import re
+import stat
 import struct
 
 from rnnkit.backend import xp
-from rnnkit.errors import RnnkitError
+from rnnkit.errors import RnnkitError, WriteError
+from rnnkit.lm.lock import LOCK, process_alive
 
 FORMAT = "rnnkit-lm"
 FORMAT_VERSION = 1
@@ -30,35 +43,85 @@ VOCAB = "vocab.json"
 WEIGHTS = "weights.safetensors"
 METRICS = "metrics.jsonl"
 CHECKPOINT = "checkpoint.safetensors"
+PREV = ".prev."  # the previous generation's file NAME is kept as .prev.NAME during a save
+
+# Fault injection for the crash tests: with RNNKIT_TEST_CRASH_AT_WRITE=k the
+# process ends itself (os._exit, as kill -9 would) at the k-th step of writing
+# files (each temporary write, each rename, each link or removal), so a test
+# can check what every crash point leaves behind. Unset: no effect.
+_CRASH_AT = int(os.environ.get("RNNKIT_TEST_CRASH_AT_WRITE") or 0)
+_steps = 0
+
+
+def write_step():
+    """One step of writing files: where the crash tests may end the process."""
+    global _steps
+    _steps += 1
+    if _CRASH_AT and _steps == _CRASH_AT:
+        os._exit(70)
 
 
 # --- atomic writing ------------------------------------------------------------
 
 
 def atomic_write(path, data):
-    """Write ``data`` (bytes) to ``path`` through a temporary file and a rename."""
+    """Write ``data`` (bytes) to ``path`` through a temporary file and a rename.
+
+    A file that cannot be written (disk full, read-only directory) raises
+    WriteError (an RnnkitError and an OSError) naming it; the old file stays.
+    """
     directory = os.path.dirname(os.path.abspath(path))
     tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp{os.getpid()}")
     try:
+        write_step()
         with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())  # the bytes are on disk before the name points at them
+        write_step()
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.remove(tmp)
+        if isinstance(exc, OSError) and not isinstance(exc, RnnkitError):
+            raise WriteError(f"{path}: cannot write ({exc.strerror or exc})") from None
         raise
+    sync_dir(directory)
+
+
+def sync_dir(directory):
+    """Make the renames in ``directory`` durable (where the system allows it)."""
     try:
         dir_fd = os.open(directory, os.O_RDONLY)
     except OSError:
         return
     try:
-        os.fsync(dir_fd)  # make the rename itself durable
+        os.fsync(dir_fd)
     except OSError:
         pass
     finally:
         os.close(dir_fd)
+
+
+_TEMP = re.compile(r"^\..+\.tmp(\d+)$")
+
+
+def remove_stale_temporaries(directory):
+    """Remove the temporary files (``.NAME.tmpPID``) that a process killed mid-write left behind.
+
+    Only those whose process is gone: a live writer's file is its own business.
+    """
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        m = _TEMP.match(name)
+        if m and int(m.group(1)) != os.getpid() and not process_alive(int(m.group(1))):
+            try:
+                os.remove(os.path.join(directory, name))
+            except OSError:
+                pass
 
 
 def json_bytes(obj):
@@ -102,8 +165,27 @@ def _first_line(exc):
 def _read_bytes(path):
     if not os.path.exists(path):
         raise RnnkitError(f"{path}: missing")
-    with open(path, "rb") as f:
-        return f.read()
+    return read_regular_file(path)
+
+
+def read_regular_file(path):
+    """The bytes of ``path``, refusing anything but a regular file before opening it.
+
+    A directory, a FIFO or a link to a device (/dev/urandom never ends,
+    /dev/zero fills the memory) is refused by name instead of read.
+    """
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise RnnkitError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file (a device, FIFO or socket)"
+        raise RnnkitError(f"{path}: {kind}, expected a file")
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise RnnkitError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
 def read_json(path):
@@ -117,11 +199,19 @@ def read_json(path):
 # --- model directories -------------------------------------------------------
 
 
+def listdir_own(path):
+    """What a directory holds, leaving out the lock and the temporaries of killed writers."""
+    try:
+        return [n for n in os.listdir(path) if n != LOCK and not _TEMP.match(n)]
+    except FileNotFoundError:
+        return []
+
+
 def check_model_dir_free(path, force):
     """Refuse to train into a directory that already holds something, unless --force."""
     if os.path.exists(path) and not os.path.isdir(path):
         raise RnnkitError(f"{path}: exists and is not a directory")
-    if os.path.isdir(path) and os.listdir(path) and not force:
+    if os.path.isdir(path) and listdir_own(path) and not force:
         if os.path.exists(os.path.join(path, CHECKPOINT)):
             raise RnnkitError(f"{path}: exists and is not empty; use {{force}} to train into it, or {{resume}} to "
                               "continue", "force", "resume")
@@ -131,15 +221,74 @@ def check_model_dir_free(path, force):
 
 
 def save_model(model_dir, config, vocab_json, arrays):
-    """Write the three files of a model directory, config.json last."""
-    os.makedirs(model_dir, exist_ok=True)
+    """Write the three files of a model directory, config.json last; the whole directory
+    changes at once (the module's docstring: the previous generation stays until then)."""
+    try:
+        os.makedirs(model_dir, exist_ok=True)
+    except OSError as exc:
+        raise WriteError(f"{model_dir}: cannot create the directory ({exc.strerror or exc})") from None
+    remove_stale_temporaries(model_dir)
     weights = tensors_bytes(arrays)
     vocab = json_bytes(vocab_json)
-    atomic_write(os.path.join(model_dir, WEIGHTS), weights)
-    atomic_write(os.path.join(model_dir, VOCAB), vocab)
     config = dict(config, format=FORMAT, format_version=FORMAT_VERSION,
                   files={WEIGHTS: sha256(weights), VOCAB: sha256(vocab)})
-    atomic_write(os.path.join(model_dir, CONFIG), json_bytes(config))
+    committed = _committed_files(model_dir)
+    for name in (WEIGHTS, VOCAB):
+        _keep_previous(model_dir, name, committed.get(name))
+    atomic_write(os.path.join(model_dir, WEIGHTS), weights)
+    atomic_write(os.path.join(model_dir, VOCAB), vocab)
+    atomic_write(os.path.join(model_dir, CONFIG), json_bytes(config))  # the switch to the new generation
+    for name in (WEIGHTS, VOCAB):
+        write_step()
+        remove_file(os.path.join(model_dir, PREV + name))
+
+
+def _committed_files(model_dir):
+    """NAME -> SHA-256 of the generation the current config.json names ({} when there is none)."""
+    try:
+        files = json.loads(read_regular_file(os.path.join(model_dir, CONFIG))).get("files")
+    except (RnnkitError, ValueError, AttributeError):
+        return {}
+    return files if isinstance(files, dict) else {}
+
+
+def _keep_previous(model_dir, name, digest):
+    """Keep the committed ``name`` as .prev.NAME (a hard link; a copy where links are not allowed).
+
+    ``digest``: its hash in the current config.json. A file that does not match
+    it is what an unfinished save left; the committed one is then already
+    .prev.NAME, which stays.
+    """
+    path, prev = os.path.join(model_dir, name), os.path.join(model_dir, PREV + name)
+    if digest is None or not os.path.isfile(path) or os.path.islink(path):
+        return
+    with open(path, "rb") as f:
+        if sha256(f.read()) != digest:
+            return
+    tmp = os.path.join(model_dir, f".{PREV}{name}.tmp{os.getpid()}")
+    write_step()
+    remove_file(tmp)
+    try:
+        os.link(path, tmp)
+    except OSError:
+        with open(path, "rb") as f:
+            atomic_write(tmp, f.read())
+    write_step()
+    try:
+        os.replace(tmp, prev)
+    except OSError as exc:
+        remove_file(tmp)
+        raise WriteError(f"{prev}: cannot write ({exc.strerror or exc})") from None
+    sync_dir(model_dir)
+
+
+def remove_file(path):
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise WriteError(f"{path}: cannot remove ({exc.strerror or exc})") from None
 
 
 def load_model_files(model_dir):
@@ -165,9 +314,14 @@ def load_model_files(model_dir):
         data = _read_bytes(path)
         want = config.get("files", {}).get(name)
         if want is not None and sha256(data) != want:
-            raise RnnkitError(
-                f"{path}: does not match {CONFIG} (truncated, modified, or left from another save)"
-            )
+            # A save stopped before its config.json: the generation this config.json
+            # names is still there under its second name.
+            prev = os.path.join(model_dir, PREV + name)
+            data = read_regular_file(prev) if os.path.isfile(prev) else None
+            if data is None or sha256(data) != want:
+                raise RnnkitError(
+                    f"{path}: does not match {CONFIG} (truncated, modified, or left from another save)"
+                )
         contents[name] = data
     arrays, _ = read_tensors(os.path.join(model_dir, WEIGHTS), contents[WEIGHTS])
     check_finite(os.path.join(model_dir, WEIGHTS), arrays)

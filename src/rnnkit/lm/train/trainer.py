@@ -13,9 +13,10 @@ import signal
 import time
 
 from rnnkit import __version__
-from rnnkit.errors import OptionError, OptionText, RnnkitError
+from rnnkit.errors import OptionError, OptionText, RnnkitError, WriteError
 from rnnkit.lm import io
 from rnnkit.lm.data import build_vocab_and_encode, encode_file, read_word_list
+from rnnkit.lm.lock import DirLock
 from rnnkit.lm.prepared import Prepared, is_prepared
 from rnnkit.lm.task import get_task
 from rnnkit.lm.train import state as checkpoint
@@ -85,9 +86,9 @@ def file_digest(path):
 
 
 class Result(OptionText):
-    """How a training run ended: ``status`` is converged, epochs, time or interrupted.
+    """How a training run ended: ``status`` is converged, epochs, time, interrupted or diverged.
 
-    ``exit_code``: 0, or 128 + the signal's number when interrupted (130 for
+    ``exit_code``: 0 (1 when it diverged), or 128 + the signal's number when interrupted (130 for
     Ctrl-C, 143 for SIGTERM), as shells report a process stopped by a signal.
     ``message`` names options as the library does ("option 'resume'"),
     ``cli_message()`` as flags (--resume), like rnnkit.errors.RnnkitError.
@@ -500,17 +501,35 @@ def _train(corpus, valid, out, options, resume, force, max_minutes, quiet, log, 
         if not os.path.isfile(path) and not is_prepared(path):
             raise RnnkitError(f"{path}: no such {what}" if not os.path.exists(path)
                               else f"{path}: not a file, nor a DATA_DIR of rnnkit prepare")
-    if resume:
-        if force:
-            raise OptionError("{resume} and {force} contradict each other: resume continues, force starts over",
-                              "resume", "force")
-        trainer = make_trainer(corpus, valid, out, None, log=log, quiet=quiet, max_minutes=max_minutes)
-        trainer.resume(given)
-        log.open(out, append=True)
-    else:
-        opts = resolve_options(given)
-        io.check_model_dir_free(out, force)
-        trainer = make_trainer(corpus, valid, out, opts, log=log, quiet=quiet, max_minutes=max_minutes)
-        trainer.start()
-        log.open(out, append=False)
-    return trainer.run()
+    if resume and force:
+        raise OptionError("{resume} and {force} contradict each other: resume continues, force starts over",
+                          "resume", "force")
+    opts = None if resume else resolve_options(given)
+    if resume and not os.path.isdir(out):
+        raise RnnkitError(f"{out}: no checkpoint to resume (no such directory)")
+    io.check_model_dir_free(out, force or resume)
+    created = not os.path.exists(out)
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as exc:
+        raise WriteError(f"{out}: cannot create the directory ({exc.strerror or exc})") from None
+    try:
+        with DirLock(out):  # one process per MODEL_DIR: a second one is refused, naming the first
+            io.remove_stale_temporaries(out)
+            trainer = make_trainer(corpus, valid, out, opts, log=log, quiet=quiet, max_minutes=max_minutes)
+            if resume:
+                trainer.resume(given)
+                log.open(out, append=True)
+            else:
+                io.check_model_dir_free(out, force)  # again, now that nobody else can write here
+                if force:
+                    # The old run's checkpoint and metrics would sit next to the new model.
+                    for name in (io.CHECKPOINT, io.METRICS):
+                        io.remove_file(os.path.join(out, name))
+                trainer.start()
+                log.open(out, append=False)
+            return trainer.run()
+    except BaseException:
+        if created and not io.listdir_own(out):
+            os.rmdir(out)  # a run that never wrote anything leaves no empty directory behind
+        raise
