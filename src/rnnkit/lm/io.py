@@ -279,6 +279,9 @@ def _keep_previous(model_dir, name, digest):
     except OSError as exc:
         remove_file(tmp)
         raise WriteError(f"{prev}: cannot write ({exc.strerror or exc})") from None
+    # rename(2) does nothing when both names are links to one file already (a
+    # save killed after this point): the temporary name is then still there.
+    remove_file(tmp)
     sync_dir(model_dir)
 
 
