@@ -102,6 +102,11 @@ def test_non_finite_checkpoint_refused(tiny_model, tmp_path):
     arrays[name].flat[0] = np.nan
     bad = tmp_path / "ck.safetensors"
     bad.write_bytes(io.tensors_bytes(arrays, meta))
+    with pytest.raises(RnnkitError, match="SHA-256"):  # the manifest catches it first
+        Checkpoint(str(bad))
+    from rnnkit.lm.train.state import manifest
+
+    bad.write_bytes(io.tensors_bytes(arrays, dict(meta, sha256=manifest(meta["rnnkit"], arrays))))
     with pytest.raises(RnnkitError, match=name):
         Checkpoint(str(bad))
 

@@ -19,7 +19,7 @@ import json
 import sys
 
 from rnnkit.commands import adapt_options
-from rnnkit.errors import UsageError
+from rnnkit.errors import RnnkitError, UsageError
 from rnnkit.lm.api import LanguageModel, check_weights
 from rnnkit.lm.mix import check_lambda
 from rnnkit.lm.nbest import FORMATS, best_line, read_nbest_list, rescored_lines
@@ -93,6 +93,8 @@ def run(args):
     lm = LanguageModel.load(args.model)
     lines = read_lines(args.file)
     source = "<stdin>" if args.file == "-" else args.file
+    if not lines:
+        raise RnnkitError(f"{source}: no text to score (the input is empty)")
     out = sys.stdout
     if args.nbest and (dynamic or cache):
         results = lm.rescore_nbest(lines, args.lm_weight, args.am_weight, source, mix=(args.mix or [None])[0],

@@ -70,11 +70,14 @@ class LanguageModel:
     # --- files -------------------------------------------------------------------
 
     @classmethod
-    def load(cls, model_dir):
-        """Read MODEL_DIR, checking every file; RnnkitError with one clear line if anything is off."""
+    def load(cls, model_dir, verify=True):
+        """Read MODEL_DIR, checking every file; RnnkitError with one clear line if anything is off.
+
+        ``verify=False`` also accepts a config.json that names no SHA-256 of its files.
+        """
         config, vocab, tokenizer, model = io.load_trained(
             model_dir, "lm", RNNLM.from_config, "a model",
-            "{model_dir}: a {task!r} model, not a left-to-right language model",
+            "{model_dir}: a {task!r} model, not a left-to-right language model", verify=verify,
         )
         return cls(model, vocab, tokenizer, config)
 

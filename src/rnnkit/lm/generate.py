@@ -42,7 +42,11 @@ def sample_next(logp, rng, temperature=1.0, top_k=None, top_p=None):
     """
     if temperature == 0:
         return int(xp.argmax(logp))
-    scores = logp.astype(xp.float64) / temperature
+    # Shifted first: the best token scores 0 whatever the temperature, so a tiny
+    # one (1e-310) sends the rest to -inf instead of giving inf - inf = nan.
+    logp = logp.astype(xp.float64)
+    with xp.errstate(over="ignore"):
+        scores = (logp - logp.max()) / temperature
     if top_k is not None and top_k < scores.size:
         cut = xp.partition(scores, -top_k)[-top_k]
         scores = xp.where(scores >= cut, scores, -xp.inf)

@@ -188,12 +188,15 @@ def read_regular_file(path):
         raise RnnkitError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
-def read_json(path):
-    data = _read_bytes(path)
+def read_json(path, data=None):
+    """A JSON file's content; RnnkitError for broken, non-UTF-8 or absurdly nested JSON."""
+    data = _read_bytes(path) if data is None else data
     try:
         return json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RnnkitError(f"{path}: not valid JSON, truncated or damaged ({exc})") from None
+    except RecursionError:
+        raise RnnkitError(f"{path}: JSON nested too deeply to be an rnnkit file") from None
 
 
 # --- model directories -------------------------------------------------------
@@ -294,8 +297,12 @@ def remove_file(path):
         raise WriteError(f"{path}: cannot remove ({exc.strerror or exc})") from None
 
 
-def load_model_files(model_dir):
-    """(config, vocab json, arrays) of a model directory, every file checked."""
+def load_model_files(model_dir, verify=True):
+    """(config, vocab json, arrays) of a model directory, every file checked.
+
+    ``verify=False`` accepts a config.json that names no SHA-256 of its files
+    (hand-made directories); one that names them is always checked.
+    """
     if not os.path.exists(model_dir):
         raise RnnkitError(f"{model_dir}: no such model directory")
     if not os.path.isdir(model_dir):
@@ -311,11 +318,18 @@ def load_model_files(model_dir):
             f"{config_path}: model format version {config.get('format_version')!r}; "
             f"this rnnkit reads version {FORMAT_VERSION}"
         )
+    files = config.get("files")
+    if files is None and verify:
+        raise RnnkitError(f"{config_path}: names no SHA-256 of {WEIGHTS} and {VOCAB} (no \"files\"), so nothing "
+                          "shows they belong together; refused (load with verify=False to accept it)")
+    if files is not None and not (isinstance(files, dict) and all(isinstance(files.get(n), str)
+                                                                  for n in (WEIGHTS, VOCAB))):
+        raise RnnkitError(f"{config_path}: \"files\" must map {WEIGHTS} and {VOCAB} to their SHA-256 digests")
     contents = {}
     for name in (WEIGHTS, VOCAB):
         path = os.path.join(model_dir, name)
         data = _read_bytes(path)
-        want = config.get("files", {}).get(name)
+        want = (files or {}).get(name)
         if want is not None and sha256(data) != want:
             # A save stopped before its config.json: the generation this config.json
             # names is still there under its second name.
@@ -328,11 +342,34 @@ def load_model_files(model_dir):
         contents[name] = data
     arrays, _ = read_tensors(os.path.join(model_dir, WEIGHTS), contents[WEIGHTS])
     check_finite(os.path.join(model_dir, WEIGHTS), arrays)
-    try:
-        vocab_json = json.loads(contents[VOCAB].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RnnkitError(f"{os.path.join(model_dir, VOCAB)}: not valid JSON ({exc})") from None
+    vocab_json = read_json(os.path.join(model_dir, VOCAB), contents[VOCAB])
     return config, vocab_json, arrays
+
+
+def _check_sizes(config_path, model_cfg, arrays):
+    """Refuse a model section whose sizes the weights cannot hold, before building anything.
+
+    A model of vocabulary V, ``layers`` L, ``hidden`` H and ``embed`` E has at
+    least L*H*H recurrent weights and V*max(H, E) output or embedding weights: a config.json that asks for more
+    than weights.safetensors holds (hidden 10**9) is refused here, instead of
+    allocating what it asks for.
+    """
+    sizes = {}
+    for key in ("vocab_size", "hidden", "layers", "embed", "classes"):
+        value = model_cfg.get(key)
+        if value is None and key in ("embed", "classes"):
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < (0 if key == "embed" else 1):
+            raise RnnkitError(f"{config_path}: model {key} must be a positive integer, got {value!r:.40}")
+        sizes[key] = value
+    held = sum(a.size for a in arrays.values())
+    if sizes.get("classes", 0) > sizes["vocab_size"]:
+        raise RnnkitError(f"{config_path}: {sizes['classes']} classes for {sizes['vocab_size']} words")
+    needed = (sizes["layers"] * sizes["hidden"] ** 2
+              + sizes["vocab_size"] * max(sizes["hidden"], sizes.get("embed", 0)))
+    if needed > held:
+        raise RnnkitError(f"{config_path}: describes a model of at least {needed:,} weights; "
+                          f"{WEIGHTS} holds {held:,}")
 
 
 def check_arrays(source, expected, loaded):
@@ -369,7 +406,7 @@ def copy_into(params, arrays):
         p[...] = arrays[name]
 
 
-def load_trained(model_dir, task, build, what, wrong_task):
+def load_trained(model_dir, task, build, what, wrong_task, verify=True):
     """A trained model's parts from MODEL_DIR, every file checked: (config, vocab, tokenizer, model).
 
     ``task`` is the one config.json must name ("lm" when it names none), else
@@ -381,21 +418,24 @@ def load_trained(model_dir, task, build, what, wrong_task):
     from rnnkit.lm.tokenize import TOKENIZERS
     from rnnkit.lm.vocab import Vocab
 
-    config, vocab_json, arrays = load_model_files(model_dir)
+    config, vocab_json, arrays = load_model_files(model_dir, verify)
     config_path = os.path.join(model_dir, CONFIG)
     found = config.get("task", "lm")
     if found != task:
         raise RnnkitError(wrong_task.format(task=found, model_dir=model_dir), "task")
     try:
         tokenizer = config["tokenizer"]
+        if not isinstance(config["model"], dict):
+            raise TypeError
         model_cfg = dict(config["model"])
     except (KeyError, TypeError):
         raise RnnkitError(f"{config_path}: incomplete (no tokenizer or model section)") from None
-    if tokenizer not in TOKENIZERS:
+    if not isinstance(tokenizer, str) or tokenizer not in TOKENIZERS:
         raise RnnkitError(f"{config_path}: unknown tokenizer {tokenizer!r}")
     vocab = Vocab.from_json(vocab_json, os.path.join(model_dir, VOCAB))
     if model_cfg.get("vocab_size") != len(vocab):
         raise RnnkitError(f"{model_dir}: {CONFIG} says {model_cfg.get('vocab_size')} tokens, {VOCAB} has {len(vocab)}")
+    _check_sizes(config_path, model_cfg, arrays)
     dtype = next((a.dtype for a in arrays.values() if a.dtype.kind == "f"), None)
     buffers = {k: v for k, v in arrays.items() if k == "output.word_class"}
     try:

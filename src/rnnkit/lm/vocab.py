@@ -34,7 +34,13 @@ class Vocab:
     """
 
     def __init__(self, tokens, counts):
-        tokens, counts = list(tokens), [int(c) for c in counts]
+        tokens, counts = list(tokens), list(counts)
+        bad = [t for t in tokens if not isinstance(t, str)][:1]
+        if bad:
+            raise ValueError(f"tokens must be strings, got {type(bad[0]).__name__} {bad[0]!r:.40}")
+        if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts):
+            bad = next(c for c in counts if not (isinstance(c, int) and not isinstance(c, bool) and c >= 0))
+            raise ValueError(f"counts must be non-negative integers, got {bad!r:.40}")
         if tokens[:2] != list(SPECIALS):
             raise ValueError(f"a vocabulary starts with {UNK} and {EOS}, got {tokens[:2]}")
         if len(tokens) != len(counts):

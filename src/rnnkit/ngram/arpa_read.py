@@ -8,6 +8,7 @@ Every error names the file and the line.
 """
 
 import gzip
+import zlib
 import os
 import re
 import warnings
@@ -161,7 +162,7 @@ def _read_bytes(path):
     if data[:2] == b"\x1f\x8b":
         try:
             data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:  # zlib.error: a corrupt deflate stream
             raise RnnkitError(f"{path}: damaged gzip file ({exc})") from None
     return data
 

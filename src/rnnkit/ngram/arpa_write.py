@@ -73,6 +73,10 @@ def atomic_write(path, chunks, compress=False):
                 out.write(chunk)
             if compress:
                 out.close()
+            raw.flush()
+            os.fsync(raw.fileno())  # the bytes are on disk before the name points at them
+        # mkstemp makes the file 0600; ARPA files are shared like model files: the umask decides
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except OSError as exc:
         _remove_quietly(tmp)
@@ -80,6 +84,12 @@ def atomic_write(path, chunks, compress=False):
     except BaseException:
         _remove_quietly(tmp)
         raise
+
+
+def _umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _remove_quietly(path):

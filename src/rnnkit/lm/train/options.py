@@ -138,7 +138,8 @@ OPTIONS = (
     _positive("log_interval", None, "also print a line (window, training perplexity, lr, tok/s) every N windows, "
               "and into MODEL_DIR/train.log (default: every five minutes when output is not a terminal)",
               optional=True),
-    Option("seed", int, 1, "random seed: same seed, same run (default: {default})", expect="an integer"),
+    Option("seed", int, 1, "random seed: same seed, same run (default: {default})", low=0, high=2**32 - 1,
+           expect="an integer from 0 to 4294967295"),
     Option("preset", str, None, "start from a recipe: " + ", ".join(PRESETS) + " (docs/results.md); the options "
            "given change it", choices=tuple(PRESETS), optional=True, metavar="NAME"),
     Option("task", str, "lm", "lm: left-to-right language model (default); cloze: bidirectional model that fills a "
@@ -200,3 +201,34 @@ def settle_softmax(opts, vocab_size):
         opts["softmax"] = "class" if vocab_size >= AUTO_CLASS_VOCAB else "full"
     if opts["softmax"] == "class" and opts["classes"] is None:
         opts["classes"] = max(1, round(math.sqrt(vocab_size)))  # Mikolov's rule of thumb
+    if opts["softmax"] == "class" and opts["classes"] > vocab_size:
+        raise OptionError(f"{{classes}} {opts['classes']} is more than the {vocab_size:,} words of the vocabulary; "
+                          "each class needs at least one word", "classes")
+
+
+# Bytes per parameter while training: the weights, their gradient, two
+# optimizer buffers (Adam), the best weights, and the checkpoint's and the
+# model file's serialised copies.
+COPIES_PER_PARAMETER = 7
+
+
+def memory_estimate(opts, vocab_size, itemsize=4):
+    """(bytes, parameters): about what training a model with these options holds in memory.
+
+    The parameters of the cells, the embedding and the output layer, times
+    COPIES_PER_PARAMETER, plus one window's activations: the output scores of
+    every position (bptt x batch x vocabulary with the full softmax) and the
+    cells' states. An estimate to refuse the impossible (``hidden`` 100000)
+    before allocating it, not a measurement.
+    """
+    V, H, L = vocab_size, opts["hidden"], opts["layers"]
+    E = H if opts["embed"] is None else opts["embed"]
+    gates = {"lstm": 4, "gru": 3}.get(opts["cell"], 1)
+    sides = 2 if opts.get("task") == "cloze" else 1
+    cells = sides * gates * H * ((E or V) + H + 1 + (L - 1) * (sides * H + H + 1))
+    output = V * (sides * H + 1) + (opts["classes"] or 0) * (sides * H + 1)
+    params = V * E + cells + output
+    positions = opts["bptt"] * opts["batch"]
+    scores = positions * (V if opts["softmax"] != "class" else 2 * int(math.sqrt(V)) + 1)
+    states = positions * L * sides * H * (gates + 2)
+    return (params * COPIES_PER_PARAMETER + 3 * scores + 2 * states) * itemsize, params

@@ -21,7 +21,9 @@ from rnnkit.lm.prepared import Prepared, is_prepared
 from rnnkit.lm.task import get_task
 from rnnkit.lm.train import state as checkpoint
 from rnnkit.lm.train.log import RunLog
-from rnnkit.lm.train.options import DEFAULTS, check_known, resolve_options, settle_softmax
+from rnnkit.lm.train.options import (
+    DEFAULTS, OPTIONS, check_known, memory_estimate, resolve_options, settle_softmax,
+)
 from rnnkit.lm.train.progress import Progress
 from rnnkit.lm.train.schedule import Schedule
 from rnnkit.nn.optim import clip_scale, make_optimizer
@@ -78,6 +80,31 @@ def model_config(model, opts, vocab, extra=None):
 
 # The entries of config.json's "training" section that are file paths.
 PATH_KEYS = ("corpus", "valid", "vocab")
+
+
+def available_memory():
+    """Bytes of memory the system can still give (MemAvailable), or None where unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(opts, vocab_size):
+    """Refuse, with the figure, a model that cannot fit in the memory available, before allocating it."""
+    need, params = memory_estimate(opts, vocab_size)
+    have = available_memory()
+    if have is not None and need > have:
+        raise OptionError(f"the model needs about {need / 2**30:,.1f} GiB to train ({params:,} parameters: {{hidden}} "
+                          f"{opts['hidden']}, {{layers}} {opts['layers']}, vocabulary {vocab_size:,}); "
+                          f"{have / 2**30:,.1f} GiB of memory is available", "hidden", "layers")
 
 
 def file_digest(path):
@@ -206,6 +233,7 @@ class Trainer:
 
     def _build(self):
         opts = self.opts
+        check_memory(opts, len(self.vocab))
         self.model = build_model(self.vocab, opts)
         self.model.train()
         self.optimizer = make_optimizer(opts["optimizer"], self.model.params, self.model.grads, opts["lr"])
@@ -255,6 +283,12 @@ class Trainer:
                                   "a resumed run keeps the options it was started with", key)
         # Options added to rnnkit after the checkpoint was written take their defaults.
         self.opts = {**DEFAULTS, **saved.options}
+        try:
+            check_known(saved.options)
+            for option in OPTIONS:
+                option.check(self.opts[option.name])
+        except OptionError as exc:
+            raise RnnkitError(f"{self.checkpoint_path}: the checkpoint's options are damaged ({exc})") from None
         for key in RESUME_FREE:
             if given.get(key) is not None:
                 self.opts[key] = given[key]
