@@ -33,6 +33,7 @@ NETWORK_OPTIONS = ("embed", "hidden", "layers", "cell", "activation", "init", "d
 class Task:
     name = None
     model_class = None
+    directions = 1     # how many directions read the text (the memory estimate counts the cells that often)
     what = None        # the network, in words, for load errors
     wrong_task = None  # the message when MODEL_DIR holds another task's model
 
@@ -134,6 +135,7 @@ class ClozeTask(Task):
     """Fill in the blank from both sides of it (rnnkit.lm.cloze.ClozeModel); --bptt is the longest piece."""
 
     name = "cloze"
+    directions = 2
     what = "a cloze model"
     wrong_task = ("{model_dir}: a left-to-right language model (task {task!r}), not a cloze model; "
                   "train one with {{task}} cloze")

@@ -224,7 +224,7 @@ def memory_estimate(opts, vocab_size, itemsize=4):
     V, H, L = vocab_size, opts["hidden"], opts["layers"]
     E = H if opts["embed"] is None else opts["embed"]
     gates = {"lstm": 4, "gru": 3}.get(opts["cell"], 1)
-    sides = 2 if opts.get("task") == "cloze" else 1
+    sides = get_task(opts.get("task")).directions
     cells = sides * gates * H * ((E or V) + H + 1 + (L - 1) * (sides * H + H + 1))
     output = V * (sides * H + 1) + (opts["classes"] or 0) * (sides * H + 1)
     params = V * E + cells + output
