@@ -47,8 +47,7 @@ def read_prefix(text, tokenizer, vocab, allow_empty=True):
 
 def top_k(logp, vocab, k):
     """The k most probable tokens as [(token, probability)], most probable first."""
-    if isinstance(k, bool) or not hasattr(k, "__index__") or k < 1:
-        raise OptionError(f"{{top}} must be a positive integer, got {k!r}", "top")
+    check_top(k)
     k = min(k, logp.size)
     idx = xp.argpartition(-logp, k - 1)[:k]
     idx = idx[xp.argsort(-logp[idx], kind="stable")]
