@@ -51,7 +51,7 @@ import re
 import numpy
 
 from rnnkit.backend import as_dtype, rng as make_rng, xp
-from rnnkit.errors import RnnkitError
+from rnnkit.errors import OptionError, RnnkitError
 from rnnkit.lm import io
 from rnnkit.lm.data import ID_DTYPE
 from rnnkit.lm.model import LanguageNetwork
@@ -66,6 +66,9 @@ DEFAULT_FORM = "article"
 # longest line has 82 words, so its lines are never cut.
 DEFAULT_MAX_LEN = 100
 MAX_BLANK_TOKENS = 8
+# The widest beam (and so the most fillings) searched for a blank of several
+# tokens: the search holds beam x vocabulary scores at a time.
+MAX_BEAM = 1000
 EVAL_ROWS = 2048  # predicted tokens per evaluation call: a memory knob, not a result knob
 
 LEAK_REASON = (
@@ -349,7 +352,12 @@ def parse_blanks(text, tokenizer):
     cut = get_tokenizer(tokenizer)
     tokens, positions, last = [], [], 0
     for m in matches:
-        size = int(m.group(1)) if m.group(1) is not None else 1
+        # the size is checked before anything is built for it (__999999999__ is refused, not allocated)
+        digits = m.group(1)
+        size = 1 if digits is None else (int(digits) if len(digits) <= 6 else None)
+        if size is None or len(positions) + size > MAX_BLANK_TOKENS:
+            total = "over a million" if size is None else len(positions) + size
+            raise RnnkitError(f"unsupported blank: {total} blank tokens; at most {MAX_BLANK_TOKENS} are filled at once")
         if size < 1:
             raise RnnkitError(f"{m.group(0)}: a blank needs at least one token ({BLANK_HELP})")
         if tokenizer == "word":
@@ -517,6 +525,12 @@ def fill(model, vocab, tokenizer, text, top=10, beam=None):
     if beam is not None:
         check_top(beam, "beam")
     tokens, positions = parse_blanks(text, tokenizer)
+    if len(positions) > 1:
+        # the search holds (beam x vocabulary) scores: its width is checked before it starts
+        for name, value in (("top", top), ("beam", beam)):
+            if value is not None and value > MAX_BEAM:
+                raise OptionError(f"{{{name}}} {value} is more than {MAX_BEAM}, the widest search for a blank of "
+                                  "several tokens", name)
     context = [t for t in tokens if t != "__"]
     unknown = [t for t in context if t not in vocab]
     if context and len(unknown) == len(context):

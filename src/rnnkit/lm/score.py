@@ -30,6 +30,25 @@ from rnnkit.lm.results import Candidate, NbestResult, SentenceScore
 
 LOG10_E = 1.0 / math.log(10.0)
 SCORE_BATCH = 64  # sentences per forward pass; a speed knob, results do not depend on it
+# Memory that does not grow with line length: each forward call reads at most
+# SCORE_ROWS positions (steps x sentences: the (positions x vocabulary) scores
+# are the big array), the state carried from one call to the next; a group of
+# sentences holds at most SCORE_GROUP_IDS padded ids, so a very long line is
+# read on its own, not padded into 63 others' rows.
+SCORE_ROWS = 512
+SCORE_GROUP_IDS = 1 << 20
+
+
+def _groups(lengths, batch):
+    """Indices of the sentences, shortest first, in groups of at most ``batch`` and SCORE_GROUP_IDS padded ids."""
+    group = []
+    for i in sorted(range(len(lengths)), key=lengths.__getitem__):
+        if group and (len(group) == batch or (len(group) + 1) * (lengths[i] + 1) > SCORE_GROUP_IDS):
+            yield group
+            group = []
+        group.append(i)
+    if group:
+        yield group
 
 
 def sentence_log_probs(model, vocab, id_lists, batch=SCORE_BATCH):
@@ -43,9 +62,7 @@ def sentence_log_probs(model, vocab, id_lists, batch=SCORE_BATCH):
     model.eval()
     eos = vocab.eos_id
     out = [None] * len(id_lists)
-    order = sorted(range(len(id_lists)), key=lambda i: len(id_lists[i]))
-    for lo in range(0, len(order), batch):
-        group = order[lo : lo + batch]
+    for group in _groups([len(ids) for ids in id_lists], batch):
         steps = max(len(id_lists[i]) for i in group) + 1
         x = xp.full((steps, len(group)), eos, dtype=xp.int32)  # x[0] = <eos>: the start token
         y = xp.full((steps, len(group)), eos, dtype=xp.int32)
@@ -53,9 +70,13 @@ def sentence_log_probs(model, vocab, id_lists, batch=SCORE_BATCH):
             ids = id_lists[i]
             x[1 : len(ids) + 1, b] = ids
             y[: len(ids), b] = ids  # and y[len(ids)] stays <eos>: the sentence's end
-        logp = model.token_log_probs(x, y)
+        logp = xp.empty((steps, len(group)), dtype=xp.float64)
+        chunk, state = max(1, SCORE_ROWS // len(group)), None
+        for t in range(0, steps, chunk):
+            logp[t : t + chunk] = model.token_log_probs(x[t : t + chunk], y[t : t + chunk], state)
+            state = model.final_state
         for b, i in enumerate(group):
-            out[i] = logp[: len(id_lists[i]) + 1, b].astype(xp.float64)
+            out[i] = logp[: len(id_lists[i]) + 1, b].copy()
     return out
 
 

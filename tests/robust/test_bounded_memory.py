@@ -1,0 +1,84 @@
+"""Unbounded memory: sizes a user types are checked before allocating; scoring holds a fixed working set."""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from rnnkit.errors import OptionError, RnnkitError
+from rnnkit.lm import score
+from rnnkit.lm.model import RNNLM
+from rnnkit.lm.vocab import Vocab
+
+from robust_helpers import quiet, write_corpus
+
+VOCAB = 3000
+
+
+@pytest.fixture(scope="module")
+def wide_model():
+    """An untrained model with a vocabulary wide enough that (tokens x vocabulary) would show."""
+    vocab = Vocab(["<unk>", "<eos>"] + [f"w{i}" for i in range(VOCAB - 2)], [1] * VOCAB)
+    return RNNLM(VOCAB, embed=8, hidden=8, seed=1), vocab
+
+
+def _peak(fn):
+    tracemalloc.start()
+    try:
+        result = fn()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_scoring_a_long_line_holds_a_fixed_working_set(wide_model):
+    model, vocab = wide_model
+    rng = np.random.default_rng(0)
+    long_line = rng.integers(2, VOCAB, 20000).astype(np.int32)
+    lists = [long_line] + [rng.integers(2, VOCAB, 5).astype(np.int32) for _ in range(63)]
+    out, peak = _peak(lambda: score.sentence_log_probs(model, vocab, lists))
+    # (20,001 x 3,000) float32 scores would be 240 MB, padded to 64 lines 15 GB; the chunks hold 512 rows
+    assert peak < 40 * 2**20, f"peak {peak / 2**20:.0f} MiB"
+    # the same log-probabilities as reading the line in one piece
+    x = np.concatenate([[vocab.eos_id], long_line]).astype(np.int32)[:, None]
+    y = np.concatenate([long_line, [vocab.eos_id]]).astype(np.int32)[:, None]
+    whole = model.token_log_probs(x[:3000], y[:3000])[:, 0]
+    np.testing.assert_allclose(out[0][:3000], whole, rtol=1e-5, atol=1e-5)
+    assert [len(o) for o in out[1:]] == [6] * 63
+
+
+def test_a_long_line_is_not_padded_into_the_short_ones():
+    groups = list(score._groups([10**6] + [3] * 100, 64))
+    assert [0] in groups and sum(len(g) for g in groups) == 101
+
+
+def test_fill_blank_size_checked_before_building():
+    from rnnkit.lm.cloze import parse_blanks
+
+    for text in ("the __999999999__ is", "the __" + "9" * 5000 + "__ is", "a __5__ b __5__ c"):
+        _, peak = _peak(lambda: pytest.raises(RnnkitError, parse_blanks, text, "word"))
+        assert peak < 2**20, text[:30]
+
+
+@pytest.fixture(scope="module")
+def cloze_model(tmp_path_factory):
+    from rnnkit.lm.train import train
+
+    d = tmp_path_factory.mktemp("cloze")
+    tr, va = write_corpus(d / "train.txt", 200, seed=1), write_corpus(d / "valid.txt", 30, seed=2)
+    train(str(tr), str(va), str(d / "m"), dict(task="cloze", hidden=8, embed=8, epochs=1, batch=4, bptt=12,
+                                                optimizer="sgd", lr=1.0, seed=1), quiet=True, log=quiet)
+    return d / "m"
+
+
+def test_fill_top_and_beam_checked_before_searching(cloze_model, capsys):
+    from rnnkit.cli import main
+    from rnnkit.lm.cloze import ClozeLM
+
+    lm = ClozeLM.load(str(cloze_model))
+    for kw in (dict(top=100_000_000), dict(top=3, beam=10**9)):
+        (_, peak) = _peak(lambda: pytest.raises(OptionError, lm.fill, "the __2__ sat on the mat", **kw))
+        assert peak < 2**20
+    assert main(["fill", str(cloze_model), "the __ sat on the mat", "--top", "100000000"]) == 0  # one token: exact
+    assert main(["fill", str(cloze_model), "the __2__ sat on the mat", "--top", "100000000"]) == 2
+    assert "--top" in capsys.readouterr().err
