@@ -109,11 +109,15 @@ def gradflow_model(tmp_path_factory):
 def test_gradflow_on_a_trained_model(capsys, gradflow_model):
     out, valid = gradflow_model
     capsys.readouterr()
-    assert main(["gradflow", "--model", out, "--steps", "15", "--batch", "3", "--warmup", "5", "--json"]) == 0
+    # config.json names the validation text, outside the model directory: read only when named on the command line
+    assert main(["gradflow", "--model", out, "--steps", "15", "--batch", "3", "--warmup", "5", "--json"]) == 1
+    assert "outside the model directory" in capsys.readouterr().err
+    assert main(["gradflow", "--model", out, "--text", valid, "--steps", "15", "--batch", "3", "--warmup", "5",
+                 "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     trained, fresh = doc["curves"]
     assert trained["style"] == "trained" and fresh["style"] == "untrained"
-    assert trained["text"] == valid  # the validation text named in config.json
+    assert trained["text"] == valid
     assert trained["bptt"] == 10  # the training window, drawn as a vertical line
     assert trained["ratio"][0] == 1.0 and len(trained["ratio"]) == 15
     assert all(r is None or r >= 0 for r in trained["ratio"])

@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -152,3 +153,24 @@ def test_divergence_after_a_good_epoch_rolls_back_to_it(corpus, tmp_path, monkey
     assert any("lr halved to 0.5" in line for line in logs)
     metrics = [json.loads(line) for line in (tmp_path / "m" / io.METRICS).read_text().splitlines()]
     assert [row["lr"] for row in metrics] == [1.0, 0.5]
+
+
+def test_gradflow_reads_only_what_the_user_names(model_copy, tmp_path, capsys):
+    """A path in config.json is resolved against the model directory and read only inside it."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the cat sat on the mat\n" * 50)
+
+    def names(value):
+        config = json.loads((model_copy / io.CONFIG).read_text())
+        config["training"]["valid"] = value
+        (model_copy / io.CONFIG).write_text(json.dumps(config))
+
+    args = ["gradflow", "--model", str(model_copy), "--steps", "5", "--batch", "2", "--warmup", "2", "--json"]
+    for outside in (str(secret), "../secret.txt", os.path.relpath(secret)):
+        names(outside)
+        assert main(args) == 1
+        assert "outside the model directory" in capsys.readouterr().err
+    (model_copy / "valid.txt").write_text(secret.read_text())
+    names("valid.txt")  # inside: resolved against the model directory, not the current one
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["curves"][0]["text"] == str(model_copy / "valid.txt")

@@ -107,13 +107,16 @@ def _load_model(model_dir, text, batch, warmup, steps, seed):
     lm = LanguageModel.load(model_dir)
     if text is None:
         training = lm.config.get("training") or {}
-        text = training.get("valid") or training.get("corpus")
-        if not text:
+        named = training.get("valid") or training.get("corpus")
+        if not named:
             raise RnnkitError(f"{model_dir}: {io.CONFIG} names no validation text; give one with --text FILE")
-        found = io.stored_path(model_dir, text)
-        if found is None:
-            raise RnnkitError(f"{model_dir}: its validation text {text} is not there any more; give one with --text FILE")
-        text = found
+        text, inside = io.path_in_model_dir(model_dir, named)
+        if not inside:
+            # a model directory never makes rnnkit read a file the user did not name
+            raise RnnkitError(f"{model_dir}: {io.CONFIG} names {str(named)[:200]!r} as its validation text, outside "
+                              "the model directory; name it yourself with --text FILE")
+        if not os.path.isfile(text):
+            raise RnnkitError(f"{model_dir}: its validation text {named} is not there any more; give one with --text FILE")
     enc = encode_file(text, lm.tokenizer, lm.vocab)
     need = warmup + steps + 1
     if enc.ids.size < need * batch:

@@ -372,6 +372,18 @@ def _check_sizes(config_path, model_cfg, arrays):
                           f"{WEIGHTS} holds {held:,}")
 
 
+def path_in_model_dir(model_dir, stored):
+    """(path, inside): a path config.json records (as it was given), resolved against
+    MODEL_DIR, and whether it lies inside MODEL_DIR (links followed). Only a path
+    inside may be read without the user naming it; anything else, including a
+    value that is no path at all, is (str or None, False)."""
+    if not isinstance(stored, str) or not stored or "\0" in stored:
+        return None, False
+    path = os.path.join(model_dir, stored)  # an absolute path stays itself
+    root = os.path.realpath(model_dir)
+    return path, os.path.realpath(path).startswith(root + os.sep)
+
+
 def check_arrays(source, expected, loaded):
     """Raise RnnkitError unless ``loaded`` has exactly ``expected``'s names, shapes and dtypes."""
     missing = sorted(set(expected) - set(loaded))

@@ -477,19 +477,16 @@ class Trainer:
         if st["best_loss"] is not None:
             # MODEL_DIR keeps the best completed epoch, and that is the figure
             # reported: the one metrics.jsonl shows and `rnnkit eval` measures.
-            return self._result("time", f"{stopped}; best valid ppl {math.exp(st['best_loss']):.2f} (epoch "
+            return self._result("time", f"{stopped}; best valid ppl {_ppl(st['best_loss']):.2f} (epoch "
                                         f"{st['best_epoch']}) kept in {self.out}", ("max_minutes",))
         # No epoch finished: the unfinished one's weights are all there is. Recorded
         # in the model files only: the checkpoint (saved above) keeps the schedule of
         # the uninterrupted run, so --resume still reproduces it.
         loss = self._validate()
-                try:
-                    loss, tokens = self._train_window()
-                    if not math.isfinite(loss):  # a loss reported by workers (rnnkit.scale) is checked here
-                        raise Diverged(f"the training loss became {loss}")
-                except Diverged as exc:
-                    self._why = f"{exc} at epoch {st['epoch'] + 1}, window {st['window']}"
-                    return "diverged"
+        self._save_best(loss, round(st["epoch"] + st["window"] / self.windows, 3))
+        return self._result("time", f"{stopped}; no epoch completed: valid ppl {_ppl(loss):.2f} of the "
+                                    f"unfinished epoch's weights kept in {self.out}",
+                            ("max_minutes",), best_loss=loss)
 
     def _finish(self, reason):
         st = self.state
