@@ -80,6 +80,7 @@ def _crash_save_at(model_dir, step, arrays_new, config, vocab_json):
     return done.returncode == 70
 
 
+@pytest.mark.slow
 def test_save_killed_at_every_step_leaves_old_or_new_model(model_copy):
     old = LanguageModel.load(str(model_copy))
     old_arrays = {k: v for k, v in _weights(model_copy).items()}
@@ -201,6 +202,7 @@ def _train_killed_at(step, tr, va, out):
     return r.returncode
 
 
+@pytest.mark.slow
 def test_kill_at_every_write_step_then_resume_gives_the_uninterrupted_weights(tmp_path):
     tr, va = write_corpus(tmp_path / "train.txt", 60, seed=1), write_corpus(tmp_path / "valid.txt", 10, seed=2)
     ref = tmp_path / "ref"
