@@ -17,6 +17,8 @@ blocks.
 import os
 import sys
 
+from rnnkit.errors import WriteError
+
 LOG_FILE = "train.log"
 
 
@@ -29,9 +31,12 @@ class RunLog:
 
     def open(self, model_dir, append):
         """Start writing MODEL_DIR/train.log (``append``: a resumed run adds to it)."""
-        os.makedirs(model_dir, exist_ok=True)
         self.path = os.path.join(model_dir, LOG_FILE)
-        self._file = open(self.path, "a" if append else "w", encoding="utf-8")
+        try:
+            os.makedirs(model_dir, exist_ok=True)
+            self._file = open(self.path, "a" if append else "w", encoding="utf-8")
+        except OSError as exc:
+            raise WriteError(f"{self.path}: cannot write ({exc.strerror or exc})") from None
         for line in self._pending:
             self._write(line)
         self._pending = []
@@ -40,8 +45,11 @@ class RunLog:
         if self._file is None:
             self._pending.append(line)
         else:
-            self._file.write(line + "\n")
-            self._file.flush()
+            try:
+                self._file.write(line + "\n")
+                self._file.flush()
+            except OSError as exc:  # a full disk: one line, as for the model files
+                raise WriteError(f"{self.path}: cannot write ({exc.strerror or exc})") from None
 
     def file_only(self, line):
         """A line for train.log alone (the caller prints its own version)."""
@@ -61,7 +69,10 @@ class RunLog:
 
     def close(self):
         if self._file is not None:
-            self._file.close()
+            try:
+                self._file.close()
+            except OSError:  # the disk filled up: the error that matters was already raised
+                pass
             self._file = None
 
 
