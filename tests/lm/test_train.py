@@ -162,7 +162,14 @@ def test_refuses_existing_directory_without_force(corpus, tmp_path):
     assert (out / "precious.txt").read_text() == "keep me"
 
 
-def test_max_minutes_stops_and_keeps_best(corpus, tmp_path):
+def test_max_minutes_stops_and_keeps_best(corpus, tmp_path, monkeypatch):
+    # The trainer's clock advances 1 ms a reading, so 0.001 minutes (60 ms) end inside
+    # epoch 1 (about 88 windows, two readings each) however fast or loaded the machine is.
+    import types
+    from rnnkit.lm.train import trainer
+
+    readings = iter(range(10**9))
+    monkeypatch.setattr(trainer, "time", types.SimpleNamespace(monotonic=lambda: next(readings) / 1000))
     out = tmp_path / "m"
     result = quiet_train(corpus, out, dict(TINY, epochs=50), max_minutes=0.001)  # inside epoch 1
     assert result.status == "time" and "option 'max_minutes' 0.001" in result.message
