@@ -28,6 +28,7 @@ COMMANDS = [
     "score",
     "fill",
     "ngram",
+    "serve",
     "gradcheck",
     "gradflow",
     "plot",

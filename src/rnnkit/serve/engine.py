@@ -1,0 +1,186 @@
+"""The loaded models, and what each endpoint asks of them, as JSON-ready dicts.
+
+Only the public API is used: rnnkit.LanguageModel, rnnkit.ClozeLM and the
+N-gram model object. Each answer has the fields of the matching command's
+``--json`` output, so the server and the command line agree (the tests check
+it). Nothing here knows about HTTP; the paths it opens are the ones given on
+the command line, never one from a request.
+"""
+
+import math
+import os
+from dataclasses import dataclass
+
+from rnnkit.errors import RnnkitError
+
+LOG10_E = 1.0 / math.log(10.0)
+# Training options that name files on the server's disk: not shown to clients.
+PRIVATE_TRAINING_KEYS = ("corpus", "valid", "vocab")
+
+
+class ModelNotFound(RnnkitError):
+    """No loaded model has the requested id (HTTP 404)."""
+
+
+@dataclass
+class Loaded:
+    """One model the server holds: ``kind`` lm, cloze or ngram; ``model`` the API object."""
+
+    id: str
+    kind: str
+    model: object
+    info: dict
+
+
+def _lm_info(model_id, kind, lm):
+    config = lm.config
+    training = {k: v for k, v in (config.get("training") or {}).items() if k not in PRIVATE_TRAINING_KEYS}
+    return {"id": model_id, "kind": kind, "vocab_size": len(lm.vocab), "tokenizer": lm.tokenizer,
+            "architecture": dict(config.get("model") or {}), "training": training}
+
+
+def _ngram_info(model_id, ngram):
+    estimation = ngram.estimation or {}
+    training = {k: estimation[k] for k in ("sentences", "tokens") if k in estimation}
+    return {"id": model_id, "kind": "ngram", "vocab_size": len(ngram.vocab), "tokenizer": ngram.tokenizer,
+            "architecture": {"order": ngram.order, "ngrams": ngram.counts(), "open_vocabulary": ngram.open_vocabulary},
+            "training": training}
+
+
+def load_model_dir(path):
+    """(kind, model) of a model directory: a left-to-right language model, else a cloze model."""
+    from rnnkit import ClozeLM, LanguageModel
+
+    try:
+        return "lm", LanguageModel.load(path)
+    except RnnkitError as first:
+        try:
+            return "cloze", ClozeLM.load(path)
+        except RnnkitError:
+            raise first from None
+
+
+def _unique_id(path, taken):
+    base = os.path.basename(os.path.normpath(path)) or "model"
+    name, n = base, 2
+    while name in taken:
+        name, n = f"{base}-{n}", n + 1
+    return name
+
+
+class Engine:
+    """The models by id, in the order given; the first of each kind is the default for its endpoints."""
+
+    def __init__(self, entries):
+        if not entries:
+            raise RnnkitError("no model to serve")
+        self.models = {e.id: e for e in entries}
+
+    @classmethod
+    def load(cls, model_dirs, ngram_path=None):
+        entries = []
+        for path in model_dirs:
+            kind, model = load_model_dir(path)
+            model_id = _unique_id(path, {e.id for e in entries})
+            entries.append(Loaded(model_id, kind, model, _lm_info(model_id, kind, model)))
+        if ngram_path is not None:
+            from rnnkit.lm.ngram import NgramModel
+
+            model_id = _unique_id(ngram_path, {e.id for e in entries})
+            ngram = NgramModel.load(ngram_path)
+            entries.append(Loaded(model_id, "ngram", ngram, _ngram_info(model_id, ngram)))
+        return cls(entries)
+
+    def infos(self):
+        return [e.info for e in self.models.values()]
+
+    def pick(self, model_id, kinds, what):
+        """The model ``model_id`` (or the first loaded one of ``kinds``), checked to be one of ``kinds``."""
+        if model_id is None:
+            for e in self.models.values():
+                if e.kind in kinds:
+                    return e
+            raise ModelNotFound(f"no {what} is loaded (kinds {', '.join(kinds)})")
+        if model_id not in self.models:
+            raise ModelNotFound(f"no model {model_id!r}; loaded: {', '.join(self.models)}")
+        e = self.models[model_id]
+        if e.kind not in kinds:
+            raise RnnkitError(f"{model_id!r} is a {e.kind} model; {what} needs one of kind {', '.join(kinds)}")
+        return e
+
+    # --- the work (run on the model thread, see batching.py) -------------------
+
+    @staticmethod
+    def predict(entry, prefix, top):
+        """`rnnkit predict --json` (or `rnnkit ngram predict --json`): tokens, unknown, predictions."""
+        if entry.kind == "ngram":
+            return _ngram_predict(entry.model, prefix, top)
+        from rnnkit.lm.predict import predict
+
+        lm = entry.model
+        r = predict(lm.model, lm.vocab, lm.tokenizer, prefix, top)
+        return {"prefix": prefix, "tokens": r["prefix_tokens"], "unknown": r["unknown"],
+                "predictions": [{"token": t, "probability": p} for t, p in r["predictions"]]}
+
+    @staticmethod
+    def score(entry, sentences, per_word=False):
+        """`rnnkit score --json`: one row per sentence (line numbered from 1), with its words if asked."""
+        lm = entry.model
+        rows = lm.score(list(sentences))
+        if per_word:
+            from rnnkit.lm.tokenize import get_tokenizer
+
+            cut = get_tokenizer(lm.tokenizer)
+            token_lists = [cut(s) for s in sentences]
+            for row, tokens, logp in zip(rows, token_lists, lm.token_logprobs(token_lists)):
+                row["words"] = [{"token": t, "logprob": float(x) * LOG10_E}
+                                for t, x in zip(tokens + ["<eos>"], logp)]
+        return rows
+
+    def rescore(self, entry, nbest, lm_weight, am_weight, mix=None):
+        """`rnnkit score --nbest --json [--mix]`: each utterance's candidates, best first."""
+        lines = [f"{u['utt']}\t{c['text']}" + ("" if c.get("am_score") is None else f"\t{c['am_score']!r}")
+                 for u in nbest for c in u["candidates"]]
+        lm = entry.model
+        if mix is None:
+            ranked = lm.rescore_nbest(lines, lm_weight, am_weight, source="the n-best list")
+        else:
+            from rnnkit.lm.mix import mixed_sentence_log10probs
+            from rnnkit.lm.score import rank_nbest, read_nbest
+
+            ngram = self.pick(mix.get("ngram"), ("ngram",), "mixing").model
+            ngram.check_compatible(tokenizer=lm.tokenizer)
+            entries = read_nbest(lines, "the n-best list")
+            scores = mixed_sentence_log10probs(lm, ngram, [text for _, text, _ in entries], mix["lambda"],
+                                               "the n-best list")
+            ranked = rank_nbest(entries, scores, lm_weight, am_weight)
+        return [{"utt": utt, "candidates": cands} for utt, cands in ranked]
+
+    @staticmethod
+    def fill(entry, text, top, beam=None):
+        """`rnnkit fill --json`: the blank's fillings, the exact probability or the pseudo-likelihood."""
+        from rnnkit.lm.cloze import join_tokens
+
+        lm = entry.model
+        r = lm.fill(text, top, beam)
+        key = "probability" if r["scoring"] == "exact" else "pseudo_likelihood"
+        return {"text": text, "tokens": r["tokens"], "blank_tokens": len(r["positions"]), "unknown": r["unknown"],
+                "scoring": r["scoring"],
+                "predictions": [{"tokens": t, "text": join_tokens(t, lm.tokenizer), key: p}
+                                for t, p in r["predictions"]]}
+
+    @staticmethod
+    def generate_stream(entry, prefix, max_tokens, temperature, top_k, seed):
+        """`rnnkit generate --seed S` one token at a time: yields (token, the text so far)."""
+        return entry.model.generate_stream(prefix, max_tokens, temperature, top_k, seed)
+
+
+def _ngram_predict(ngram, prefix, top):
+    from rnnkit.lm.ngram import BOS
+    from rnnkit.lm.tokenize import get_tokenizer
+
+    tokens = get_tokenizer(ngram.tokenizer)(prefix)
+    context = tokens if tokens[:1] == [BOS] else [BOS] + tokens
+    used = context[max(0, len(context) - (ngram.order - 1)):] if ngram.order > 1 else []
+    return {"prefix": prefix, "tokens": used, "unknown": [w for w in used if w not in ngram.word_index],
+            "predictions": [{"token": w, "probability": p} for w, p in ngram.top_k(context, top)]}

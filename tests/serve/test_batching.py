@@ -1,0 +1,119 @@
+"""Score requests that wait together run as one batch; each still gets its own answer."""
+
+import threading
+
+import anyio
+import httpx
+import pytest
+
+from rnnkit.serve.batching import ModelWorker
+
+
+class Recorder:
+    """A score function that records its calls and can be held until released."""
+
+    def __init__(self):
+        self.calls, self.entered, self.release = [], threading.Event(), threading.Event()
+        self.release.set()
+
+    def __call__(self, sentences):
+        self.calls.append(list(sentences))
+        self.entered.set()
+        self.release.wait(10)
+        if "bad" in sentences:
+            raise ValueError("bad sentence")
+        return [f"row of {s}" for s in sentences]
+
+
+@pytest.mark.anyio
+async def test_requests_waiting_together_run_as_one_call():
+    worker, fn = ModelWorker(), Recorder()
+    fn.release.clear()
+    answers = {}
+
+    async def ask(i):
+        answers[i] = await worker.score("m", fn, [f"s{i}a", f"s{i}b"])
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(ask, 0)
+        await anyio.to_thread.run_sync(fn.entered.wait, 10)  # the first runs alone and holds the thread
+        for i in range(1, 9):
+            tg.start_soon(ask, i)
+        await anyio.sleep(0.05)
+        fn.release.set()
+    worker.close()
+    assert [len(c) for c in fn.calls] == [2, 16]  # the eight that waited: one call
+    assert worker.batches == [1, 8]
+    assert answers == {i: [f"row of s{i}a", f"row of s{i}b"] for i in range(9)}
+
+
+@pytest.mark.anyio
+async def test_a_batch_keeps_to_its_key_and_its_size():
+    worker, fn = ModelWorker(max_sentences=5), Recorder()
+    fn.release.clear()
+    answers = {}
+
+    async def ask(i, key, n):
+        answers[i] = await worker.score(key, fn, [f"{i}.{j}" for j in range(n)])
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(ask, 0, "a", 1)
+        await anyio.to_thread.run_sync(fn.entered.wait, 10)
+        for i, key, n in [(1, "a", 2), (2, "b", 1), (3, "a", 2), (4, "a", 2), (5, "b", 3)]:
+            tg.start_soon(ask, i, key, n)
+        await anyio.sleep(0.05)
+        fn.release.set()
+    worker.close()
+    # a: 1 | 2 + 2 (the next 2 would pass 5) | b: 1 + 3 | a: 2
+    assert [len(c) for c in fn.calls] == [1, 4, 4, 2]
+    assert all(answers[i] == [f"row of {i}.{j}" for j in range(n)]
+               for i, n in [(0, 1), (1, 2), (2, 1), (3, 2), (4, 2), (5, 3)])
+
+
+@pytest.mark.anyio
+async def test_one_bad_request_does_not_fail_the_others_of_its_batch():
+    worker, fn = ModelWorker(), Recorder()
+    fn.release.clear()
+    answers, errors = {}, {}
+
+    async def ask(i, sentences):
+        try:
+            answers[i] = await worker.score("m", fn, sentences)
+        except ValueError as exc:
+            errors[i] = str(exc)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(ask, 0, ["first"])
+        await anyio.to_thread.run_sync(fn.entered.wait, 10)
+        tg.start_soon(ask, 1, ["good"])
+        tg.start_soon(ask, 2, ["bad"])
+        tg.start_soon(ask, 3, ["fine"])
+        await anyio.sleep(0.05)
+        fn.release.set()
+    worker.close()
+    assert answers == {0: ["row of first"], 1: ["row of good"], 3: ["row of fine"]}
+    assert errors == {2: "bad sentence"}
+
+
+@pytest.mark.anyio
+async def test_32_concurrent_score_requests_are_batched_and_each_is_right(engine):
+    from rnnkit.serve.app import create_app
+
+    app = create_app(engine)
+    sentences = [[f"我昨天上学迟到了{'，老师批评了我' * (i % 3)}。", "她今天来得很早。"][: 1 + i % 2] for i in range(32)]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        alone = [(await client.post("/v1/score", json={"sentences": s})).json() for s in sentences]
+        app.state.worker.batches.clear()
+        together = [None] * 32
+
+        async def ask(i):
+            together[i] = (await client.post("/v1/score", json={"sentences": sentences[i]})).json()
+
+        async with anyio.create_task_group() as tg:
+            for i in range(32):
+                tg.start_soon(ask, i)
+    assert max(app.state.worker.batches) > 1 and sum(app.state.worker.batches) == 32
+    for a, t in zip(alone, together):
+        assert [r["line"] for r in t["results"]] == list(range(1, len(t["results"]) + 1))
+        assert [r["text"] for r in t["results"]] == [r["text"] for r in a["results"]]
+        assert [r["logprob"] for r in t["results"]] == pytest.approx([r["logprob"] for r in a["results"]], rel=1e-6)

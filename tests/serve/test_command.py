@@ -1,0 +1,61 @@
+"""`rnnkit serve` as a process: it says where it listens, serves, and stops cleanly on SIGTERM and Ctrl-C."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+pytest.importorskip("uvicorn", reason="the serve extra is not installed: pip install 'rnnkit[serve]'")
+
+
+def start(*args):
+    """(process, base url) of `rnnkit serve ARGS --port 0`, once it says where it listens."""
+    p = subprocess.Popen([sys.executable, "-m", "rnnkit.cli", "serve", *args, "--port", "0"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    deadline = time.monotonic() + 60
+    for line in p.stdout:
+        found = re.search(r"listening on (http://\S+/)", line)
+        if found:
+            return p, found.group(1)
+        if time.monotonic() > deadline:
+            break
+    p.kill()
+    raise AssertionError(f"no 'listening on' line; stderr: {p.stderr.read()}")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_serves_and_stops_cleanly(served_models, sig):
+    p, url = start(served_models["en"], "--ngram", served_models["zh3.arpa"])
+    try:
+        assert url.startswith("http://127.0.0.1:")  # this machine only, unless told otherwise
+        with httpx.Client(base_url=url, timeout=30) as client:
+            assert [m["id"] for m in client.get("v1/models").json()["data"]] == ["en", "zh3.arpa"]
+            r = client.post("v1/predict", json={"prefix": "the teacher"})
+            assert r.status_code == 200 and r.json()["predictions"]
+            assert "<html" in client.get("").text
+        p.send_signal(sig)
+        _, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0, err
+    assert f"stopped ({sig.name})" in err and "Traceback" not in err
+
+
+def test_a_bad_model_directory_is_one_line(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "rnnkit.cli", "serve", str(tmp_path / "missing"), "--port", "0"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1
+    assert r.stderr.startswith("rnnkit serve: error: ") and len(r.stderr.strip().splitlines()) == 1
+    assert "missing" in r.stderr
+
+
+def test_a_bad_port_is_a_usage_error(served_models):
+    r = subprocess.run([sys.executable, "-m", "rnnkit.cli", "serve", served_models["en"], "--port", "70000"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "--port" in r.stderr
