@@ -65,6 +65,8 @@ def test_a_body_that_is_not_json_is_a_422(client):
     error_of(client.post("/v1/predict", content=b'{"prefix": ', headers={"content-type": "application/json"}),
              422, "invalid_request")
     error_of(client.post("/v1/predict", json=["not", "an", "object"]), 422, "invalid_request")
+    error_of(client.post("/v1/predict", content=b'\xff\xfe{"pre', headers={"content-type": "application/json"}),
+             422, "invalid_request")
     error = error_of(client.post("/v1/predict", content=b'{"prefix": "x"}'), 422, "invalid_request")
     assert "application/json" in error["message"]
 

@@ -80,6 +80,8 @@ def create_app(engine, limits=None, cors_origins=()):
 
     @app.exception_handler(HTTPException)
     async def http_error(request, exc):
+        if exc.status_code == 400:  # FastAPI's answer to a body it cannot decode: an invalid request like any other
+            return _error(422, "invalid_request", f"the body is not JSON in UTF-8 ({exc.detail})")
         kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return _error(exc.status_code, kind, str(exc.detail), headers=getattr(exc, "headers", None))
 

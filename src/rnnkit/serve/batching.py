@@ -17,13 +17,15 @@ from concurrent.futures import ThreadPoolExecutor
 class ModelWorker:
     def __init__(self, max_sentences=1024):
         self.max_sentences = max_sentences
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rnnkit-model")
+        self._executor = None  # made on first use, and again after close() (an app may be started twice)
         self._waiting = []  # [(key, score function, sentences, future)]
         self._draining = False
         self.batches = []  # sizes of the score batches run, in requests (for tests and the load script)
 
     async def run(self, fn, *args):
         """fn(*args) on the model thread."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rnnkit-model")
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     async def score(self, key, fn, sentences):
@@ -82,4 +84,7 @@ class ModelWorker:
                 future.set_result(rows)
 
     def close(self):
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        """Stop the model thread after the work it has begun; a later run() starts a new one."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
