@@ -37,7 +37,7 @@ def test_health_and_models_list_what_was_loaded(client, served_models):
     assert by_id["zh"]["vocab_size"] == len(lm.vocab)
     assert by_id["zh"]["architecture"]["hidden"] == 32
     assert by_id["zh"]["training"]["valid_ppl"] == lm.config["training"]["valid_ppl"]
-    assert by_id["zh3.arpa"]["architecture"]["order"] == 3
+    assert by_id["zh3.arpa"]["architecture"]["order"] == 3 and by_id["zh3.arpa"]["training"]["sentences"] == 180
     # the server's own paths are not told to clients
     text = json.dumps(listed)
     assert served_models["zh"] not in text and "corpus" not in by_id["zh"]["training"]

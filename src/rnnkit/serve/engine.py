@@ -40,8 +40,13 @@ def _lm_info(model_id, kind, lm):
 
 
 def _ngram_info(model_id, ngram):
-    estimation = ngram.estimation or {}
-    training = {k: estimation[k] for k in ("sentences", "tokens") if k in estimation}
+    try:
+        summary = ngram.training_summary()
+    except RnnkitError:  # an ARPA file from elsewhere: no record of its training
+        training = {}
+    else:
+        training = {"discount": summary.discount, "sentences": summary.sentences, "tokens": summary.tokens,
+                    "discounts": summary.discounts}
     return {"id": model_id, "kind": "ngram", "vocab_size": len(ngram.vocab), "tokenizer": ngram.tokenizer,
             "architecture": {"order": ngram.order, "ngrams": ngram.counts(), "open_vocabulary": ngram.open_vocabulary},
             "training": training}
@@ -84,7 +89,7 @@ class Engine:
             model_id = _unique_id(path, {e.id for e in entries})
             entries.append(Loaded(model_id, kind, model, _lm_info(model_id, kind, model)))
         if ngram_path is not None:
-            from rnnkit.lm.ngram import NgramModel
+            from rnnkit.ngram import NgramModel
 
             model_id = _unique_id(ngram_path, {e.id for e in entries})
             ngram = NgramModel.load(ngram_path)
@@ -114,7 +119,9 @@ class Engine:
     def predict(entry, prefix, top):
         """`rnnkit predict --json` (or `rnnkit ngram predict --json`): tokens, unknown, predictions."""
         if entry.kind == "ngram":
-            return _ngram_predict(entry.model, prefix, top)
+            r = entry.model.predict(prefix, top)
+            return {"prefix": prefix, "tokens": r.context, "unknown": r.out_of_vocabulary,
+                    "predictions": [{"token": p.token, "probability": p.probability} for p in r.predictions]}
         from rnnkit.lm.predict import predict
 
         lm = entry.model
@@ -174,13 +181,3 @@ class Engine:
         """`rnnkit generate --seed S` one token at a time: yields (token, the text so far)."""
         return entry.model.generate_stream(prefix, max_tokens, temperature, top_k, seed)
 
-
-def _ngram_predict(ngram, prefix, top):
-    from rnnkit.lm.ngram import BOS
-    from rnnkit.lm.tokenize import get_tokenizer
-
-    tokens = get_tokenizer(ngram.tokenizer)(prefix)
-    context = tokens if tokens[:1] == [BOS] else [BOS] + tokens
-    used = context[max(0, len(context) - (ngram.order - 1)):] if ngram.order > 1 else []
-    return {"prefix": prefix, "tokens": used, "unknown": [w for w in used if w not in ngram.word_index],
-            "predictions": [{"token": w, "probability": p} for w, p in ngram.top_k(context, top)]}
