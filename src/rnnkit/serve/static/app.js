@@ -290,6 +290,7 @@ async function start() {
     $("#game").hidden = true;
     $("#sample").hidden = true;
   }
+  document.body.dataset.ready = "true";
 }
 
 document.addEventListener("DOMContentLoaded", start);
