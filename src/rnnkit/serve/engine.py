@@ -30,6 +30,7 @@ class Loaded:
     kind: str
     model: object
     info: dict
+    path: str = None  # as given on the command line (never shown to clients)
 
 
 def _lm_info(model_id, kind, lm):
@@ -93,7 +94,7 @@ class Engine:
 
             model_id = _unique_id(ngram_path, {e.id for e in entries})
             ngram = NgramModel.load(ngram_path)
-            entries.append(Loaded(model_id, "ngram", ngram, _ngram_info(model_id, ngram)))
+            entries.append(Loaded(model_id, "ngram", ngram, _ngram_info(model_id, ngram), ngram_path))
         return cls(entries)
 
     def infos(self):
@@ -118,22 +119,17 @@ class Engine:
     @staticmethod
     def predict(entry, prefix, top):
         """`rnnkit predict --json` (or `rnnkit ngram predict --json`): tokens, unknown, predictions."""
-        if entry.kind == "ngram":
-            r = entry.model.predict(prefix, top)
+        r = entry.model.predict(prefix, top)
+        if entry.kind == "ngram":  # the N-gram's Prediction names them after what it uses: its context
             return {"prefix": prefix, "tokens": r.context, "unknown": r.out_of_vocabulary,
                     "predictions": [{"token": p.token, "probability": p.probability} for p in r.predictions]}
-        from rnnkit.lm.predict import predict
-
-        lm = entry.model
-        r = predict(lm.model, lm.vocab, lm.tokenizer, prefix, top)
-        return {"prefix": prefix, "tokens": r["prefix_tokens"], "unknown": r["unknown"],
-                "predictions": [{"token": t, "probability": p} for t, p in r["predictions"]]}
+        return r.to_json()
 
     @staticmethod
     def score(entry, sentences, per_word=False):
         """`rnnkit score --json`: one row per sentence (line numbered from 1), with its words if asked."""
         lm = entry.model
-        rows = lm.score(list(sentences))
+        rows = [r.to_json() for r in lm.score(list(sentences))]
         if per_word:
             from rnnkit.lm.tokenize import get_tokenizer
 
@@ -148,33 +144,17 @@ class Engine:
         """`rnnkit score --nbest --json [--mix]`: each utterance's candidates, best first."""
         lines = [f"{u['utt']}\t{c['text']}" + ("" if c.get("am_score") is None else f"\t{c['am_score']!r}")
                  for u in nbest for c in u["candidates"]]
-        lm = entry.model
-        if mix is None:
-            ranked = lm.rescore_nbest(lines, lm_weight, am_weight, source="the n-best list")
-        else:
-            from rnnkit.lm.mix import mixed_sentence_log10probs
-            from rnnkit.lm.score import rank_nbest, read_nbest
-
-            ngram = self.pick(mix.get("ngram"), ("ngram",), "mixing").model
-            ngram.check_compatible(tokenizer=lm.tokenizer)
-            entries = read_nbest(lines, "the n-best list")
-            scores = mixed_sentence_log10probs(lm, ngram, [text for _, text, _ in entries], mix["lambda"],
-                                               "the n-best list")
-            ranked = rank_nbest(entries, scores, lm_weight, am_weight)
-        return [{"utt": utt, "candidates": cands} for utt, cands in ranked]
+        options = {}
+        if mix is not None:
+            # the API mixes with N-gram files: the one named on the command line (read again for each request)
+            options = {"mix": self.pick(mix.get("ngram"), ("ngram",), "mixing").path, "lam": mix["lambda"]}
+        ranked = entry.model.rescore_nbest(lines, lm_weight, am_weight, source="the n-best list", **options)
+        return [u.to_json() for u in ranked]
 
     @staticmethod
     def fill(entry, text, top, beam=None):
         """`rnnkit fill --json`: the blank's fillings, the exact probability or the pseudo-likelihood."""
-        from rnnkit.lm.cloze import join_tokens
-
-        lm = entry.model
-        r = lm.fill(text, top, beam)
-        key = "probability" if r["scoring"] == "exact" else "pseudo_likelihood"
-        return {"text": text, "tokens": r["tokens"], "blank_tokens": len(r["positions"]), "unknown": r["unknown"],
-                "scoring": r["scoring"],
-                "predictions": [{"tokens": t, "text": join_tokens(t, lm.tokenizer), key: p}
-                                for t, p in r["predictions"]]}
+        return entry.model.fill(text, top, beam).to_json()
 
     @staticmethod
     def generate_stream(entry, prefix, max_tokens, temperature, top_k, seed):
