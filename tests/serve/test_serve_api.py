@@ -156,6 +156,7 @@ def test_fill_equals_the_command(client, served_models, capsys, text):
 
 @pytest.mark.parametrize("model, prefix, options", [("zh", "我", {"temperature": 0.8}),
                                                     ("en", "the teacher", {"top_k": 5}),
+                                                    ("en", "the", {"top_p": 0.8, "temperature": 1.2}),
                                                     ("zh", "", {"temperature": 0})])
 def test_generate_equals_the_command(client, served_models, capsys, model, prefix, options):
     body = {"model": model, "prefix": prefix, "max_tokens": 15, "seed": 11, **options}

@@ -124,10 +124,11 @@ def test_an_error_while_streaming_ends_the_stream_with_an_error_event(make_clien
     client = make_client(raise_server_exceptions=False)
 
     def breaks_after_one(*args):
-        yield "我", "我"
+        on_token = args[-1]
+        on_token("我")
         raise RuntimeError("lost the model")
 
-    monkeypatch.setattr(engine, "generate_stream", breaks_after_one)
+    monkeypatch.setattr(engine, "generate", breaks_after_one)
     r = client.post("/v1/generate", json={"stream": True})
     assert r.status_code == 200
     blocks = r.text.strip().split("\n\n")

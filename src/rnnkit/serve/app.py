@@ -8,6 +8,7 @@ and an exception in one request is answered with a 500 of that form while the
 server goes on serving.
 """
 
+import asyncio
 import json
 import logging
 import secrets
@@ -22,6 +23,7 @@ from starlette.exceptions import HTTPException
 
 from rnnkit import __version__
 from rnnkit.errors import RnnkitError
+from rnnkit.lm.generate import TextStream
 from rnnkit.serve import schemas as S
 from rnnkit.serve.batching import ModelWorker
 from rnnkit.serve.engine import ModelNotFound
@@ -167,14 +169,21 @@ def create_app(engine, limits=None, cors_origins=()):
         """Sample text (as `rnnkit generate --seed S`); with stream, one server-sent event per token."""
         entry = engine.pick(req.model, ("lm",), "generate")
         seed = req.seed if req.seed is not None else secrets.randbelow(2**32)
-        steps = engine.generate_stream(entry, req.prefix, req.max_tokens, req.temperature, req.top_k, seed)
-        first = await worker.run(next, steps, None)  # a bad prefix or option fails here, as JSON, before any event
+        options = (entry, req.prefix, req.max_tokens, req.temperature, req.top_k, req.top_p, seed)
         if not req.stream:
-            rest = await worker.run(list, steps)
-            sampled = [first, *rest]
-            return {"model": entry.id, "generated_text": sampled[-1][1], "tokens": [t for t, _ in sampled],
-                    "seed": seed}
-        return StreamingResponse(_events(worker, entry, seed, first, steps), media_type="text/event-stream",
+            g = await worker.run(engine.generate, *options)
+            return {"model": entry.id, "generated_text": str(g), "tokens": list(g.tokens), "seed": seed}
+        loop, tokens = asyncio.get_running_loop(), asyncio.Queue()
+        job = asyncio.ensure_future(worker.run(
+            engine.generate, *options, lambda token: loop.call_soon_threadsafe(tokens.put_nowait, token)))
+        first = asyncio.ensure_future(tokens.get())
+        await asyncio.wait({job, first}, return_when=asyncio.FIRST_COMPLETED)
+        # a bad prefix fails before any token: a JSON error (tokens put before a failure are queued before it)
+        if job.done() and job.exception() is not None and not first.done() and tokens.empty():
+            first.cancel()
+            raise job.exception()
+        skip = engine.prefix_tokens(entry, req.prefix)
+        return StreamingResponse(_events(entry, seed, skip, first, tokens, job), media_type="text/event-stream",
                                  headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
 
     if cors_origins:
@@ -190,20 +199,40 @@ def _sse(data):
     return f"data: {json.dumps(data, ensure_ascii=False)}\n\n".encode("utf-8")
 
 
-async def _events(worker, entry, seed, first, steps):
-    """One event per token ({"index", "token", "text": so far, "generated_text": null}), then the whole text."""
-    step, n, text = first, 0, ""
+async def _events(entry, seed, skip, first, tokens, job):
+    """One event per sampled token ({"index", "token", "text": so far, "generated_text": null}), then the whole text.
+
+    ``tokens`` gets every token as the model thread draws it, the prefix's
+    ``skip`` first (they start the text but are no events); ``job`` is the generation.
+    """
+    pieces = []
+    text = TextStream(entry.model.tokenizer, pieces.append)
+    n = 0
     try:
-        while step is not None:
-            token, text = step
-            yield _sse({"index": n, "token": {"text": token, "special": token == "<eos>"}, "text": text,
-                        "generated_text": None})
-            n += 1
-            step = await worker.run(next, steps, None)
+        pending = first
+        while True:
+            done, _ = await asyncio.wait({pending, job}, return_when=asyncio.FIRST_COMPLETED)
+            if pending not in done:
+                if job.exception() is not None:
+                    raise job.exception()
+                if tokens.empty():
+                    break
+                continue
+            token = pending.result()
+            text(token)
+            if skip:
+                skip -= 1
+            else:
+                yield _sse({"index": n, "token": {"text": token, "special": token == "<eos>"},
+                            "text": "".join(pieces), "generated_text": None})
+                n += 1
+            pending = asyncio.ensure_future(tokens.get())
+        pending.cancel()
+        whole = str(job.result())
     except Exception as exc:  # the answer has begun: the error is the last event
         log.exception("error while streaming from %s", entry.id)
         message = str(exc) if isinstance(exc, RnnkitError) else f"internal error ({type(exc).__name__})"
         yield b"event: error\n" + _sse({"error": {"code": 500, "type": "internal_error", "message": message}})
         return
-    yield _sse({"index": n, "token": None, "text": text, "generated_text": text,
+    yield _sse({"index": n, "token": None, "text": whole, "generated_text": whole,
                 "details": {"finish_reason": "length", "generated_tokens": n, "seed": seed, "model": entry.id}})

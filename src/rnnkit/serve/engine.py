@@ -157,7 +157,13 @@ class Engine:
         return entry.model.fill(text, top, beam).to_json()
 
     @staticmethod
-    def generate_stream(entry, prefix, max_tokens, temperature, top_k, seed):
-        """`rnnkit generate --seed S` one token at a time: yields (token, the text so far)."""
-        return entry.model.generate_stream(prefix, max_tokens, temperature, top_k, seed)
+    def generate(entry, prefix, max_tokens, temperature, top_k, top_p, seed, on_token=None):
+        """`rnnkit generate --seed S`: a Generation; ``on_token`` gets each token as it is drawn, the prefix's first."""
+        return entry.model.generate(prefix, max_tokens, temperature, top_k, seed, top_p=top_p, on_token=on_token)
 
+    @staticmethod
+    def prefix_tokens(entry, prefix):
+        """How many tokens the model cuts ``prefix`` into (the first ones ``on_token`` gets)."""
+        from rnnkit.lm.tokenize import get_tokenizer
+
+        return len(get_tokenizer(entry.model.tokenizer)(prefix or ""))

@@ -206,6 +206,8 @@ class GenerateRequest(Request):
     temperature: float = Field(1.0, ge=0.0, le=L.MAX_TEMPERATURE, allow_inf_nan=False,
                                description="0: always the most probable token")
     top_k: Optional[int] = Field(None, ge=1, description="sample among the k most probable tokens only")
+    top_p: Optional[float] = Field(None, gt=0.0, le=1.0, allow_inf_nan=False,
+                                   description="nucleus: sample among the most probable tokens that hold p of the mass")
     seed: Optional[int] = Field(None, ge=0, le=2**63 - 1, description="same seed, same text; default: a fresh one")
     stream: bool = Field(False, description="server-sent events, one per token, then one with the whole text")
 
