@@ -160,7 +160,7 @@ def create_app(engine, limits=None, cors_origins=()):
         r = await worker.run(engine.fill, entry, req.text, req.top, req.beam)
         return {"model": entry.id, **r}
 
-    stream_doc = {200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
+    stream_doc = {200: {"content": {"text/event-stream": {"schema": {"type": "object"}}},  # each event: JSON
                         "description": "JSON, or with stream: server-sent events"}}
 
     @app.post("/v1/generate", response_model=S.GenerateResponse, tags=["language model"],
