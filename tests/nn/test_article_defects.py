@@ -80,14 +80,18 @@ def article_check(bug):
     return max(check_gradients(_sum_last_state_loss(layer, x, s0), {"W": layer.params["W"]}).values())
 
 
-def our_check(bug, activation="tanh"):
-    """rnnkit's check: T=4, B=3, random non-zero s_0, every array, a non-trivial loss."""
+def mutant_and_inputs(bug, activation):
+    """A mutant with random weights, x (T=4, B=3, 3), a non-zero s_0 and a generator for more draws."""
     rng = numpy.random.default_rng(0)
     layer = ArticleMutant(3, 4, activation=activation, dtype=numpy.float64, seed=0, bug=bug)
     for p in layer.params.values():
         p[...] = rng.uniform(-0.8, 0.8, p.shape)
-    x = rng.standard_normal((4, 3, 3))
-    s0 = rng.uniform(0.1, 0.9, (3, 4))
+    return layer, rng.standard_normal((4, 3, 3)), rng.uniform(0.1, 0.9, (3, 4)), rng
+
+
+def our_check(bug, activation="tanh"):
+    """rnnkit's check: T=4, B=3, random non-zero s_0, every array, a non-trivial loss."""
+    layer, x, s0, rng = mutant_and_inputs(bug, activation)
     weights = rng.standard_normal((4, 3, 4))
 
     def loss_and_grads():
@@ -102,12 +106,7 @@ def our_check(bug, activation="tanh"):
 
 def reference_difference(bug, activation="tanh"):
     """The largest relative difference between a mutant's gradients and nn/reference.py's, same inputs."""
-    rng = numpy.random.default_rng(0)
-    layer = ArticleMutant(3, 4, activation=activation, dtype=numpy.float64, seed=0, bug=bug)
-    for p in layer.params.values():
-        p[...] = rng.uniform(-0.8, 0.8, p.shape)
-    x = rng.standard_normal((4, 3, 3))
-    s0 = rng.uniform(0.1, 0.9, (3, 4))
+    layer, x, s0, rng = mutant_and_inputs(bug, activation)
     dstates = rng.standard_normal((4, 3, 4))
     states = layer.forward(x, s0)
     dx, ds0 = layer.backward(dstates)
