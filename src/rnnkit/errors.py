@@ -11,7 +11,11 @@ from its message, so that rnnkit.cli can say ``--lr`` where the library says
     exc.option          -> "lr"
 
 The message holds ``{name}`` for each option it names; any other text in it,
-braces included, is printed as it is.
+braces included, is printed as it is. Where the library's way of asking for
+something is not "option 'name'" (a keyword turned off: ``verify=False``, the
+flag ``--no-verify``), ``words`` gives the library's wording:
+
+    RnnkitError("... refused; {verify} accepts it", "verify", words={"verify": "verify=False"})
 """
 
 
@@ -27,13 +31,14 @@ class OptionText:
     line words differently from the library (rnnkit.lm.train's Result).
     """
 
-    def __init__(self, message="", options=()):
+    def __init__(self, message="", options=(), words=None):
         self.template, self.options = str(message), tuple(options)
         self.option = self.options[0] if self.options else None
+        self.words = dict(words or {})
 
     def library_message(self):
-        """The options named as the library names them: "option 'lr'"."""
-        return self._fill(lambda name: f"option {name!r}")
+        """The options named as the library names them: "option 'lr'" (or as ``words`` says)."""
+        return self._fill(lambda name: self.words.get(name, f"option {name!r}"))
 
     def _fill(self, word):
         text = self.template
@@ -51,13 +56,14 @@ class RnnkitError(OptionText, Exception):
     """A problem with the user's input or files: printed as one line, exit code 1.
 
     ``options``: the names of the options the message names (see above); the
-    first is ``option`` (None when it names none).
+    first is ``option`` (None when it names none). ``words``: the library's
+    wording of some of them, where "option 'name'" is not it.
     """
 
     exit_code = 1
 
-    def __init__(self, message="", *options):
-        OptionText.__init__(self, message, options)
+    def __init__(self, message="", *options, words=None):
+        OptionText.__init__(self, message, options, words)
         Exception.__init__(self, self.library_message())
 
 

@@ -3,6 +3,7 @@
 import gzip
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -100,9 +101,81 @@ def test_config_nested_thousands_deep(model_copy):
 
 def test_config_without_files_refused_unless_asked(model_copy):
     _set_config(model_copy, lambda cfg: cfg.pop("files"))
-    with pytest.raises(RnnkitError, match="names no SHA-256"):
+    with pytest.raises(RnnkitError, match=r"names no SHA-256.*\(verify=False accepts it\)"):
         LanguageModel.load(str(model_copy))
     assert LanguageModel.load(str(model_copy), verify=False).vocab
+
+
+# Each command that reads a model directory, as a user types it (MODEL and TEXT filled in).
+READS_A_MODEL = {
+    "eval": ["eval", "MODEL", "TEXT"],
+    "score": ["score", "MODEL", "TEXT"],
+    "predict": ["predict", "MODEL", "the"],
+    "generate": ["generate", "MODEL", "--max-tokens", "3", "--seed", "1"],
+    "gradflow": ["gradflow", "--model", "MODEL", "--text", "TEXT", "--steps", "5", "--batch", "2", "--warmup", "2",
+                 "--json"],
+}
+
+
+@pytest.mark.parametrize("command", sorted(READS_A_MODEL))
+def test_no_verify_on_the_command_line(command, model_copy, corpus, capsys):
+    """A config.json without "files" is refused naming --no-verify, and read with it."""
+    _set_config(model_copy, lambda cfg: cfg.pop("files"))
+    argv = [{"MODEL": str(model_copy), "TEXT": str(corpus[1])}.get(a, a) for a in READS_A_MODEL[command]]
+    err = one_line_error(capsys, argv, 1)
+    assert "names no SHA-256" in err and "(--no-verify accepts it)" in err
+    assert main(argv + ["--no-verify"]) == 0, capsys.readouterr().err
+
+
+def test_no_verify_on_fill(cloze_model, tmp_path, capsys):
+    model = tmp_path / "cloze"
+    shutil.copytree(cloze_model[0], model)
+    _set_config(model, lambda cfg: cfg.pop("files"))
+    err = one_line_error(capsys, ["fill", str(model), "the __ sat"], 1)
+    assert "--no-verify accepts it" in err
+    assert main(["fill", str(model), "the __ sat", "--no-verify"]) == 0
+
+
+def test_no_verify_on_serve(model_copy, capsys, monkeypatch):
+    from rnnkit.commands import serve
+
+    # no HTTP here (nor FastAPI needed): the models are loaded before the app is made and the socket bound
+    monkeypatch.setattr(serve, "_imports", lambda: (None, lambda *args, **kw: None))
+    _set_config(model_copy, lambda cfg: cfg.pop("files"))
+    err = one_line_error(capsys, ["serve", str(model_copy), "--port", "0"], 1)
+    assert "--no-verify accepts it" in err
+
+    def loaded(host, port):
+        raise RnnkitError("loaded")
+
+    monkeypatch.setattr(serve, "_bind", loaded)
+    err = one_line_error(capsys, ["serve", str(model_copy), "--port", "0", "--no-verify"], 1)
+    assert err.endswith("error: loaded\n")
+
+
+def test_no_verify_still_checks_the_hashes_config_json_names(model_copy, corpus, capsys):
+    weights = model_copy / io.WEIGHTS
+    weights.write_bytes(weights.read_bytes()[:-4] + b"\0\0\0\0")
+    err = one_line_error(capsys, ["eval", str(model_copy), str(corpus[1]), "--no-verify"], 1)
+    assert "does not match config.json" in err
+
+
+def test_every_command_that_reads_a_model_directory_offers_no_verify():
+    """One option, on every command with a MODEL_DIR whose weights it loads (plot reads only
+    config.json's figures and metrics.jsonl, never the weights)."""
+    import argparse
+
+    from rnnkit.cli import build_parser
+
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    # train's --out MODEL_DIR is written, not read (--resume reads the checkpoint, with its own manifest)
+    reading = {name for name, p in commands.items()
+               if any(a.metavar == "MODEL_DIR" and a.dest != "out" for a in p._actions)}
+    assert reading >= set(READS_A_MODEL) | {"fill", "serve"}
+    for name in sorted(reading - {"plot"}):
+        flags = {s for a in commands[name]._actions for s in a.option_strings}
+        assert "--no-verify" in flags, name
+        assert commands[name].get_default("verify") is True, name
 
 
 def test_config_sizes_beyond_the_weights_refused_before_building(model_copy):

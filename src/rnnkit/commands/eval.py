@@ -9,7 +9,7 @@ probability; --mix (repeatable) mixes in N-gram models.
 import json
 import sys
 
-from rnnkit.commands import adapt_options
+from rnnkit.commands import adapt_options, model_options
 from rnnkit.errors import UsageError
 from rnnkit.lm.api import LanguageModel, load
 from rnnkit.lm.mix import check_lambda
@@ -42,6 +42,7 @@ def add_arguments(p):
                         "after each line of text (with --json one object per line with a 'per_word' list, "
                         "then the summary); they add up exactly to the summary's logprob")
     adapt_options.add_arguments(p)
+    model_options.add_arguments(p)
 
 
 def run(args):
@@ -58,7 +59,7 @@ def run(args):
     if adapting and (args.per_word or args.independent):
         raise UsageError("--dynamic and --cache adapt over the text read as one stream: not with --per-word "
                          "or --independent")
-    model = load(args.model)
+    model = load(args.model, args.verify)
     if adapting and not isinstance(model, LanguageModel):
         raise UsageError("--dynamic and --cache work with left-to-right language models (--task lm), not cloze models")
     if (args.mix or args.independent or args.per_word) and not isinstance(model, LanguageModel):

@@ -12,6 +12,7 @@ are scored by pseudo-likelihood (see rnnkit.lm.cloze).
 
 import json
 
+from rnnkit.commands import model_options
 from rnnkit.lm.cloze import MAX_BLANK_TOKENS, ClozeLM, join_tokens
 from rnnkit.lm.predict import check_top
 
@@ -28,13 +29,14 @@ def add_arguments(p):
     p.add_argument("--beam", type=int, metavar="N",
                    help="beam width when the blank has several tokens (default: max(K, 10))")
     p.add_argument("--json", action="store_true", help="one JSON object instead of text")
+    model_options.add_arguments(p)
 
 
 def run(args):
     check_top(args.top)  # before the model is read
     if args.beam is not None:
         check_top(args.beam, "beam")
-    lm = ClozeLM.load(args.model)
+    lm = ClozeLM.load(args.model, args.verify)
     r = lm.fill(args.text, args.top, args.beam)
     if args.json:
         print(json.dumps(r.to_json(), ensure_ascii=False))

@@ -9,6 +9,7 @@ can be made again. --num-samples N: N texts, the k-th with seed S + k - 1
 
 import sys
 
+from rnnkit.commands import model_options
 from rnnkit.lm.api import LanguageModel
 from rnnkit.lm.generate import TextStream, check_sampling
 
@@ -29,6 +30,7 @@ def add_arguments(p):
                    help="N texts, the k-th with seed S + k - 1, separated by a blank line (default: 1)")
     p.add_argument("--seed", type=int, default=None,
                    help="random seed (default: a fresh one each run, printed on standard error)")
+    model_options.add_arguments(p)
 
 
 def _write(piece):
@@ -38,7 +40,7 @@ def _write(piece):
 
 def run(args):
     check_sampling(args.max_tokens, args.temperature, args.top_k, args.top_p, args.num_samples)  # before the model
-    lm = LanguageModel.load(args.model)
+    lm = LanguageModel.load(args.model, args.verify)
     seed, note = args.seed, None
     if seed is None:
         import secrets

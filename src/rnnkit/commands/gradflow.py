@@ -13,6 +13,7 @@ import os
 import sys
 
 from rnnkit import gradflow
+from rnnkit.commands import model_options
 from rnnkit.errors import RnnkitError, UsageError
 
 NAME = "gradflow"
@@ -36,6 +37,7 @@ def add_arguments(p):
                         "architecture untrained")
     p.add_argument("--text", metavar="FILE",
                    help="text to read with --model (default: the validation file the model was trained with)")
+    model_options.add_arguments(p)
     p.add_argument("--warmup", type=int, default=50,
                    help="with --model: tokens read before the measured window, to reach a realistic state (50)")
     p.add_argument("--hidden", type=int, default=64, help="hidden units of fresh networks (64)")
@@ -92,9 +94,11 @@ def _check_numbers(args):
         raise UsageError(f"--init-scale must be a finite number, got {args.init_scale}")
     if args.text and not args.model:
         raise UsageError("--text is read with --model only")
+    if not args.verify and not args.model:
+        raise UsageError("--no-verify goes with --model only")
 
 
-def _load_model(model_dir, text, batch, warmup, steps, seed):
+def _load_model(model_dir, text, batch, warmup, steps, seed, verify=True):
     """(trained RNNLM in float64, the same architecture untrained, ids (L, B), text path,
     model config, the BPTT window it was trained with or None)."""
     import numpy
@@ -104,7 +108,7 @@ def _load_model(model_dir, text, batch, warmup, steps, seed):
     from rnnkit.lm.data import encode_file, streams
     from rnnkit.lm.model import RNNLM
 
-    lm = LanguageModel.load(model_dir)
+    lm = LanguageModel.load(model_dir, verify)
     if text is None:
         training = lm.config.get("training") or {}
         named = training.get("valid") or training.get("corpus")
@@ -167,7 +171,7 @@ def run(args):
                            **_public(r)))
     for model_dir in args.model or []:
         trained, fresh, ids, text, cfg, bptt = _load_model(model_dir, args.text, args.batch, args.warmup,
-                                                     args.steps, args.seed)
+                                                           args.steps, args.seed, args.verify)
         name = _model_name(model_dir, cfg)
         for model, kind, label in ((trained, "trained", f"{name}, trained"),
                                    (fresh, "untrained", f"{name}, untrained (same architecture)")):

@@ -18,7 +18,7 @@ evaluation: with <unk> and without the <unk> targets; it equals
 import json
 import sys
 
-from rnnkit.commands import adapt_options
+from rnnkit.commands import adapt_options, model_options
 from rnnkit.errors import RnnkitError, UsageError
 from rnnkit.lm.api import LanguageModel, check_weights
 from rnnkit.lm.mix import check_lambda
@@ -67,6 +67,7 @@ def add_arguments(p):
     p.add_argument("--tune-lambda", metavar="VALID_TEXT",
                    help="with --mix: choose every mixture weight on this held-out text by EM (SRILM's compute-best-mix)")
     adapt_options.add_arguments(p, tune=False)
+    model_options.add_arguments(p)
 
 
 def _fmt(x):
@@ -90,7 +91,7 @@ def run(args):
                                or args.lm_costs or args.format not in ("auto", "tsv")):
         raise UsageError("--dynamic and --cache go with plain scoring and with tsv n-best lists (one --mix, "
                          "a fixed --lambda); not with --per-word, --tune-lambda, other formats or cost files")
-    lm = LanguageModel.load(args.model)
+    lm = LanguageModel.load(args.model, args.verify)
     lines = read_lines(args.file)
     source = "<stdin>" if args.file == "-" else args.file
     if not lines:

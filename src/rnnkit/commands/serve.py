@@ -9,6 +9,7 @@ finish (a few seconds at most), exit status 0. See docs/serve.md.
 import socket
 import sys
 
+from rnnkit.commands import model_options
 from rnnkit.errors import RnnkitError, UsageError
 
 NAME = "serve"
@@ -26,6 +27,7 @@ def add_arguments(p):
     p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
                    help="let pages from ORIGIN call the API (repeatable; default: none, CORS off)")
     p.add_argument("--access-log", action="store_true", help="log every request")
+    model_options.add_arguments(p)
 
 
 def _imports():
@@ -65,7 +67,7 @@ def run(args):
     from rnnkit.serve.engine import Engine
     from rnnkit.serve.limits import Limits
 
-    engine = Engine.load(args.models, args.ngram)
+    engine = Engine.load(args.models, args.ngram, verify=args.verify)
     app = create_app(engine, Limits(max_in_flight=args.max_in_flight), cors_origins=args.cors_origin)
     sock = _bind(args.host, args.port)
     host, port = sock.getsockname()[:2]

@@ -46,13 +46,14 @@ def check_weights(lm_weight, am_weight):
             raise OptionError(f"{{{name}}} must be a finite number", name)
 
 
-def load(model_dir):
-    """The model in MODEL_DIR, whatever its task: a LanguageModel, or a rnnkit.lm.cloze.ClozeLM."""
+def load(model_dir, verify=True):
+    """The model in MODEL_DIR, whatever its task: a LanguageModel, or a rnnkit.lm.cloze.ClozeLM
+    (``verify``: as LanguageModel.load's)."""
     from rnnkit.lm import cloze
 
     if cloze.model_task(model_dir) == cloze.TASK:
-        return cloze.ClozeLM.load(model_dir)
-    return LanguageModel.load(model_dir)
+        return cloze.ClozeLM.load(model_dir, verify)
+    return LanguageModel.load(model_dir, verify)
 
 
 class LanguageModel:

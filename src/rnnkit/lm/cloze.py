@@ -318,10 +318,11 @@ class ClozeLM:
         self.model.eval()
 
     @classmethod
-    def load(cls, model_dir):
+    def load(cls, model_dir, verify=True):
+        """Read MODEL_DIR like LanguageModel.load (``verify=False`` too)."""
         from rnnkit.lm.task import get_task
 
-        config, vocab, tokenizer, model = get_task(TASK).load(model_dir)
+        config, vocab, tokenizer, model = get_task(TASK).load(model_dir, verify)
         return cls(model, vocab, tokenizer, config)
 
     def evaluate(self, path):

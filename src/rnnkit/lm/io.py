@@ -321,7 +321,8 @@ def load_model_files(model_dir, verify=True):
     files = config.get("files")
     if files is None and verify:
         raise RnnkitError(f"{config_path}: names no SHA-256 of {WEIGHTS} and {VOCAB} (no \"files\"), so nothing "
-                          "shows they belong together; refused (load with verify=False to accept it)")
+                          "shows they belong together; refused ({verify} accepts it)", "verify",
+                          words={"verify": "verify=False"})
     if files is not None and not (isinstance(files, dict) and all(isinstance(files.get(n), str)
                                                                   for n in (WEIGHTS, VOCAB))):
         raise RnnkitError(f"{config_path}: \"files\" must map {WEIGHTS} and {VOCAB} to their SHA-256 digests")

@@ -65,8 +65,9 @@ class Task:
         """(what the model is, what a batch is): words for the training log."""
         raise NotImplementedError
 
-    def load(self, model_dir):
-        return io.load_trained(model_dir, self.name, self.model_class.from_config, self.what, self.wrong_task)
+    def load(self, model_dir, verify=True):
+        return io.load_trained(model_dir, self.name, self.model_class.from_config, self.what, self.wrong_task,
+                               verify=verify)
 
 
 class StreamBatches:

@@ -53,15 +53,15 @@ def _ngram_info(model_id, ngram):
             "training": training}
 
 
-def load_model_dir(path):
+def load_model_dir(path, verify=True):
     """(kind, model) of a model directory: a left-to-right language model, else a cloze model."""
     from rnnkit import ClozeLM, LanguageModel
 
     try:
-        return "lm", LanguageModel.load(path)
+        return "lm", LanguageModel.load(path, verify)
     except RnnkitError as first:
         try:
-            return "cloze", ClozeLM.load(path)
+            return "cloze", ClozeLM.load(path, verify)
         except RnnkitError:
             raise first from None
 
@@ -83,10 +83,11 @@ class Engine:
         self.models = {e.id: e for e in entries}
 
     @classmethod
-    def load(cls, model_dirs, ngram_path=None):
+    def load(cls, model_dirs, ngram_path=None, verify=True):
+        """The models of ``model_dirs`` (``verify``: as LanguageModel.load's) and the N-gram model."""
         entries = []
         for path in model_dirs:
-            kind, model = load_model_dir(path)
+            kind, model = load_model_dir(path, verify)
             model_id = _unique_id(path, {e.id for e in entries})
             entries.append(Loaded(model_id, kind, model, _lm_info(model_id, kind, model)))
         if ngram_path is not None:
