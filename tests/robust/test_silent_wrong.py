@@ -166,10 +166,14 @@ def test_gradflow_reads_only_what_the_user_names(model_copy, tmp_path, capsys):
         (model_copy / io.CONFIG).write_text(json.dumps(config))
 
     args = ["gradflow", "--model", str(model_copy), "--steps", "5", "--batch", "2", "--warmup", "2", "--json"]
-    for outside in (str(secret), "../secret.txt", os.path.relpath(secret)):
+    (model_copy / "link.txt").symlink_to(secret)
+    for outside in (str(secret), "../secret.txt", os.path.relpath(secret), "link.txt"):
         names(outside)
         assert main(args) == 1
-        assert "outside the model directory" in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert "outside the model directory" in err and "--text FILE" in err and err.count("\n") == 1
+    assert main(args + ["--text", str(secret)]) == 0  # named by the user: read
+    assert json.loads(capsys.readouterr().out)["curves"][0]["text"] == str(secret)
     (model_copy / "valid.txt").write_text(secret.read_text())
     names("valid.txt")  # inside: resolved against the model directory, not the current one
     assert main(args) == 0

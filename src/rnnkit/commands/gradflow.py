@@ -36,7 +36,8 @@ def add_arguments(p):
                    help="a trained language model (repeatable): measured on real text, next to the same "
                         "architecture untrained")
     p.add_argument("--text", metavar="FILE",
-                   help="text to read with --model (default: the validation file the model was trained with)")
+                   help="text to read with --model (default: the validation file config.json records, when it lies "
+                        "inside the model directory; a model directory never names a file to read elsewhere)")
     model_options.add_arguments(p)
     p.add_argument("--warmup", type=int, default=50,
                    help="with --model: tokens read before the measured window, to reach a realistic state (50)")
@@ -110,17 +111,9 @@ def _load_model(model_dir, text, batch, warmup, steps, seed, verify=True):
 
     lm = LanguageModel.load(model_dir, verify)
     if text is None:
-        training = lm.config.get("training") or {}
-        named = training.get("valid") or training.get("corpus")
-        if not named:
-            raise RnnkitError(f"{model_dir}: {io.CONFIG} names no validation text; give one with --text FILE")
-        text, inside = io.path_in_model_dir(model_dir, named)
-        if not inside:
-            # a model directory never makes rnnkit read a file the user did not name
-            raise RnnkitError(f"{model_dir}: {io.CONFIG} names {str(named)[:200]!r} as its validation text, outside "
-                              "the model directory; name it yourself with --text FILE")
-        if not os.path.isfile(text):
-            raise RnnkitError(f"{model_dir}: its validation text {named} is not there any more; give one with --text FILE")
+        training = lm.config.get("training")
+        training = training if isinstance(training, dict) else {}
+        text = io.stored_path(model_dir, training.get("valid") or training.get("corpus"), "validation text", "text")
     enc = encode_file(text, lm.tokenizer, lm.vocab)
     need = warmup + steps + 1
     if enc.ids.size < need * batch:

@@ -373,18 +373,6 @@ def _check_sizes(config_path, model_cfg, arrays):
                           f"{WEIGHTS} holds {held:,}")
 
 
-def path_in_model_dir(model_dir, stored):
-    """(path, inside): a path config.json records (as it was given), resolved against
-    MODEL_DIR, and whether it lies inside MODEL_DIR (links followed). Only a path
-    inside may be read without the user naming it; anything else, including a
-    value that is no path at all, is (str or None, False)."""
-    if not isinstance(stored, str) or not stored or "\0" in stored:
-        return None, False
-    path = os.path.join(model_dir, stored)  # an absolute path stays itself
-    root = os.path.realpath(model_dir)
-    return path, os.path.realpath(path).startswith(root + os.sep)
-
-
 def check_arrays(source, expected, loaded):
     """Raise RnnkitError unless ``loaded`` has exactly ``expected``'s names, shapes and dtypes."""
     missing = sorted(set(expected) - set(loaded))
@@ -460,17 +448,29 @@ def load_trained(model_dir, task, build, what, wrong_task, verify=True):
     return config, vocab, tokenizer, model
 
 
-def stored_path(model_dir, path):
-    """A file path from MODEL_DIR/config.json as a path that works from here, or None if no such file.
 
-    rnnkit writes absolute paths; older versions wrote them as typed, relative
-    to the directory training ran in: tried against the model directory's
-    parent tree first (a project moved whole), then against the current one.
+def stored_path(model_dir, stored, what, option):
+    """The file that a path recorded in MODEL_DIR/config.json names, to be read without the user naming it.
+
+    The one rule for such paths (docs/reliability.md): config.json records
+    them as they were given; they are resolved against MODEL_DIR, never the
+    current directory, and used only when they lie inside MODEL_DIR (links
+    followed). Anything else the user names on the command line: RnnkitError
+    naming ``option`` (``what``: what the file is, for the message).
     """
-    if os.path.isabs(path):
-        return path if os.path.exists(path) else None
-    for base in (os.path.dirname(os.path.abspath(model_dir)), os.path.abspath(model_dir), os.getcwd()):
-        candidate = os.path.join(base, path)
-        if os.path.exists(candidate):
-            return candidate
-    return None
+    config = os.path.join(model_dir, CONFIG)
+    give = f"give one with {{{option}}} FILE"
+    if stored is None:
+        raise RnnkitError(f"{config}: names no {what}; {give}", option)
+    if not isinstance(stored, str) or not stored or "\0" in stored:
+        raise RnnkitError(f"{config}: its {what} {stored!r:.200} is no file name; {give}", option)
+    path = os.path.join(model_dir, stored)  # an absolute path stays itself
+    root, real = os.path.realpath(model_dir), os.path.realpath(path)
+    if real == root or os.path.commonpath([root, real]) != root:
+        # a model directory never makes rnnkit read a file the user did not name
+        raise RnnkitError(f"{config}: names {stored[:200]!r} as its {what}, outside the model directory; name it "
+                          f"yourself with {{{option}}} FILE", option)
+    if not os.path.isfile(path):
+        raise RnnkitError(f"{model_dir}: its {what} {stored[:200]!r} is not there (or not a regular file); {give}",
+                          option)
+    return path

@@ -69,17 +69,9 @@ def model_config(model, opts, vocab, extra=None):
     }
     if extra:
         cfg["training"].update(extra)
-    # Absolute, so that they still name the files from any other directory
-    # (rnnkit gradflow reads the validation text back). The options themselves
-    # keep the paths as typed: --resume compares them with the command line's.
-    for key in PATH_KEYS:
-        if isinstance(cfg["training"].get(key), str):
-            cfg["training"][key] = os.path.abspath(cfg["training"][key])
+    # File paths (corpus, valid, vocab) as they were given: a reader resolves
+    # them against the model directory and uses them only inside it (io.stored_path).
     return cfg
-
-
-# The entries of config.json's "training" section that are file paths.
-PATH_KEYS = ("corpus", "valid", "vocab")
 
 
 def available_memory():
