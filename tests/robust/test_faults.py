@@ -2,6 +2,7 @@
 --force over an old run, and a crash at every write step of a training run."""
 
 import os
+import stat
 import subprocess
 import sys
 
@@ -60,6 +61,131 @@ def test_lock_notices_a_dead_owner(tmp_path):
     with DirLock(str(tmp_path)) as lock:
         assert lock.stale_pid == int(dead.stdout)
         assert (tmp_path / ".lock").read_text().strip() == str(os.getpid())
+
+
+@pytest.fixture
+def lock_without_fcntl(monkeypatch):
+    """rnnkit.lm.lock imported where fcntl does not exist (not POSIX); imported again afterwards."""
+    import importlib
+
+    from rnnkit.lm import lock
+
+    monkeypatch.setitem(sys.modules, "fcntl", None)  # import fcntl now raises ImportError
+    importlib.reload(lock)
+    yield lock
+    monkeypatch.undo()
+    importlib.reload(lock)
+    assert lock.fcntl is not None
+
+
+# A process that holds MODEL_DIR's lock where fcntl is missing, until it is killed.
+_HOLD_WITHOUT_FCNTL = ("import sys, time\nsys.modules['fcntl'] = None\nfrom rnnkit.lm.lock import DirLock\n"
+                       "with DirLock(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(60)\n")
+
+
+def test_lock_without_fcntl_falls_back_to_the_pid(lock_without_fcntl, tmp_path):
+    lock = lock_without_fcntl
+    assert lock.fcntl is None
+    with lock.DirLock(str(tmp_path)) as held:
+        assert held.stale_pid is None and (tmp_path / ".lock").read_text() == f"{os.getpid()}\n"
+    assert not (tmp_path / ".lock").exists()
+    # another live process holds it: refused, naming its pid, and its lock file left alone
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_WITHOUT_FCNTL, str(tmp_path)], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(RnnkitError, match=f"in use by another rnnkit process \\(pid {holder.pid},"):
+            lock.DirLock(str(tmp_path)).acquire()
+        assert (tmp_path / ".lock").read_text().strip() == str(holder.pid)
+    finally:
+        holder.kill()
+        holder.wait()
+    # killed, it left its file: the pid is dead, so the lock is taken over
+    with lock.DirLock(str(tmp_path)) as taken:
+        assert taken.stale_pid == holder.pid
+        assert (tmp_path / ".lock").read_text().strip() == str(os.getpid())
+    # a lock file that names no pid (empty, damaged) is no owner either
+    for content in ("", "not a pid\n"):
+        (tmp_path / ".lock").write_text(content)
+        with lock.DirLock(str(tmp_path)) as taken:
+            assert taken.stale_pid == 0
+
+
+def test_train_without_fcntl_refuses_a_directory_in_use(lock_without_fcntl, corpus, tmp_path):
+    from rnnkit.lm.train import trainer
+
+    out = tmp_path / "m"
+    out.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_WITHOUT_FCNTL, str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        # trainer bound DirLock at its import; the fallback is what that name runs too
+        assert trainer.DirLock.acquire.__globals__["fcntl"] is None
+        with pytest.raises(RnnkitError, match=f"pid {holder.pid}"):
+            train(str(corpus[0]), str(corpus[1]), str(out), TINY, force=True, quiet=True, log=quiet)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+# --- durability: fsync before the rename, and of the directory after it -------------------------
+
+
+@pytest.fixture
+def disk_events(monkeypatch):
+    """Every fsync (of a file: its inode; of a directory) and rename, in order, as ("file", inode),
+    ("dir", path's inode) and ("replace", inode of the file renamed, destination)."""
+    events, real_fsync, real_replace = [], os.fsync, os.replace
+
+    def fsync(fd):
+        info = os.fstat(fd)
+        events.append(("dir" if stat.S_ISDIR(info.st_mode) else "file", info.st_ino))
+        return real_fsync(fd)
+
+    def replace(src, dst, **kw):
+        events.append(("replace", os.stat(src).st_ino, os.path.abspath(dst)))
+        return real_replace(src, dst, **kw)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    return events
+
+
+def _check_durable(events, path):
+    """The file now at ``path`` was fsynced before its rename, and its directory after it."""
+    path = os.path.abspath(path)
+    inode, directory = os.stat(path).st_ino, os.stat(os.path.dirname(path)).st_ino
+    at = max(i for i, e in enumerate(events) if e[0] == "replace" and e[2] == path)
+    assert events[at][1] == inode
+    assert ("file", inode) in events[:at], f"{path}: not fsynced before its rename: {events}"
+    assert ("dir", directory) in events[at + 1:], f"{path}: its directory not fsynced after the rename: {events}"
+
+
+def test_atomic_write_fsyncs_the_file_then_the_directory(disk_events, tmp_path):
+    io.atomic_write(str(tmp_path / "a.bin"), b"x" * 100)
+    _check_durable(disk_events, tmp_path / "a.bin")
+    assert [e[0] for e in disk_events] == ["file", "replace", "dir"]
+
+
+def test_model_save_fsyncs_every_file(disk_events, model_copy):
+    lm = LanguageModel.load(str(model_copy))
+    lm.save(str(model_copy), force=True)
+    for name in (io.WEIGHTS, io.VOCAB, io.CONFIG):
+        _check_durable(disk_events, model_copy / name)
+
+
+def test_arpa_writer_fsyncs_the_file_then_the_directory(disk_events, tmp_path):
+    from rnnkit.ngram import NgramModel
+
+    text = tmp_path / "t.txt"
+    text.write_text("the cat sat\nthe dog ran\n")
+    model = NgramModel.train(str(text), order=2)
+    for name in ("m.arpa", "m.arpa.gz"):
+        model.write_arpa(str(tmp_path / name))
+        _check_durable(disk_events, tmp_path / name)
+        _check_durable(disk_events, tmp_path / (name + ".json"))
+    model.write_binary(str(tmp_path / "m.bin"))
+    _check_durable(disk_events, tmp_path / "m.bin")
 
 
 # --- whole-directory saves -----------------------------------------------------------

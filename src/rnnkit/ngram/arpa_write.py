@@ -58,7 +58,8 @@ def arpa_chunks(model, lines_per_chunk=200_000):
 
 
 def atomic_write(path, chunks, compress=False):
-    """Write byte chunks to path via a temporary file in the same directory and os.replace."""
+    """Write byte chunks to path via a temporary file in the same directory, fsync, os.replace
+    and an fsync of the directory: after a crash the old file or the new one, whole."""
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise RnnkitError(f"{path}: directory {directory} does not exist")
@@ -84,6 +85,22 @@ def atomic_write(path, chunks, compress=False):
     except BaseException:
         _remove_quietly(tmp)
         raise
+    _sync_dir(directory)
+
+
+def _sync_dir(directory):
+    """Make the rename durable: fsync the directory (where the system allows it). As
+    rnnkit.lm.io.sync_dir, which this layer does not import (docs/architecture.md)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _umask():
