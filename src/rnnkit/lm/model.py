@@ -187,6 +187,12 @@ class RNNLM(LanguageNetwork):
         T, B, H = h.shape
         return self.output.log_probs(h.reshape(T * B, H)).reshape(T, B, self.vocab_size)
 
+    def last_log_probs(self, ids, state=None):
+        """log o_T of the last step only: (B, vocab). The recurrent layers read every step; the
+        output layer, the costly part, runs once (predicting after a prefix). Sets final_state."""
+        h = self.hidden_states(ids, state)
+        return self.output.log_probs(xp.ascontiguousarray(h[-1]))
+
     def token_log_probs(self, ids, targets, state=None):
         """log o_t[targets_t] only: (T, B). Cheaper than log_probs with the class softmax."""
         h = self.hidden_states(ids, state)

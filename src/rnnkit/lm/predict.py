@@ -2,7 +2,9 @@
 
 "我昨天上学迟到了，老师批评了____": the prefix is read from the start state,
 token by token, and the output layer's softmax at the last step is the
-distribution of the next token over the whole dictionary.
+distribution of the next token over the whole dictionary. Only that step's
+is computed: the recurrent layers read the prefix, and the output layer (a
+product with the whole dictionary's weights) runs once.
 """
 
 from rnnkit.backend import xp
@@ -24,7 +26,7 @@ def next_log_probs(model, vocab, ids):
     """
     model.eval()
     context = xp.concatenate([xp.array([vocab.eos_id], dtype=xp.int32), ids.astype(xp.int32, copy=False)])
-    logp = model.log_probs(context[:, None])[-1, 0]
+    logp = model.last_log_probs(context[:, None])[0]  # the output layer at the last step only
     return logp.astype(xp.float64)
 
 
