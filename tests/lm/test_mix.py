@@ -35,3 +35,31 @@ def test_the_api_mixes_as_the_commands_do(mix_models):
     lines = ["u\tthe cat sat on the mat", "u\tthe mat sat on the cat"]
     plain, as_rnn = lm.rescore_nbest(lines), lm.rescore_nbest(lines, mix=arpa, lam=1.0)
     assert [c.lm_logprob for c in plain[0].candidates] == pytest.approx([c.lm_logprob for c in as_rnn[0].candidates])
+
+
+def test_a_loaded_ngram_model_mixes_as_its_file_does_and_no_file_is_read(mix_models, monkeypatch):
+    """rescore_nbest / rescore_nbest_list / evaluate_mixed take an NgramModel as well as a path:
+    the same numbers, and the model is not read again (a server loads it once)."""
+    from rnnkit.lm.nbest import read_nbest_list
+
+    lm = LanguageModel.load(str(mix_models / "rnn"))
+    arpa, valid = mix_models / "kn3.arpa", mix_models / "valid.txt"
+    lines = ["u\tthe cat sat on the mat\t-3.5", "u\tthe mat sat on the cat\t-3.0", "v\ta dog saw a cat\t-1"]
+    by_path = lm.rescore_nbest(lines, mix=arpa, lam=0.4)
+    list_by_path = lm.rescore_nbest_list(read_nbest_list(lines, "x", format="tsv"), mix=[arpa], lam=0.4)
+    report_by_path = lm.evaluate_mixed(valid, arpa, lam=0.4)
+    ngram = NgramModel.load(str(arpa))
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("an N-gram file was read")
+
+    monkeypatch.setattr(NgramModel, "load", no_reading)
+    by_model = lm.rescore_nbest(lines, mix=ngram, lam=0.4)
+    assert [r.to_json() for r in by_model] == [r.to_json() for r in by_path]
+    assert by_path[0].candidates[0].lm_logprob != lm.rescore_nbest(lines)[0].candidates[0].lm_logprob  # it mixed
+    list_by_model = lm.rescore_nbest_list(read_nbest_list(lines, "x", format="tsv"), mix=[ngram], lam=0.4)
+    assert list_by_model.lm_scores == list_by_path.lm_scores and list_by_model.weights == list_by_path.weights
+    report = lm.evaluate_mixed(valid, ngram, lam=0.4)
+    assert report.mix_perplexity == report_by_path.mix_perplexity and report.to_json()["models"] == [str(arpa)]
+    with pytest.raises(AssertionError, match="was read"):  # a path still reads its file
+        lm.rescore_nbest(lines, mix=arpa, lam=0.4)

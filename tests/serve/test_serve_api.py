@@ -141,6 +141,22 @@ def test_rescore_mixed_with_the_ngram_equals_the_command(client, served_models, 
     assert plain["results"][0]["candidates"][0]["lm_logprob"] != got["results"][0]["candidates"][0]["lm_logprob"]
 
 
+def test_mixed_rescoring_reads_no_file_per_request(client, monkeypatch):
+    """The N-gram model is loaded once, at start: a mixed request reads no N-gram file."""
+    from rnnkit.ngram import NgramModel
+
+    body = {"model": "zh", "nbest": NBEST, "mix": {"lambda": 0.3}}
+    before = client.post("/v1/rescore", json=body).json()
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("an N-gram file was read for a request")
+
+    monkeypatch.setattr(NgramModel, "load", no_reading)
+    r = client.post("/v1/rescore", json=body)
+    assert r.status_code == 200, r.text
+    assert r.json() == before
+
+
 @pytest.mark.parametrize("text", ["我的手机坏了，我打算__一部新手机。", "我的手机坏了，我打算__2__新手机。"])
 def test_fill_equals_the_command(client, served_models, capsys, text):
     got = client.post("/v1/fill", json={"text": text, "top": 4, "beam": 6}).json()

@@ -45,7 +45,7 @@ def mixed_text(lm, arpa_path, path, lam=0.5, dynamic=None, cache=None, tune_path
     on that text; with ``lambda_path`` λ alone is."""
     from rnnkit.lm.mix import load_compatible, perplexity, tune_lambda
 
-    ngram = load_compatible(lm, str(arpa_path))
+    ngram = load_compatible(lm, arpa_path)  # a path, or an NgramModel already loaded
     dynamic, cache, tuned = _tuned(lm, dynamic, cache, tune_path, log)
     extra = {}
     lambda_path = tune_path if tune_path is not None else lambda_path

@@ -170,14 +170,14 @@ class LanguageModel:
                        log=None):
         """`rnnkit eval --mix`: this model, the N-gram model(s) (ARPA or binary files) and their mixture on a text.
 
-        ``ngram``: one file or a list; ``lam``: the RNN's weight in [0, 1], the
+        ``ngram``: one file or a list (or NgramModels already loaded); ``lam``: the RNN's weight in [0, 1], the
         N-gram models sharing the rest equally; ``tune_on``: a held-out text to
         choose every weight on instead, by EM (SRILM's compute-best-mix).
         With ``dynamic`` and/or ``cache`` (one N-gram model) the RNN reads the text as one adapting
         stream (an AdaptedMixEvaluation); ``tune_adapting_on``: a validation text to choose their
         settings and then λ on.
         """
-        from rnnkit.lm.mix import check_lambda, mixture_report
+        from rnnkit.lm.mix import check_lambda, mixture_report, ngram_list
 
         if tune_on is None:
             check_lambda(lam)
@@ -190,8 +190,8 @@ class LanguageModel:
                     raise OptionError("{dynamic} and {cache} mix with one N-gram model", "dynamic", "cache")
                 ngram = ngram[0]
             return mixed_text(self, ngram, path, lam, dynamic, cache, tune_adapting_on, tune_on, log)
-        paths = [str(p) for p in ngram] if isinstance(ngram, (list, tuple)) else [str(ngram)]
-        r = mixture_report(self, paths, str(path), lam=lam, tune_path=None if tune_on is None else str(tune_on))
+        r = mixture_report(self, ngram_list(ngram), str(path), lam=lam,
+                           tune_path=None if tune_on is None else str(tune_on))
         r["lam"] = r.pop("lambda")
         return MixEvaluation(**r)
 
@@ -244,11 +244,12 @@ class LanguageModel:
         """Re-score an rnnkit.lm.nbest.NbestList (any format): a RescoredNbest with the new LM
         log10 score of every candidate in the file's order and the utterances re-ranked.
 
-        ``mix``: N-gram model file(s); the LM score is then the mixture, with ``lam``
+        ``mix``: N-gram model file(s), or NgramModel(s) already loaded (rnnkit.ngram); the LM
+        score is then the mixture, with ``lam``
         the RNN's weight (the N-gram models sharing the rest), or every weight
         chosen by EM on the held-out text ``tune_on``.
         """
-        from rnnkit.lm.mix import check_lambda, mixture_sentence_log10probs, mixture_weights
+        from rnnkit.lm.mix import check_lambda, mixture_sentence_log10probs, mixture_weights, ngram_list
 
         check_weights(lm_weight, am_weight)
         texts = [h.text for h in nbest.hypotheses]
@@ -258,10 +259,9 @@ class LanguageModel:
                 raise OptionError("{tune_on} needs {mix}: N-gram models to mix with", "tune_on", "mix")
             scores = [row.logprob for row in score_lines(self.model, self.vocab, self.tokenizer, texts)]
         else:
-            paths = [str(p) for p in mix] if isinstance(mix, (list, tuple)) else [str(mix)]
             if tune_on is None:
                 check_lambda(lam)
-            weights, ngrams = mixture_weights(self, paths, lam, tune_on)
+            weights, ngrams = mixture_weights(self, ngram_list(mix), lam, tune_on)
             scores = mixture_sentence_log10probs(self, ngrams, texts, weights, nbest.source)
         ranked = rank_nbest(nbest.entries(), scores, lm_weight, am_weight)
         return RescoredNbest(nbest, scores, ranked, None if weights is None else [float(w) for w in weights])
@@ -271,7 +271,9 @@ class LanguageModel:
         """Re-rank n-best lines ('utt_id<TAB>text[<TAB>score]'; see rnnkit.lm.score): one NbestResult
         per utterance, candidates best first; each unpacks as (utt, candidates).
 
-        ``mix``: an ARPA file; the LM score is then this model mixed with it, ``lam`` the RNN's weight.
+        ``mix``: an ARPA or binary N-gram file, or an NgramModel already loaded (rnnkit.ngram: a
+        server loads it once, not for every request); the LM score is then this model mixed
+        with it, ``lam`` the RNN's weight.
         ``dynamic``, ``cache`` (rnnkit.lm.adapt): the model adapts over the utterances in file order,
         learning from each one's first-ranked candidate (rnnkit.lm.adapt_score).
         """
@@ -282,7 +284,7 @@ class LanguageModel:
 
             if mix is not None:
                 check_lambda(lam)
-            ngram = load_compatible(self, str(mix)) if mix is not None else None
+            ngram = load_compatible(self, mix) if mix is not None else None
             return rescore_nbest_adaptive(self, list(lines), source, lm_weight, am_weight, dynamic, cache, ngram, lam)
         if mix is None:
             return rescore_nbest(self.model, self.vocab, self.tokenizer, list(lines), source, lm_weight, am_weight)

@@ -29,11 +29,25 @@ def check_lambda(lam):
         raise OptionError(f"{{lam}} must be in [0, 1], got {lam}", "lam")
 
 
-def load_compatible(rnn, arpa_path):
-    """The N-gram model at ``arpa_path``, checked to cut text as ``rnn`` does."""
-    ngram = NgramModel.load(arpa_path)
+def load_compatible(rnn, ngram):
+    """``ngram`` as an NgramModel checked to cut text as ``rnn`` does: a model already loaded
+    (a server loads it once, not per request), or the path of an ARPA or binary file, read here."""
+    if not isinstance(ngram, NgramModel):
+        ngram = NgramModel.load(str(ngram))
     ngram.check_compatible(tokenizer=rnn.tokenizer)
     return ngram
+
+
+def ngram_list(ngram):
+    """One N-gram model or file, or a list of them: a list of models or paths (as given)."""
+    if isinstance(ngram, (list, tuple)):
+        return [n if isinstance(n, NgramModel) else str(n) for n in ngram]
+    return [ngram if isinstance(ngram, NgramModel) else str(ngram)]
+
+
+def ngram_name(ngram):
+    """How a report names an N-gram model: its path, or the file a loaded model was read from."""
+    return str(ngram.source or "<N-gram model>") if isinstance(ngram, NgramModel) else str(ngram)
 
 
 def paired_probs(rnn, ngram, path):
@@ -53,7 +67,7 @@ def sentence_probs(rnn, ngram, sentences, line_numbers, source):
 
 def check_shared_vocabulary(rnn, ngram, sentences, line_numbers, source):
     """RnnkitError naming the line of a word that one model knows and the other calls <unk>."""
-    known = set(ngram.vocab)
+    known = ngram.word_index
     for sentence, line in zip(sentences, line_numbers):
         for token in sentence:
             if (token in rnn.vocab) != (token in known) and token != "<unk>":
@@ -139,8 +153,8 @@ def mixture_report(rnn, ngram_paths, text_path, lam=0.5, tune_path=None):
     """`rnnkit eval --mix A [--mix B ..]`: the RNN, each N-gram model and their mixture on the same
     tokens, each with and without the <unk> targets.
 
-    Weights: ``lam`` for the RNN and the rest shared equally by the N-gram
-    models, or, with ``tune_path``, all of them chosen by EM on that text
+    ``ngram_paths``: N-gram files or loaded NgramModels. Weights: ``lam`` for the RNN
+    and the rest shared equally by the N-gram models, or, with ``tune_path``, all of them chosen by EM on that text
     (SRILM's compute-best-mix). The dict keeps the keys of the one-model report
     (``lambda`` is the RNN's weight, ``ngram_perplexity`` the first N-gram's)
     and adds ``weights`` (the RNN's first), ``ngram_perplexities`` and the
@@ -168,7 +182,7 @@ def mixture_report(rnn, ngram_paths, text_path, lam=0.5, tune_path=None):
         "unk_tokens": int(unk.sum()),
         "rnn_perplexity_without_unk": alone[0][1], "ngram_perplexity_without_unk": alone[1][1],
         "mix_perplexity_without_unk": mix_known,
-        "models": [str(p) for p in ngram_paths], "weights": [float(w) for w in weights],
+        "models": [ngram_name(p) for p in ngram_paths], "weights": [float(w) for w in weights],
         "ngram_perplexities": [a[0] for a in alone[1:]],
         "ngram_perplexities_without_unk": [a[1] for a in alone[1:]],
     })
@@ -179,7 +193,8 @@ def mixture_report(rnn, ngram_paths, text_path, lam=0.5, tune_path=None):
 
 def mixture_weights(rnn, ngram_paths, lam=0.5, tune_path=None):
     """(weights, the N-gram models): the RNN's weight ``lam`` and an equal share of the
-    rest for each N-gram model, or all of them tuned by EM on ``tune_path``."""
+    rest for each N-gram model, or all of them tuned by EM on ``tune_path``. ``ngram_paths``:
+    files to read or NgramModels already loaded (load_compatible)."""
     ngrams = [load_compatible(rnn, p) for p in ngram_paths]
     if tune_path is None:
         return numpy.array([lam] + [(1.0 - lam) / len(ngrams)] * len(ngrams)), ngrams

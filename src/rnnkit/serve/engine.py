@@ -147,8 +147,8 @@ class Engine:
                  for u in nbest for c in u["candidates"]]
         options = {}
         if mix is not None:
-            # the API mixes with N-gram files: the one named on the command line (read again for each request)
-            options = {"mix": self.pick(mix.get("ngram"), ("ngram",), "mixing").path, "lam": mix["lambda"]}
+            # the N-gram model loaded at start: no file is read for a request
+            options = {"mix": self.pick(mix.get("ngram"), ("ngram",), "mixing").model, "lam": mix["lambda"]}
         ranked = entry.model.rescore_nbest(lines, lm_weight, am_weight, source="the n-best list", **options)
         return [u.to_json() for u in ranked]
 
