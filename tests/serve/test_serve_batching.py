@@ -1,6 +1,8 @@
 """Score requests that wait together run as one batch; each still gets its own answer."""
 
+import json
 import threading
+import time
 
 import anyio
 import httpx
@@ -117,3 +119,63 @@ async def test_32_concurrent_score_requests_are_batched_and_each_is_right(engine
         assert [r["line"] for r in t["results"]] == list(range(1, len(t["results"]) + 1))
         assert [r["text"] for r in t["results"]] == [r["text"] for r in a["results"]]
         assert [r["logprob"] for r in t["results"]] == pytest.approx([r["logprob"] for r in a["results"]], rel=1e-6)
+
+
+async def _stream(app, path, body, chunks):
+    """POST ``body`` to the ASGI ``app``, appending each piece of the answer to ``chunks`` as it is sent."""
+    data = json.dumps(body).encode()
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())],
+             "client": ("127.0.0.1", 1), "server": ("test", 80)}
+    messages = [{"type": "http.request", "body": data, "more_body": False}]
+
+    async def receive():
+        if messages:
+            return messages.pop()
+        await anyio.sleep_forever()  # the client stays until the answer ends
+
+    async def send(message):
+        if message["type"] == "http.response.body" and message.get("body"):
+            chunks.append(message["body"])
+
+    await app(scope, receive, send)
+
+
+@pytest.mark.anyio
+async def test_a_score_request_is_answered_while_a_long_generation_streams(engine, monkeypatch):
+    """Each token is one job on the model thread: a request that comes meanwhile runs between two tokens."""
+    import rnnkit.lm.generate as generate
+    from rnnkit.serve.app import create_app
+
+    real = generate.sample_next
+
+    def slow(*args, **kwargs):  # a token every 2 ms at least: 1,000 of them take seconds
+        time.sleep(0.002)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(generate, "sample_next", slow)
+    app = create_app(engine)
+    body = {"model": "zh", "prefix": "我", "max_tokens": 1000, "seed": 7, "stream": True}
+    chunks, seen = [], {}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+
+        async def score_meanwhile():
+            while len(chunks) < 5:
+                await anyio.sleep(0.005)
+            started, seen["before"] = time.perf_counter(), len(chunks)
+            r = await client.post("/v1/score", json={"model": "zh", "sentences": ["她今天来得很早。"]})
+            seen["seconds"], seen["after"], seen["status"] = time.perf_counter() - started, len(chunks), r.status_code
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_stream, app, "/v1/generate", body, chunks)
+            tg.start_soon(score_meanwhile)
+    app.state.worker.close()
+    events = [json.loads(c.decode()[len("data: "):]) for c in chunks]
+    assert len(events) == 1001 and events[-1]["details"]["generated_tokens"] == 1000
+    assert seen["status"] == 200
+    # answered while the stream was under way, a few tokens after it was sent, not after the 1,000th
+    assert seen["after"] < 1001 - 100, seen
+    monkeypatch.undo()
+    # and the score between two tokens changed nothing in the text
+    assert events[-1]["generated_text"] == engine.models["zh"].model.generate("我", 1000, seed=7)

@@ -123,12 +123,16 @@ def test_an_exception_is_a_500_json_and_the_server_goes_on(make_client, engine, 
 def test_an_error_while_streaming_ends_the_stream_with_an_error_event(make_client, engine, monkeypatch):
     client = make_client(raise_server_exceptions=False)
 
-    def breaks_after_one(*args):
-        on_token = args[-1]
-        on_token("我")
-        raise RuntimeError("lost the model")
+    class BreaksAfterOne:  # a Sampler whose second step fails
+        prefix_tokens, drawn = [], 0
 
-    monkeypatch.setattr(engine, "generate", breaks_after_one)
+        def step(self):
+            self.drawn += 1
+            if self.drawn > 1:
+                raise RuntimeError("lost the model")
+            return "我"
+
+    monkeypatch.setattr(engine, "sampler", lambda *args: BreaksAfterOne())
     r = client.post("/v1/generate", json={"stream": True})
     assert r.status_code == 200
     blocks = r.text.strip().split("\n\n")

@@ -31,7 +31,7 @@ from rnnkit.lm.evaluate import (
     summary,
     summary_of_log_probs,
 )
-from rnnkit.lm.generate import generate
+from rnnkit.lm.generate import Sampler, generate
 from rnnkit.lm.model import RNNLM
 from rnnkit.lm.tokenize import get_tokenizer, read_lines, split_lines
 from rnnkit.lm.predict import check_top, predict
@@ -223,6 +223,12 @@ class LanguageModel:
         """
         return generate(self.model, self.vocab, self.tokenizer, prefix, max_tokens, temperature, top_k, seed, top_p,
                         on_token)
+
+    def sampler(self, prefix="", max_tokens=50, temperature=1.0, top_k=None, seed=None, top_p=None):
+        """``generate`` one token per call: a rnnkit.lm.generate.Sampler, whose ``step()`` draws the
+        next token (None at the end) and ``result()`` is the Generation. Same seed, same text.
+        For a server: other requests can use the model between two steps of a long text."""
+        return Sampler(self.model, self.vocab, self.tokenizer, prefix, max_tokens, temperature, top_k, seed, top_p)
 
     def score(self, lines, per_word=False, dynamic=None, cache=None):
         """One SentenceScore per line (``line``, ``text``, ``tokens``, ``oov``, ``logprob`` (log10),

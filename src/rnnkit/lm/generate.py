@@ -5,7 +5,9 @@ draw one token from it (sharpened or flattened by a temperature, optionally
 cut to the k most probable), feed it back as the next input, and carry the
 state. ``<eos>`` ends a line and the next one starts from it, as in training.
 The draws come from one seeded generator: same seed, same text. Tokens are
-handed out as they are drawn (``on_token``), so a long text shows at once.
+handed out as they are drawn (``on_token``), so a long text shows at once, and
+a Sampler draws them one call at a time, so that a server can run other
+requests on the model between two tokens of a long text.
 """
 
 import secrets
@@ -63,14 +65,19 @@ def sample_next(logp, rng, temperature=1.0, top_k=None, top_p=None):
 
 
 def iter_ids(model, vocab, prefix_ids, max_tokens, rng, temperature=1.0, top_k=None, top_p=None):
-    """Yield ``max_tokens`` sampled token ids following <eos> + prefix_ids, one as soon as it is drawn."""
+    """Yield ``max_tokens`` sampled token ids following <eos> + prefix_ids, one as soon as it is drawn.
+
+    The state is carried here, not in the model: other calls may use the model
+    between two tokens (from the same thread, never at the same time).
+    """
     logp = next_log_probs(model, vocab, prefix_ids)
     state = model.final_state  # after <eos> and the prefix
-    for _ in range(max_tokens):
+    for n in range(max_tokens):
+        if n:  # the last token drawn, read: no step after the last one
+            logp = model.last_log_probs(xp.array([[token]], dtype=xp.int32), state)[0]
+            state = model.final_state
         token = sample_next(logp, rng, temperature, top_k, top_p)
         yield token
-        logp = model.log_probs(xp.array([[token]], dtype=xp.int32), state)[-1, 0]
-        state = model.final_state
 
 
 def generate_ids(model, vocab, prefix_ids, max_tokens, temperature=1.0, top_k=None, seed=None, top_p=None):
@@ -107,6 +114,47 @@ def join_tokens(tokens, tokenizer):
     return "".join(pieces)
 
 
+class Sampler:
+    """A generation drawn one token per call: ``step()`` draws the next token and returns it
+    (None once ``max_tokens`` are drawn), ``result()`` is the Generation of what is drawn.
+
+    ``prefix_tokens``: the prefix cut by the tokenizer (the text starts with
+    them); ``tokens``: those drawn so far; ``seed``. The same seed gives the
+    same tokens as ``generate``. The settings and the prefix are checked here,
+    before any model work. Between two steps the model may serve other calls
+    (the sampler carries its own state), but a step, like any model call, must
+    not run while another call runs on the same model.
+    """
+
+    def __init__(self, model, vocab, tokenizer, prefix="", max_tokens=50, temperature=1.0, top_k=None, seed=None,
+                 top_p=None):
+        check_sampling(max_tokens, temperature, top_k, top_p)
+        self.prefix_tokens, ids, _ = read_prefix(prefix or "", tokenizer, vocab)
+        if seed is None:
+            seed = secrets.randbits(63)
+        self.seed = seed if isinstance(seed, int) else None
+        self.tokens = []
+        self._vocab, self._tokenizer, self._prefix = vocab, tokenizer, prefix or ""
+        self._options = (temperature, top_k, top_p)
+        self._ids = iter_ids(model, vocab, ids, max_tokens, make_rng(seed), temperature, top_k, top_p)
+
+    def step(self):
+        """The next token (the prefix is read on the first call), or None when all are drawn."""
+        token_id = next(self._ids, None)
+        if token_id is None:
+            return None
+        self.tokens.append(self._vocab.tokens[token_id])
+        return self.tokens[-1]
+
+    def __iter__(self):
+        return iter(self.step, None)
+
+    def result(self):
+        """The prefix followed by the tokens drawn so far: a Generation."""
+        text = join_tokens(self.prefix_tokens + self.tokens, self._tokenizer)
+        return Generation(text, self._prefix, list(self.tokens), self.seed, *self._options)
+
+
 def generate(model, vocab, tokenizer, prefix="", max_tokens=50, temperature=1.0, top_k=None, seed=None,
              top_p=None, on_token=None):
     """The prefix followed by the sampled text: a Generation (a str, with the tokens and the seed).
@@ -115,16 +163,10 @@ def generate(model, vocab, tokenizer, prefix="", max_tokens=50, temperature=1.0,
     ``on_token``: called with each token as it comes, the prefix's tokens first
     (the text is what TextStream makes of them), for output that streams.
     """
-    check_sampling(max_tokens, temperature, top_k, top_p)
-    tokens, ids, _ = read_prefix(prefix or "", tokenizer, vocab)
-    if seed is None:
-        seed = secrets.randbits(63)
+    sampler = Sampler(model, vocab, tokenizer, prefix, max_tokens, temperature, top_k, seed, top_p)
     on_token = on_token or (lambda token: None)
-    for token in tokens:
+    for token in sampler.prefix_tokens:
         on_token(token)
-    sampled = []
-    for token_id in iter_ids(model, vocab, ids, max_tokens, make_rng(seed), temperature, top_k, top_p):
-        sampled.append(vocab.tokens[token_id])
-        on_token(sampled[-1])
-    return Generation(join_tokens(tokens + sampled, tokenizer), prefix or "", sampled,
-                      seed if isinstance(seed, int) else None, temperature, top_k, top_p)
+    for token in sampler:
+        on_token(token)
+    return sampler.result()

@@ -8,7 +8,6 @@ and an exception in one request is answered with a 500 of that form while the
 server goes on serving.
 """
 
-import asyncio
 import json
 import logging
 import secrets
@@ -169,21 +168,14 @@ def create_app(engine, limits=None, cors_origins=()):
         """Sample text (as `rnnkit generate --seed S`); with stream, one server-sent event per token."""
         entry = engine.pick(req.model, ("lm",), "generate")
         seed = req.seed if req.seed is not None else secrets.randbelow(2**32)
-        options = (entry, req.prefix, req.max_tokens, req.temperature, req.top_k, req.top_p, seed)
+        # a bad setting or prefix fails here, before any model work: a JSON error, not an event
+        sampler = engine.sampler(entry, req.prefix, req.max_tokens, req.temperature, req.top_k, req.top_p, seed)
         if not req.stream:
-            g = await worker.run(engine.generate, *options)
+            while await worker.run(sampler.step) is not None:
+                pass  # one job per token: requests that came meanwhile run between two tokens
+            g = sampler.result()
             return {"model": entry.id, "generated_text": str(g), "tokens": list(g.tokens), "seed": seed}
-        loop, tokens = asyncio.get_running_loop(), asyncio.Queue()
-        job = asyncio.ensure_future(worker.run(
-            engine.generate, *options, lambda token: loop.call_soon_threadsafe(tokens.put_nowait, token)))
-        first = asyncio.ensure_future(tokens.get())
-        await asyncio.wait({job, first}, return_when=asyncio.FIRST_COMPLETED)
-        # a bad prefix fails before any token: a JSON error (tokens put before a failure are queued before it)
-        if job.done() and job.exception() is not None and not first.done() and tokens.empty():
-            first.cancel()
-            raise job.exception()
-        skip = engine.prefix_tokens(entry, req.prefix)
-        return StreamingResponse(_events(entry, seed, skip, first, tokens, job), media_type="text/event-stream",
+        return StreamingResponse(_events(entry, seed, sampler, worker), media_type="text/event-stream",
                                  headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
 
     if cors_origins:
@@ -199,36 +191,26 @@ def _sse(data):
     return f"data: {json.dumps(data, ensure_ascii=False)}\n\n".encode("utf-8")
 
 
-async def _events(entry, seed, skip, first, tokens, job):
+async def _events(entry, seed, sampler, worker):
     """One event per sampled token ({"index", "token", "text": so far, "generated_text": null}), then the whole text.
 
-    ``tokens`` gets every token as the model thread draws it, the prefix's
-    ``skip`` first (they start the text but are no events); ``job`` is the generation.
+    Each token is one job on the model thread (``sampler.step``), so the
+    requests that arrive meanwhile run between two tokens instead of after the
+    whole text; a client that goes away stops the generation at its next token.
+    The prefix's tokens start the text but are no events.
     """
     pieces = []
     text = TextStream(entry.model.tokenizer, pieces.append)
+    for token in sampler.prefix_tokens:
+        text(token)
     n = 0
     try:
-        pending = first
-        while True:
-            done, _ = await asyncio.wait({pending, job}, return_when=asyncio.FIRST_COMPLETED)
-            if pending not in done:
-                if job.exception() is not None:
-                    raise job.exception()
-                if tokens.empty():
-                    break
-                continue
-            token = pending.result()
+        while (token := await worker.run(sampler.step)) is not None:
             text(token)
-            if skip:
-                skip -= 1
-            else:
-                yield _sse({"index": n, "token": {"text": token, "special": token == "<eos>"},
-                            "text": "".join(pieces), "generated_text": None})
-                n += 1
-            pending = asyncio.ensure_future(tokens.get())
-        pending.cancel()
-        whole = str(job.result())
+            yield _sse({"index": n, "token": {"text": token, "special": token == "<eos>"},
+                        "text": "".join(pieces), "generated_text": None})
+            n += 1
+        whole = str(sampler.result())
     except Exception as exc:  # the answer has begun: the error is the last event
         log.exception("error while streaming from %s", entry.id)
         message = str(exc) if isinstance(exc, RnnkitError) else f"internal error ({type(exc).__name__})"

@@ -158,13 +158,7 @@ class Engine:
         return entry.model.fill(text, top, beam).to_json()
 
     @staticmethod
-    def generate(entry, prefix, max_tokens, temperature, top_k, top_p, seed, on_token=None):
-        """`rnnkit generate --seed S`: a Generation; ``on_token`` gets each token as it is drawn, the prefix's first."""
-        return entry.model.generate(prefix, max_tokens, temperature, top_k, seed, top_p=top_p, on_token=on_token)
-
-    @staticmethod
-    def prefix_tokens(entry, prefix):
-        """How many tokens the model cuts ``prefix`` into (the first ones ``on_token`` gets)."""
-        from rnnkit.lm.tokenize import get_tokenizer
-
-        return len(get_tokenizer(entry.model.tokenizer)(prefix or ""))
+    def sampler(entry, prefix, max_tokens, temperature, top_k, top_p, seed):
+        """`rnnkit generate --seed S`, one token per step() (a rnnkit.lm.generate.Sampler): each step is a
+        job of its own on the model thread. Checks the settings and the prefix; no model work yet."""
+        return entry.model.sampler(prefix, max_tokens, temperature, top_k, seed, top_p=top_p)
