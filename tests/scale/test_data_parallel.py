@@ -13,6 +13,8 @@ from rnnkit.scale.replica import join_states, shares, split_state
 
 # (cell, softmax, lr): an Elman, a GRU and a class-softmax model
 MODELS = [("rnn", "full", 0.5), ("gru", "full", 2.0), ("rnn", "class", 0.5)]
+# dropout on the embedding's output, between the two layers and before the output layer
+DROPOUT = dict(dropout=0.3, layers=2)
 
 
 def quiet(msg):
@@ -35,8 +37,8 @@ def small_corpus(tmp_path, lines=60, seed=0):
 
 
 def options(cell, softmax, lr, **more):
-    return dict(hidden=12, embed=10, epochs=2, batch=6, bptt=5, cell=cell, softmax=softmax, classes=6, lr=lr,
-                **more)
+    return {**dict(hidden=12, embed=10, epochs=2, batch=6, bptt=5, cell=cell, softmax=softmax, classes=6, lr=lr),
+            **more}
 
 
 def weights(model_dir):
@@ -67,10 +69,12 @@ def test_sparse_gradients_are_summed_by_row():
     assert rows.tolist() == [0, 2, 5] and values[:, 0].tolist() == [4.0, 1.0, 10.0]
 
 
+@pytest.mark.parametrize("more", [{}, DROPOUT], ids=["no-dropout", "dropout"])
 @pytest.mark.parametrize("cell,softmax,lr", MODELS)
-def test_same_weights_as_one_process(tmp_path, cell, softmax, lr):
+def test_same_weights_as_one_process(tmp_path, cell, softmax, lr, more):
+    # with dropout: every replica draws the whole batch's masks and keeps its streams' rows (Dropout.share)
     tr, va = small_corpus(tmp_path)
-    opts = options(cell, softmax, lr)
+    opts = options(cell, softmax, lr, **more)
     train(tr, va, str(tmp_path / "one"), opts, quiet=True, log=quiet)
     expected = weights(tmp_path / "one")
     for n in (1, 2, 3):
@@ -93,9 +97,26 @@ def test_a_prepared_corpus_on_workers(tmp_path):
     assert relative_difference(weights(tmp_path / "one"), weights(tmp_path / "dp")) <= 1e-5
 
 
+def test_dropout_shares_draw_the_whole_batch_mask():
+    from rnnkit.nn import Dropout
+
+    x = np.ones((4, 7, 3), np.float32)
+    whole = Dropout(0.5, seed=np.random.default_rng(5)).forward(x)
+    parts = []
+    for lo, hi in shares(7, 3):
+        d = Dropout(0.5, seed=np.random.default_rng(5))
+        d.share = (lo, hi, 7)
+        parts.append(d.forward(x[:, lo:hi]))
+        assert np.array_equal(d.backward(np.ones_like(parts[-1])), parts[-1])
+    assert np.array_equal(np.concatenate(parts, axis=1), whole) and 0 < (whole == 0).mean() < 1
+    with pytest.raises(ValueError, match=r"needs \(T, 2, ...\), got \(4, 3, 3\)"):
+        d.forward(x[:, :3])
+
+
 def test_ctrl_c_leaves_a_checkpoint_that_resumes_to_the_same_model(tmp_path):
+    # with dropout: the checkpoint holds the generators where the workers left them
     tr, va = small_corpus(tmp_path)
-    opts = options("rnn", "full", 0.5)
+    opts = options("rnn", "full", 0.5, **DROPOUT)
     train_data_parallel(tr, va, str(tmp_path / "whole"), opts, workers=2, backend="local", quiet=True, log=quiet)
     calls = []
 
@@ -140,3 +161,87 @@ def test_checkpoint_minutes_writes_mid_epoch_checkpoints(tmp_path):
     train_data_parallel(tr, va, str(tmp_path / "m"), options("rnn", "full", 0.5), workers=2, backend="local",
                         quiet=True, log=quiet, checkpoint_minutes=1e-9, after_step=look)
     assert len(seen) > 5 and all(seen)
+
+
+def diverged_lines(lines):
+    return [line for line in lines if line.startswith("diverged:")]
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
+def test_a_non_finite_loss_rolls_back_on_workers_as_in_one_process(tmp_path):
+    # --lr huge --clip 0: window 1's loss is nan; each time back to the initial weights (no epoch finished) with
+    # half the rate, on the workers too (else window 0 would be nan at once), until the run gives up
+    tr, va = small_corpus(tmp_path)
+    opts = options("gru", "full", 1e37, clip=0.0, **DROPOUT)
+    lines = []
+    one = train(tr, va, str(tmp_path / "one"), opts, quiet=True, log=lines.append)
+    expected = diverged_lines(lines)
+    assert len(expected) == 5 and all("the training loss became nan at epoch 1, window 1;" in x for x in expected)
+    assert one.status == "diverged" and one.exit_code == 1
+    for n in (1, 2, 3):
+        lines = []
+        out = str(tmp_path / f"n{n}")
+        result = train_data_parallel(tr, va, out, opts, workers=n, backend="local", quiet=True, log=lines.append)
+        assert diverged_lines(lines) == expected and (result.status, result.exit_code) == ("diverged", 1)
+        assert result.message.replace(out, "OUT") == one.message.replace(str(tmp_path / "one"), "OUT")
+
+
+def test_a_non_finite_gradient_norm_rolls_back_and_training_goes_on(tmp_path, monkeypatch):
+    # the clipping norm of window 3 is made inf (once per run): the step is refused before the driver's weights
+    # change, the run goes back to its initial weights with half the rate and then trains as one process does
+    import math
+
+    from rnnkit.lm.train import trainer as one_process
+    from rnnkit.nn.optim import clip_scale
+    from rnnkit.scale import data_parallel
+
+    calls = []
+
+    def poisoned(grads, max_norm, rows=None):
+        calls.append(1)
+        norm, scale = clip_scale(grads, max_norm, rows)
+        return (math.inf if len(calls) == 4 else norm), scale
+
+    monkeypatch.setattr(one_process, "clip_scale", poisoned)
+    monkeypatch.setattr(data_parallel, "clip_scale", poisoned)
+    tr, va = small_corpus(tmp_path)
+    opts = options("gru", "full", 2.0, clip=5.0, **DROPOUT)
+    lines = []
+    train(tr, va, str(tmp_path / "one"), opts, quiet=True, log=lines.append)
+    expected = diverged_lines(lines)
+    assert expected == ["diverged: the gradient norm became inf at epoch 1, window 3; back to the last good "
+                        "weights, lr halved to 1"]
+    for n in (2, 3):
+        calls.clear()
+        lines = []
+        result = train_data_parallel(tr, va, str(tmp_path / f"n{n}"), opts, workers=n, backend="local", quiet=True,
+                                     log=lines.append)
+        assert result.status == "epochs" and diverged_lines(lines) == expected
+        assert relative_difference(weights(tmp_path / "one"), weights(tmp_path / f"n{n}")) <= 1e-5, n
+
+
+def test_max_minutes_counts_the_time_before_a_worker_restart(tmp_path, monkeypatch):
+    # a clock that moves 1 s per window; a worker dies in the 9th window (9 s spent), the run restarts from the
+    # checkpoint at window 0: a 15 s budget leaves 6 windows, not 15 (a clock started over at the restart)
+    import types
+
+    from rnnkit.lm.train import trainer as one_process
+    from rnnkit.scale.cluster import WorkerDied
+
+    clock = [0.0]
+    monkeypatch.setattr(one_process, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    died = []
+
+    def tick(trainer):
+        clock[0] += 1.0
+        if trainer.state["window"] == 8 and not died:
+            died.append(1)
+            raise WorkerDied(1, "killed by the test")
+
+    tr, va = small_corpus(tmp_path)
+    lines = []
+    result = train_data_parallel(tr, va, str(tmp_path / "m"), options("rnn", "full", 0.5, epochs=5), workers=2,
+                                 backend="local", quiet=True, log=lines.append, after_step=tick, max_minutes=0.25)
+    assert died and any("worker 1 died (killed by the test): restarting 2 worker(s)" in line for line in lines)
+    assert result.status == "time" and clock[0] == 15.0
+    assert result.cli_message().startswith("stopped after --max-minutes 0.25 at epoch 1, window 6/")

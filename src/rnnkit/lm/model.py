@@ -100,17 +100,30 @@ class LanguageNetwork(Module):
 
     # --- what a checkpoint must restore ------------------------------------
 
+    def _dropouts(self):
+        """Every Dropout module, in the order of the children."""
+        out, stack = [], [self]
+        while stack:
+            module = stack.pop(0)
+            if isinstance(module, Dropout):
+                out.append(module)
+            stack.extend(getattr(module, "_children", {}).values())
+        return out
+
     def generators(self):
         """The random generators that dropout draws from, each listed once."""
         seen, out = set(), []
-        stack = [self]
-        while stack:
-            module = stack.pop(0)
-            if isinstance(module, Dropout) and id(module.rng) not in seen:
+        for module in self._dropouts():
+            if id(module.rng) not in seen:
                 seen.add(id(module.rng))
                 out.append(module.rng)
-            stack.extend(getattr(module, "_children", {}).values())
         return out
+
+    def share_dropout(self, lo, hi, batch):
+        """Train on streams lo..hi of a batch of ``batch`` with the masks one process draws for them (a
+        data-parallel replica, rnnkit.scale: every replica draws the whole batch's masks and keeps its rows)."""
+        for module in self._dropouts():
+            module.share = (lo, hi, batch)
 
 
 class RNNLM(LanguageNetwork):

@@ -25,7 +25,7 @@ class WorkerDied(Exception):
     """A worker process is gone (killed, crashed, its node lost)."""
 
     def __init__(self, worker, detail):
-        super().__init__(f"worker {worker} died ({detail})")
+        super().__init__(f"{'a worker' if worker is None else f'worker {worker}'} died ({detail})")
         self.worker, self.detail = worker, detail
 
 
@@ -100,15 +100,21 @@ class RayPool:
         try:
             return self.ray.get(refs)
         except (RayActorError, WorkerCrashedError) as exc:
-            worker = next((i for i, r in enumerate(refs) if self._failed(r)), None)
-            raise WorkerDied(worker, type(exc).__name__) from None
+            raise WorkerDied(self._dead(refs), type(exc).__name__) from None
 
-    def _failed(self, ref):
-        try:
-            self.ray.get(ref, timeout=0)
-            return False
-        except Exception:
-            return True
+    def _dead(self, refs):
+        """The first worker whose call failed because its process is gone. The others' calls are waited for:
+        a call still running is no failure (asking with timeout 0 took a busy worker for the dead one)."""
+        from ray.exceptions import RayActorError, WorkerCrashedError
+
+        for i, ref in enumerate(refs):
+            try:
+                self.ray.get(ref, timeout=120)
+            except (RayActorError, WorkerCrashedError):
+                return i
+            except Exception:  # still running after that long, or failed otherwise: not known to be dead
+                continue
+        return None
 
     def each(self, method, args_per_worker):
         return self._get([getattr(w, method).remote(*args) for w, args in zip(self.workers, args_per_worker)])

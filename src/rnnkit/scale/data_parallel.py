@@ -10,16 +10,20 @@ would see.
 Faults: the driver writes the checkpoint every epoch and every
 ``checkpoint_minutes``. A worker that dies mid-epoch restarts all of them
 from the last checkpoint (one line in the log); the run then goes on exactly as
-it would have (a checkpoint holds every stream's hidden state).
+it would have (a checkpoint holds every stream's hidden state), and
+``max_minutes`` still counts from the run's start. A diverged window (a
+non-finite loss or gradient norm) is caught before the driver steps, as in one
+process, and rolled back by the one-process trainer's code.
 """
 
+import math
 import os
 import time
 
 from rnnkit.backend import xp
 from rnnkit.errors import OptionError
 from rnnkit.lm.train import state as checkpoint
-from rnnkit.lm.train.trainer import Trainer, train
+from rnnkit.lm.train.trainer import Diverged, Trainer, train
 from rnnkit.nn.embedding import scatter_add_rows
 from rnnkit.nn.optim import clip_scale
 from rnnkit.scale.cluster import LocalPool, RayPool, WorkerDied, connect
@@ -59,6 +63,7 @@ class DataParallelTrainer(Trainer):
         self.workers, self.ray_address, self.backend = workers, ray_address, backend
         self.checkpoint_minutes, self.after_step = checkpoint_minutes, after_step
         self.pool, self.restarts, self.comm_seconds = None, 0, 0.0
+        self._workers_current = False  # the workers hold the run's hidden state and generators (after _sync)
 
     # --- the workers ---------------------------------------------------------------
 
@@ -90,15 +95,25 @@ class DataParallelTrainer(Trainer):
                  f"{self.opts['batch']} streams as {[hi - lo for lo, hi in shares(self.opts['batch'], self.workers)]}")
 
     def _sync(self):
-        """Every worker takes the driver's weights, optimizer state and its streams' hidden state."""
+        """Every worker takes the driver's weights, optimizer state, its streams' hidden state and the dropout
+        generators' states."""
         opt_state = self.optimizer.state_dict()
         parts = shares(self.opts["batch"], self.workers)
         hidden = [split_state(self.hidden, lo, hi) if self.hidden is not None else None for lo, hi in parts]
-        self.pool.each("load", [(self.model.params, opt_state, h) for h in hidden])
+        generators = [g.bit_generator.state for g in self.model.generators()]
+        self.pool.each("load", [(self.model.params, opt_state, h, generators) for h in hidden])
         self._pending = None
+        self._workers_current = True
 
     def _gather_hidden(self):
         return join_states(self.pool.each("hidden_state", [()] * self.workers))
+
+    def _take_generators(self):
+        """The driver's dropout generators to where the workers' are (they drew every window's masks; the
+        driver drew none): what the checkpoint saves and the next _sync hands out is one process's state."""
+        states = self.pool.each("generator_states", [()] * self.workers)[0]
+        for g, state in zip(self.model.generators(), states):
+            g.bit_generator.state = state
 
     # --- the loop's pieces, as rnnkit.lm.train.Trainer has them -------------------------
 
@@ -113,8 +128,15 @@ class DataParallelTrainer(Trainer):
         results = self.pool.step(self._pending, st["epoch"], st["window"])
         t1 = time.perf_counter()
         loss, tokens, dense, sparse = sum_results(results)
+        if not math.isfinite(loss):  # as train_step: before the weights are touched
+            raise Diverged(f"the training loss became {loss / tokens}")
         rows = write_grads(self.model, dense, sparse)
-        scale = clip_scale(self.model.grads, self.opts["clip"], rows)[1] if self.opts["clip"] else 1.0
+        scale = 1.0
+        if self.opts["clip"]:
+            norm, scale = clip_scale(self.model.grads, self.opts["clip"], rows)
+            if not math.isfinite(norm):
+                clear_grads(self.model, rows)
+                raise Diverged(f"the gradient norm became {norm}")
         self.optimizer.step(grad_scale=scale, rows=rows)
         clear_grads(self.model, rows)
         self._pending = (dense, sparse, scale, self.optimizer.lr)
@@ -130,8 +152,10 @@ class DataParallelTrainer(Trainer):
             self.save_checkpoint()
 
     def save_checkpoint(self):
-        if self.state["window"] > 0 and self.pool is not None:
-            self.hidden = self._gather_hidden()  # the workers carry it; the checkpoint holds all B streams
+        if self._workers_current:
+            if self.state["window"] > 0:
+                self.hidden = self._gather_hidden()  # the workers carry it; the checkpoint holds all B streams
+            self._take_generators()
         super().save_checkpoint()
         self._saved_at = time.monotonic()
 
@@ -155,6 +179,7 @@ class DataParallelTrainer(Trainer):
                     st = self.state
                     self.log(f"{exc}: restarting {self.workers} worker(s) from the checkpoint at epoch "
                              f"{st['epoch'] + 1}, window {st['window']}/{self.windows}")
+                    self._workers_current = False
                     self.pool.restart()
         finally:
             if self.pool is not None:

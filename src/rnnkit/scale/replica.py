@@ -103,17 +103,22 @@ class Replica:
         self.weight = (hi - lo) / opts["batch"]
         self.model = task.build(vocab, opts)
         self.model.train()
+        # every replica draws the whole batch's dropout masks from its copy of the driver's generators
+        self.model.share_dropout(lo, hi, opts["batch"])
         self.optimizer = make_optimizer(opts["optimizer"], self.model.params, self.model.grads, opts["lr"])
         self.hidden = None
 
     def pid(self):
         return os.getpid()
 
-    def load(self, params, optimizer_state, hidden):
-        """Take the driver's weights, optimizer buffers and this share's hidden state (start, epoch, restart)."""
+    def load(self, params, optimizer_state, hidden, generators):
+        """Take the driver's weights, optimizer buffers, this share's hidden state and the states of the
+        dropout generators (start, epoch, restart, divergence)."""
         io.copy_into(self.model.params, params)
         self.optimizer.load_state_dict(optimizer_state)
         self.hidden = hidden
+        for g, state in zip(self.model.generators(), generators):
+            g.bit_generator.state = state
         self.model.zero_grad()
 
     def step(self, update, epoch, index):
@@ -137,6 +142,10 @@ class Replica:
 
     def hidden_state(self):
         return self.hidden
+
+    def generator_states(self):
+        """Where the dropout generators are: the same in every replica, and where one process's would be."""
+        return [g.bit_generator.state for g in self.model.generators()]
 
     def params(self):
         return self.model.params

@@ -178,6 +178,7 @@ class Trainer:
         self.corpus, self.valid_path, self.out, self.opts = corpus, valid, out, opts
         self.log, self.quiet, self.max_minutes = log, quiet, max_minutes
         self.checkpoint_path = os.path.join(out, io.CHECKPOINT)
+        self._t0 = None  # when run() was first called: --max-minutes counts from there
 
     # --- setting up ------------------------------------------------------------
 
@@ -303,7 +304,8 @@ class Trainer:
         st = self.state
         if st["finished"]:
             return self._result(st["finished"], "nothing to resume: training had already finished")
-        self._t0 = time.monotonic()
+        if self._t0 is None:  # run() again (rnnkit.scale, after a worker restart) keeps the budget's start
+            self._t0 = time.monotonic()
         with _StopFlag() as stop:
             while st["epoch"] < self.opts["epochs"]:
                 reason = self._train_epoch(stop)
