@@ -33,3 +33,31 @@ def loads_or_one_line_error(fn):
     assert peak < MEMORY_BUDGET, f"peak {peak / 2**20:.1f} MiB"
     assert elapsed < TIME_BUDGET, f"{elapsed:.1f} s"
     return result
+
+
+def ask_ngram(path, workdir):
+    """Load the N-gram model at ``path`` and ask it everything the commands do (scores, perplexity,
+    per-word scores, predictions, the training summary, the ARPA text written to ``workdir``).
+    No silent NaN: only a word outside a closed vocabulary goes without a probability."""
+    import os
+
+    import numpy as np
+
+    from rnnkit.ngram import NgramModel
+
+    model = NgramModel.load(path)
+    sentences = [["the", "cat", "sat", "on", "the", "mat"], ["zzz", "dog"], [], ["a"]]
+    for words, values in zip(sentences, model.token_log10probs(sentences)):
+        known = [w in model.word_index or model.open_vocabulary for w in words] + [True]
+        assert not np.isnan(values[known]).any(), (words, values)
+    model.evaluate(sentences)
+    model.score_sentences(sentences)
+    model.predict("the cat", top=3)
+    model.predict("", top=50)
+    model.counts()
+    try:
+        model.training_summary()
+    except RnnkitError:  # no record, or a damaged one: said in one line
+        pass
+    model.write_arpa(os.path.join(workdir, "back.arpa"), force=True)
+    return model

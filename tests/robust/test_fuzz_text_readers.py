@@ -10,7 +10,9 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from fuzz_helpers import SETTINGS, loads_or_one_line_error  # noqa: E402
+from fuzz_helpers import SETTINGS, ask_ngram, loads_or_one_line_error  # noqa: E402
+
+from rnnkit.errors import RnnkitError  # noqa: E402
 
 FUZZ = settings(**SETTINGS, suppress_health_check=[HealthCheck.too_slow])
 
@@ -19,7 +21,8 @@ ARPA_PIECES = ["\\data\\", "ngram 1=3", "ngram 2=2", "ngram 3=1", "ngram 1=99999
                "ngram 1=-1", "\\1-grams:", "\\2-grams:", "\\3-grams:", "\\9-grams:", "\\end\\", "-1.0\t<s>\t-0.5",
                "-0.7\t</s>", "-0.9\t<unk>", "-0.3\tthe\t-0.2", "-0.4\t<s> the\t-0.1", "-0.2\tthe </s>",
                "-0.1\t<s> the </s>", "nan\tx", "inf\ty", "-1e400\tz", "1.0\tw", "-0.5", "\t", "", "a b c",
-               "\u2028", "\x0c", "\r", "-0.3\tthe\t-0.2\textra"]
+               "\u2028", "\x0c", "\r", "-0.3\tthe\t-0.2\textra", "-1e308\tq", "-0.3\tthe\t1e300",
+               "-0.2\t<s> the\t-1e308", "-inf\tthe </s>"]
 GOOD = "\\data\\\nngram 1=3\nngram 2=1\n\n\\1-grams:\n-1.0\t<s>\t-0.5\n-0.7\t</s>\n-0.3\tthe\t-0.2\n\n" \
        "\\2-grams:\n-0.2\t<s> the\n\n\\end\\\n"
 
@@ -39,7 +42,9 @@ def _read_arpa(data, name):
     try:
         with open(path, "wb") as f:
             f.write(data)
-        return loads_or_one_line_error(lambda: NgramModel.load(path))
+        result = loads_or_one_line_error(lambda: ask_ngram(path, d))
+        assert isinstance(result, (NgramModel, RnnkitError))
+        return result
     finally:
         for n in os.listdir(d):
             os.remove(os.path.join(d, n))

@@ -80,6 +80,38 @@ def test_corrupt_deflate_stream_in_arpa_gz(tmp_path, capsys):
         NgramModel.load(str(path))
 
 
+ARPA = ("\\data\\\nngram 1=4\nngram 2=2\n\n\\1-grams:\n-99\t<s>\t-0.3\n-0.5\t</s>\n{the}\tthe\t{bow}\n"
+        "-0.6\tcat\n\n\\2-grams:\n-0.2\t<s> the\n-0.1\tthe cat\n\n\\end\\\n")
+
+
+@pytest.mark.parametrize("the, bow, ok", [("-0.4", "-0.2", True), ("-1e308", "-0.2", False),
+                                          ("-0.4", "1e300", False), ("-inf", "-0.2", True)])
+def test_arpa_log10_values_beyond_1e100_refused(tmp_path, capsys, the, bow, ok):
+    """-1e308 loaded, then scoring it ended in OverflowError (fsum, 10 ** x) or NaN."""
+    path = tmp_path / "m.arpa"
+    path.write_text(ARPA.format(the=the, bow=bow))
+    argv = ["ngram", "eval", str(path), str(path.with_suffix(".txt"))]
+    path.with_suffix(".txt").write_text("the cat\ncat the the\n")
+    if ok:
+        assert main(argv) == 0, capsys.readouterr().err
+    else:
+        assert "is beyond ±1e+100" in one_line_error(capsys, argv, 1)
+
+
+def test_damaged_training_record_of_an_ngram_model_is_one_line(tmp_path):
+    from rnnkit.ngram import NgramModel
+
+    path = tmp_path / "m.arpa"
+    path.write_text(ARPA.format(the="-0.4", bow="-0.2"))
+    for estimation in ("orders", {"orders": 3}, {"orders": [], "discount": 1}, {"orders": [1], "discount": "kn",
+                                                                               "sentences": 1, "tokens": 2}):
+        record = {"format": "rnnkit-ngram", "version": 1, "order": 2, "tokenizer": "word", "unk": False,
+                  "estimation": estimation}
+        (tmp_path / "m.arpa.json").write_text(json.dumps(record))
+        with pytest.raises(RnnkitError, match="training record is damaged"):
+            NgramModel.load(str(path)).training_summary()
+
+
 def _set_config(model_dir, change):
     cfg = json.loads((model_dir / io.CONFIG).read_text())
     change(cfg)

@@ -25,6 +25,11 @@ SIDECAR_FORMAT = "rnnkit-ngram"
 # What SRILM and KenLM write as the log10 probability of <s>, which is never predicted.
 LOG10_ZERO = -99.0
 PRECISION = 6  # decimals written to ARPA files: log10 values to 5e-7
+# The largest magnitude a finite log10 value in a model may have: far beyond any real
+# model's (no float64 probability lies below 10^-324; -inf says zero), and small enough
+# that sums of them never overflow where scores and perplexities are computed (values
+# near 1e308 made those OverflowErrors, or NaN where +inf met -inf).
+MAX_LOG10 = 1e100
 
 # The bytes that separate fields.
 SEPARATOR = np.zeros(256, dtype=bool)
@@ -53,12 +58,21 @@ def read_sidecar(sidecar, order):
             meta = json.load(f)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RnnkitError(f"{sidecar}: unreadable side file ({exc})") from None
+    except RecursionError:
+        raise RnnkitError(f"{sidecar}: unreadable side file (JSON nested too deeply)") from None
+    return check_record(meta, sidecar, order, "side file")
+
+
+def check_record(meta, where, order, what):
+    """A side-file record (a side file's, or the one a binary file holds), checked against
+    the model's order; ``where`` and ``what`` name it in the errors."""
     if not isinstance(meta, dict) or meta.get("format") != SIDECAR_FORMAT:
-        raise RnnkitError(f"{sidecar}: not an rnnkit N-gram side file")
+        raise RnnkitError(f"{where}: not an rnnkit N-gram {what}")
     if meta.get("order", order) != order:
-        raise RnnkitError(f"{sidecar}: says order {meta.get('order')}, but the ARPA file has order {order}")
-    if meta.get("tokenizer", "word") not in TOKENIZERS:
-        raise RnnkitError(f"{sidecar}: unknown tokenizer {meta.get('tokenizer')!r}")
+        raise RnnkitError(f"{where}: says order {str(meta.get('order'))[:40]}, but the model has order {order}")
+    tokenizer = meta.get("tokenizer", "word")
+    if not isinstance(tokenizer, str) or tokenizer not in TOKENIZERS:
+        raise RnnkitError(f"{where}: unknown tokenizer {str(tokenizer)[:40]!r}")
     if not isinstance(meta.get("unk", False), bool):
-        raise RnnkitError(f"{sidecar}: 'unk' must be true or false")
+        raise RnnkitError(f"{where}: 'unk' must be true or false")
     return meta

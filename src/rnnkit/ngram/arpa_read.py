@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnnkit.errors import RnnkitError
-from rnnkit.ngram.arpa_format import SEPARATOR, SIDECAR_SUFFIX, read_sidecar
+from rnnkit.ngram.arpa_format import MAX_LOG10, SEPARATOR, SIDECAR_SUFFIX, read_sidecar
 from rnnkit.ngram.lookup import OrderTable, ProbeTable, distinct, hash_columns, hash_step
 from rnnkit.ngram.text import UNK
 
@@ -218,14 +218,16 @@ def _show(raw, limit=60):
 
 
 def _check_numbers(values, raw, line_numbers, what, lines):
-    """Refuse NaN, +inf, and (for probabilities) anything above log10 1 = 0, naming the line."""
-    bad = np.isnan(values) | (values == np.inf)
+    """Refuse NaN, +inf, finite values beyond ±MAX_LOG10, and (for probabilities) anything
+    above log10 1 = 0, naming the line."""
+    bad = np.isnan(values) | (values == np.inf) | (np.isfinite(values) & (np.abs(values) > MAX_LOG10))
     if what == "log10 probability":
         bad |= values > 0
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         positive = what == "log10 probability" and values[i] > 0
-        problem = "is positive (a probability above 1)" if positive else "is not a usable number"
+        problem = ("is positive (a probability above 1)" if positive else
+                   f"is beyond ±{MAX_LOG10:g}" if np.isfinite(values[i]) else "is not a usable number")
         raise lines.error(int(line_numbers[i]), f"{what} {_show(raw(i))} {problem}")
     return values
 

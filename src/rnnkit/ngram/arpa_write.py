@@ -132,6 +132,9 @@ def format_fixed(values, decimals=PRECISION):
     values = np.asarray(values, dtype=np.float64)
     if not np.isfinite(values).all():
         raise RnnkitError("cannot write a non-finite number to an ARPA file")
+    if len(values) and np.abs(values).max() >= 1e12:  # beyond what the int64 digits below hold
+        raise RnnkitError(f"cannot write {values[np.argmax(np.abs(values))]:g} to an ARPA file (a log10 value "
+                          "beyond ±1e12: a damaged model)")
     scaled = np.rint(np.abs(values) * 10.0**decimals).astype(np.int64)
     negative = (values < 0) & (scaled > 0)
     whole, frac = np.divmod(scaled, 10**decimals)

@@ -132,7 +132,11 @@ def _header(path, buffer):
 
 
 def read_binary(path):
-    """(vocab, tables, side-file record) of a binary model; the arrays are read-only memory maps."""
+    """(vocab, tables, side-file record) of a binary model; the arrays are read-only memory maps.
+
+    Every array is checked here, once, so that no query needs to (``_check``):
+    dtypes, lengths, every index in range, every probability a number.
+    """
     try:
         with open(path, "rb") as f:
             buffer = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
@@ -140,7 +144,8 @@ def read_binary(path):
         raise RnnkitError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
     header, meta, start = _header(path, buffer)
     if meta.get("version") != str(VERSION):
-        raise RnnkitError(f"{path}: binary N-gram format version {meta.get('version')}; this rnnkit reads {VERSION}")
+        raise RnnkitError(f"{path}: binary N-gram format version {str(meta.get('version'))[:20]}; "
+                          f"this rnnkit reads {VERSION}")
     if meta.get("hash") != hash_fingerprint():
         raise RnnkitError(f"{path}: built with another hash function; rebuild it with rnnkit ngram build-binary")
     data = memoryview(buffer)[start:]
@@ -149,20 +154,17 @@ def read_binary(path):
         try:
             dtype = np.dtype(_DTYPES[spec["dtype"]])
             lo, hi = (int(x) for x in spec["data_offsets"])
-            count = int(np.prod(spec["shape"], dtype=np.int64))
-        except (KeyError, TypeError, ValueError):
-            raise RnnkitError(f"{path}: damaged binary N-gram file (bad entry {name!r})") from None
-        if not 0 <= lo <= hi <= len(data) or hi - lo != count * dtype.itemsize:
-            raise RnnkitError(f"{path}: truncated or damaged binary N-gram file ({name!r} lies outside it)")
+            shape = [int(x) for x in spec["shape"]]
+        except (KeyError, TypeError, ValueError, OverflowError):  # OverflowError: int(Infinity)
+            raise RnnkitError(f"{path}: damaged binary N-gram file (bad entry {name[:40]!r})") from None
+        if len(shape) != 1 or shape[0] < 0:
+            raise RnnkitError(f"{path}: damaged binary N-gram file ({name[:40]!r} is not a vector)")
+        if not 0 <= lo <= hi <= len(data) or hi - lo != shape[0] * dtype.itemsize:
+            raise RnnkitError(f"{path}: truncated or damaged binary N-gram file ({name[:40]!r} lies outside it)")
         arrays[name] = np.frombuffer(data[lo:hi], dtype=dtype)
     try:
-        order = int(meta["order"])
-        rounds = json.loads(meta["probe_rounds"])
-        record = json.loads(meta["model"])
-        ends = arrays["vocab.ends"]
-        text = arrays["vocab.bytes"].tobytes()
-        starts = np.concatenate([[0], ends[:-1]]).tolist()
-        vocab = [text[s:e].decode("utf-8") for s, e in zip(starts, ends.tolist())]
+        order, rounds, record = _metadata(meta)
+        vocab = _vocab(arrays["vocab.bytes"], arrays["vocab.ends"])
         tables = []
         for k in range(1, order + 1):
             logprob = arrays[f"o{k}.logprob"]
@@ -172,14 +174,95 @@ def read_binary(path):
                 table = OrderTable(np.full(n, -1, dtype=np.int64), np.arange(n, dtype=np.int64), logprob, bow)
             else:
                 table = OrderTable(arrays[f"o{k}.prefix"], arrays[f"o{k}.word"], logprob, bow)
-                table.probe = ProbeTable.from_slots(arrays[f"o{k}.slots"], int(rounds[k - 2]))
-            if not (len(table.word) == len(table.prefix) == len(table.bow) == n):
-                raise ValueError(f"order {k}: arrays of different lengths")
+                table.probe = ProbeTable.from_slots(arrays[f"o{k}.slots"], rounds[k - 2])
+            _check(k, table, len(vocab), len(tables[-1]) if tables else 0, order)
             tables.append(table)
-    except (KeyError, ValueError, TypeError, IndexError, UnicodeDecodeError) as exc:
-        raise RnnkitError(f"{path}: damaged binary N-gram file ({exc})") from None
+    except KeyError as exc:
+        raise RnnkitError(f"{path}: damaged binary N-gram file (no {str(exc)[:40]})") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RnnkitError(f"{path}: damaged binary N-gram file ({str(exc)[:200]})") from None
     if len(vocab) != len(tables[0]):
         raise RnnkitError(f"{path}: damaged binary N-gram file ({len(vocab)} words, {len(tables[0])} unigrams)")
-    if record.get("format") != arpa_format.SIDECAR_FORMAT:
-        raise RnnkitError(f"{path}: damaged binary N-gram file (no model record)")
+    arpa_format.check_record(record, path, order, "binary file's model record")
     return vocab, tables, record
+
+
+def _metadata(meta):
+    """(order, probe rounds per order from 2, the side-file record) from the header's metadata;
+    ValueError or KeyError when it does not hold them."""
+    order = meta["order"]
+    if not isinstance(order, str) or not order.isdigit() or not 1 <= int(order) <= 64:
+        raise ValueError(f"order {str(order)[:20]!r}")
+    order = int(order)
+    rounds, record = (_json(meta, key) for key in ("probe_rounds", "model"))
+    if not isinstance(rounds, list) or len(rounds) != order - 1 or not all(
+            type(r) is int and r >= 0 for r in rounds):
+        raise ValueError(f"probe rounds {str(rounds)[:40]} for order {order}")
+    return order, rounds, record
+
+
+def _json(meta, key):
+    value = meta[key]
+    if not isinstance(value, str):
+        raise ValueError(f"{key} is no JSON text")
+    try:
+        return json.loads(value)
+    except (json.JSONDecodeError, RecursionError):
+        raise ValueError(f"{key} is no JSON text") from None
+
+
+def _vocab(text, ends):
+    if text.dtype != np.uint8 or ends.dtype.kind != "i":
+        raise ValueError("the vocabulary's arrays have the wrong dtypes")
+    if len(ends) and (ends[0] < 0 or (np.diff(ends) < 0).any() or ends[-1] != len(text)):
+        raise ValueError("the vocabulary's word ends are out of order")
+    text, starts = text.tobytes(), [0] + ends[:-1].tolist()
+    return [text[s:e].decode("utf-8") for s, e in zip(starts, ends.tolist())]
+
+
+def _check(k, table, n_vocab, n_below, order):
+    """ValueError unless order k's arrays are what a query may rely on without checking:
+    float64 numbers (log10 p in [-MAX_LOG10, 0] or -inf; log10 b in ±MAX_LOG10 or -inf), word ids in
+    the vocabulary, prefixes entries of order k-1 (-2: an n-gram without a listed prefix,
+    never reached), probe slots rows of this order (-1: free) with every row in one slot."""
+    n = len(table.logprob)
+    if table.logprob.dtype != np.float64 or table.bow.dtype != np.float64:
+        raise ValueError(f"order {k}: probabilities are not float64")
+    if len(table.bow) != n or len(table.word) != n or len(table.prefix) != n:
+        raise ValueError(f"order {k}: arrays of different lengths")
+    # as the ARPA reader: -inf is a zero probability; NaN, +inf and finite values beyond ±MAX_LOG10 are damage
+    if not _within(table.logprob, 0.0):
+        raise ValueError(f"order {k}: a log10 probability that is NaN, above 0 or beyond -{arpa_format.MAX_LOG10:g}")
+    if k < order and not _within(table.bow, arpa_format.MAX_LOG10):
+        raise ValueError(f"order {k}: a back-off weight that is NaN, +inf or beyond ±{arpa_format.MAX_LOG10:g}")
+    if k == 1:
+        return
+    for name, a, lo, hi in (("word", table.word, 0, n_vocab), ("prefix", table.prefix, -2, n_below),
+                            ("slots", table.probe.slots, -1, n)):
+        if a.dtype.kind != "i":
+            raise ValueError(f"order {k}: {name} is not an integer array")
+        if len(a) and (a.min() < lo or a.max() >= hi):
+            raise ValueError(f"order {k}: {name} out of range")
+    # n occupied slots that between them name every row: each row once (a scatter, not a
+    # boolean selection, which costs ten times as much on a PTB 5-gram's tables)
+    slots = table.probe.slots
+    seen = np.zeros(n + 1, dtype=bool)
+    seen[slots + 1] = True  # a free slot (-1) marks seen[0]
+    if np.count_nonzero(slots >= 0) != n or not seen[1:].all():
+        raise ValueError(f"order {k}: the probe table does not hold each entry once")
+    if table.probe.rounds > table.probe.size or (n and not table.probe.rounds):
+        raise ValueError(f"order {k}: {table.probe.rounds} probe rounds for {table.probe.size} slots")
+
+
+def _within(values, top):
+    """Whether every value is -inf or a number in [-MAX_LOG10, top]: two reductions (NaN
+    carries through max), and a second look at the finite ones only where -inf occurs."""
+    if not len(values):
+        return True
+    low, high = values.min(), values.max()
+    if not high <= top:  # NaN fails this too
+        return False
+    if low == -np.inf:
+        finite = values[np.isfinite(values)]
+        low = finite.min() if len(finite) else 0.0
+    return bool(low >= -arpa_format.MAX_LOG10)

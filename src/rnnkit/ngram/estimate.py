@@ -268,19 +268,30 @@ class TrainingSummary:
         est = model.estimation
         if not est or "orders" not in est:
             raise RnnkitError("the model was not estimated by rnnkit: it has no training record")
-        return cls(
-            order=model.order,
-            discount=est["discount"],
-            tokenizer=model.tokenizer,
-            unk=model.open_vocabulary,
-            vocabulary=len(model.vocab),
-            ngrams=model.counts(),
-            sentences=est["sentences"],
-            tokens=est["tokens"],
-            discounts=[r["discounts"] for r in est["orders"]],
-            fallbacks=[
-                DiscountFallback(r["order"], r["count_of_counts"], r["discounts"]) for r in est["orders"] if r["fallback"]
-            ],
-            prune=est.get("prune"),
-            pruned=[r.get("pruned", 0) for r in est["orders"]] if est.get("prune") else None,
-        )
+        try:
+            # the record comes from a side file or a binary file's header: any JSON may be there
+            if not (isinstance(est, dict) and isinstance(est["orders"], list)
+                    and all(isinstance(r, dict) for r in est["orders"])
+                    and isinstance(est["discount"], str)
+                    and all(type(est[k]) is int for k in ("sentences", "tokens"))):
+                raise TypeError
+            return cls(
+                order=model.order,
+                discount=est["discount"],
+                tokenizer=model.tokenizer,
+                unk=model.open_vocabulary,
+                vocabulary=len(model.vocab),
+                ngrams=model.counts(),
+                sentences=est["sentences"],
+                tokens=est["tokens"],
+                discounts=[r["discounts"] for r in est["orders"]],
+                fallbacks=[
+                    DiscountFallback(r["order"], r["count_of_counts"], r["discounts"])
+                    for r in est["orders"] if r["fallback"]
+                ],
+                prune=est.get("prune"),
+                pruned=[r.get("pruned", 0) for r in est["orders"]] if est.get("prune") else None,
+            )
+        except (KeyError, TypeError):
+            where = f"{model.sidecar}: " if model.sidecar else ""
+            raise RnnkitError(f"{where}the model's training record is damaged") from None

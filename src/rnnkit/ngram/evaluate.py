@@ -69,7 +69,7 @@ class PerplexityReport:
     @property
     def perplexity_without_unk(self):
         n = self.tokens_without_unk
-        return 10.0 ** (-self.logprob_without_unk / n) if n > 0 else math.nan
+        return pow10(-self.logprob_without_unk / n) if n > 0 else math.nan
 
     def as_dict(self):
         def finite(x):
@@ -136,6 +136,14 @@ class TextPerplexity:
     sentences: list = field(default_factory=list)
 
 
+def pow10(x):
+    """10^x, inf where that is beyond float64 (a perplexity of a model that gives text next to no probability)."""
+    try:
+        return 10.0 ** x
+    except OverflowError:
+        return math.inf
+
+
 def _report(open_vocabulary, scores, oov, unk, n_sent):
     """The PerplexityReport of the scores of n_sent sentences' predicted tokens."""
     policy = "scored-as-unk" if open_vocabulary else "skipped"
@@ -147,8 +155,8 @@ def _report(open_vocabulary, scores, oov, unk, n_sent):
     known = scored & ~unk
     n_words = len(scores) - n_sent
     denom = n_words - (0 if open_vocabulary else oovs) - zeroprobs + n_sent
-    ppl = 10.0 ** (-logprob / denom) if denom > 0 else math.nan
-    ppl1 = 10.0 ** (-logprob / (denom - n_sent)) if denom - n_sent > 0 else math.nan
+    ppl = pow10(-logprob / denom) if denom > 0 else math.nan
+    ppl1 = pow10(-logprob / (denom - n_sent)) if denom - n_sent > 0 else math.nan
     return PerplexityReport(
         n_sent,
         n_words,
