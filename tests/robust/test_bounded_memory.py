@@ -82,3 +82,28 @@ def test_fill_top_and_beam_checked_before_searching(cloze_model, capsys):
     assert main(["fill", str(cloze_model), "the __ sat on the mat", "--top", "100000000"]) == 0  # one token: exact
     assert main(["fill", str(cloze_model), "the __2__ sat on the mat", "--top", "100000000"]) == 2
     assert "--top" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, flag", [(["--cache", str(10**12)], "--cache"),
+                                        (["--cache", "10001"], "--cache"),
+                                        (["--dynamic", "--dynamic-bptt", str(10**8)], "--dynamic-bptt"),
+                                        (["--dynamic", "--dynamic-bptt", "0"], "--dynamic-bptt")])
+@pytest.mark.parametrize("command", ["eval", "score"])
+def test_adapting_sizes_checked_before_reading_anything(tiny_model, tmp_path, capsys, command, args, flag):
+    """--cache 10**12 kept every state of the text (time growing with its square), --dynamic-bptt 10**8
+    held the whole text's (tokens x vocabulary) output for one gradient step."""
+    from rnnkit.cli import main
+
+    missing = str(tmp_path / "not-read.txt")  # the options are refused before the model or the text is read
+    assert main([command, str(tiny_model), missing, *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and flag in err and "must be a whole number in 1.." in err, err
+
+
+def test_adapting_sizes_up_to_the_caps_work(tiny_model, corpus):
+    from rnnkit.lm.adapt import MAX_CACHE, MAX_SEGMENT, DynamicEval, NeuralCache
+    from rnnkit.lm.api import LanguageModel
+
+    lm = LanguageModel.load(str(tiny_model))
+    r = lm.evaluate(str(corpus[1]), dynamic=DynamicEval(bptt=MAX_SEGMENT), cache=NeuralCache(MAX_CACHE))
+    assert np.isfinite(r.perplexity)

@@ -55,6 +55,16 @@ STATS_DENSE, STATS_EVERY = 20, 100  # segments whose gradient feeds MS: the firs
 DECAY_EVERY = 10  # segments between applications of the decay
 
 
+# Sizes a user types, capped before anything is built for them. A segment of dynamic
+# evaluation is one BPTT window: its activations and its (segment x vocabulary) output are
+# held for the gradient step, so --dynamic-bptt 10**8 asked for the whole text's at once.
+# The cache keeps N states (N x hidden, float64) and scores each window against all of them
+# (window x (N + window)); with no cap, --cache 10**12 kept every state of the text and the
+# time grew with its square.
+MAX_SEGMENT = 1000
+MAX_CACHE = 10_000
+
+
 @dataclass(frozen=True)
 class DynamicEval:
     """Dynamic evaluation's settings: step size ``lr`` (η), ``decay`` (λ) towards the
@@ -72,9 +82,9 @@ class DynamicEval:
                               f"{', '.join(FORMS)}", "dynamic_form")
         _check_number("dynamic_lr", "dynamic evaluation's learning rate", self.lr, 0.0, None)
         _check_number("dynamic_decay", "dynamic evaluation's decay", self.decay, 0.0, 1.0)
-        if isinstance(self.bptt, bool) or not isinstance(self.bptt, int) or self.bptt < 1:
-            raise OptionError(f"{{dynamic_bptt}} (dynamic evaluation's segment length) must be a positive whole "
-                              f"number, got {self.bptt!r}", "dynamic_bptt")
+        if isinstance(self.bptt, bool) or not isinstance(self.bptt, int) or not 1 <= self.bptt <= MAX_SEGMENT:
+            raise OptionError(f"{{dynamic_bptt}} (dynamic evaluation's segment length) must be a whole number in "
+                              f"1..{MAX_SEGMENT:,}, got {self.bptt!r:.40}", "dynamic_bptt")
 
 
 @dataclass(frozen=True)
@@ -87,9 +97,9 @@ class NeuralCache:
     lam: float = 0.15
 
     def __post_init__(self):
-        if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 1:
-            raise OptionError(f"{{cache}} (the neural cache's size) must be a positive whole number, got {self.size!r}",
-                              "cache")
+        if isinstance(self.size, bool) or not isinstance(self.size, int) or not 1 <= self.size <= MAX_CACHE:
+            raise OptionError(f"{{cache}} (the neural cache's size) must be a whole number in 1..{MAX_CACHE:,}, "
+                              f"got {self.size!r:.40}", "cache")
         _check_number("cache_theta", "the neural cache's theta", self.theta, 0.0, None)
         _check_number("cache_lambda", "the neural cache's lambda", self.lam, 0.0, 1.0)
 
