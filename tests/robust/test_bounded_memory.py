@@ -107,3 +107,27 @@ def test_adapting_sizes_up_to_the_caps_work(tiny_model, corpus):
     lm = LanguageModel.load(str(tiny_model))
     r = lm.evaluate(str(corpus[1]), dynamic=DynamicEval(bptt=MAX_SEGMENT), cache=NeuralCache(MAX_CACHE))
     assert np.isfinite(r.perplexity)
+
+
+def test_prepare_starts_no_more_workers_than_chunks_and_checks_their_memory(tmp_path, monkeypatch, capsys):
+    """--workers 1000 started a thousand processes for a corpus of three chunks; --chunk-mb 100000 read
+    the whole corpus into each worker whatever the memory; --chunk-mb inf was a traceback."""
+    from rnnkit.cli import main
+    from rnnkit.lm.train import trainer
+    from rnnkit.scale import prepare
+
+    corpus = write_corpus(tmp_path / "train.txt", 60, seed=1)
+    started = []
+    real_pool = prepare._Pool
+    monkeypatch.setattr(prepare, "_Pool", lambda workers, *a: started.append(workers) or real_pool(1, *a))
+    manifest = prepare.prepare([str(corpus)], str(tmp_path / "d"), workers=1000, chunk_bytes=900)
+    assert started and set(started) == {len(manifest["shards"])} and len(manifest["shards"]) < 10
+
+    # 4 kB available: one chunk of the whole corpus (about 1.5 kB, held about ten times over) is too much
+    monkeypatch.setattr(trainer, "available_memory", lambda: 4096)
+    with pytest.raises(OptionError, match=r"option 'workers'") as info:
+        prepare.prepare([str(corpus)], str(tmp_path / "e"), workers=200, chunk_bytes=60_000)
+    assert "GiB of memory is available" in str(info.value) and not (tmp_path / "e").exists()
+    assert main(["prepare", str(corpus), "--out", str(tmp_path / "f"), "--chunk-mb", "inf"]) == 2
+    err_line = capsys.readouterr().err
+    assert err_line.count("\n") == 1 and "--chunk-mb must be a positive number" in err_line

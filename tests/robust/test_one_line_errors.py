@@ -280,3 +280,17 @@ def test_train_into_an_unwritable_place_is_one_line(corpus, tmp_path, capsys):
     err = one_line_error(capsys, ["train", str(corpus[0]), "--valid", str(corpus[1]), "--out",
                                   str(blocker / "sub" / "m"), "--epochs", "1"])
     assert "cannot" in err or "not a directory" in err.lower()
+
+
+def test_train_on_a_data_dir_with_a_tampered_shard_is_one_line(corpus, tmp_path, capsys):
+    """An id beyond the dictionary in a shard of the right size went on to an IndexError in training."""
+    from rnnkit.scale.prepare import prepare
+
+    manifest = prepare([str(corpus[0])], str(tmp_path / "data"))
+    shard = tmp_path / "data" / manifest["shards"][0]["file"]
+    ids = np.frombuffer(shard.read_bytes(), dtype="<u2").copy()
+    ids[5] = 60000
+    shard.write_bytes(ids.tobytes())
+    err = one_line_error(capsys, ["train", str(tmp_path / "data"), "--valid", str(corpus[1]), "--out",
+                                  str(tmp_path / "m"), "--epochs", "1", "--quiet"], 1)
+    assert "holds id 60000, beyond the" in err

@@ -1,5 +1,6 @@
 """`rnnkit prepare CORPUS... --out DATA_DIR`: tokenise once into memory-mappable id shards for rnnkit train."""
 
+import math
 import time
 
 from rnnkit.lm.tokenize import TOKENIZERS
@@ -33,8 +34,8 @@ def run(args):
         raise UsageError(f"--min-count must be at least 1, got {args.min_count}")
     if args.max_vocab is not None and args.max_vocab < 3:
         raise UsageError(f"--max-vocab must be at least 3, got {args.max_vocab}")
-    if not args.chunk_mb > 0:
-        raise UsageError(f"--chunk-mb must be positive, got {args.chunk_mb}")
+    if not (math.isfinite(args.chunk_mb) and args.chunk_mb > 0):
+        raise UsageError(f"--chunk-mb must be a positive number, got {args.chunk_mb}")
     t0 = time.monotonic()
     m = prepare(args.corpora, args.out, tokenizer=args.tokenizer, vocab=args.vocab, min_count=args.min_count,
                 max_vocab=args.max_vocab, workers=args.workers, chunk_bytes=max(1, int(args.chunk_mb * (1 << 20))),

@@ -14,10 +14,12 @@ one does. The writing side is rnnkit.scale.prepare.
 """
 
 import os
+import stat
 
 from rnnkit.backend import xp
 from rnnkit.errors import RnnkitError
 from rnnkit.lm import io
+from rnnkit.lm.tokenize import TOKENIZERS
 from rnnkit.lm.vocab import Vocab
 
 MANIFEST = "manifest.json"
@@ -68,49 +70,71 @@ class TokenFile:
 
 
 class Prepared:
-    """DATA_DIR, checked: ``manifest``, ``vocab``, ``ids`` (a TokenFile), ``lines``, ``oov``, ``digest``."""
+    """DATA_DIR, checked: ``manifest``, ``vocab``, ``ids`` (a TokenFile), ``lines``, ``oov``, ``digest``.
+
+    A tampered manifest or shard is refused here, in one line: every field of the
+    manifest has its kind, every shard is a regular file inside DATA_DIR of the size
+    the manifest gives, and every id is one of the dictionary's (read once, shard by
+    shard, so that no window of training meets one that is not).
+    """
 
     def __init__(self, path):
         self.path = path
         manifest_path = os.path.join(path, MANIFEST)
-        with open(manifest_path, "rb") as f:
-            raw = f.read()
+        raw = io.read_regular_file(manifest_path)
         self.digest = io.sha256(raw)  # the shards' SHA-256s are in it: it names the whole content
-        m = io.read_json(manifest_path)
+        m = io.read_json(manifest_path, raw)
         if not isinstance(m, dict) or m.get("format") != FORMAT:
             raise RnnkitError(f"{manifest_path}: not a manifest of rnnkit prepare")
         if m.get("format_version") != FORMAT_VERSION:
-            raise RnnkitError(f"{manifest_path}: format version {m.get('format_version')}, this rnnkit reads "
-                              f"{FORMAT_VERSION}")
+            raise RnnkitError(f"{manifest_path}: format version {str(m.get('format_version'))[:20]}, this rnnkit "
+                              f"reads {FORMAT_VERSION}")
         try:
-            dtype, shards = m["dtype"], m["shards"]
-            self.tokenizer, self.lines, self.oov = m["tokenizer"], int(m["lines"]), int(m["oov"])
+            dtype, shards, self.tokenizer = m["dtype"], m["shards"], m["tokenizer"]
+            self.lines, self.oov = _count(m, "lines"), _count(m, "oov")
+            if not isinstance(shards, list) or not all(isinstance(s, dict) for s in shards):
+                raise TypeError("shards is not a list of objects")
+            for shard in shards:
+                shard["tokens"] = _count(shard, "tokens")
         except (KeyError, TypeError, ValueError) as exc:
-            raise RnnkitError(f"{manifest_path}: incomplete manifest ({exc})") from None
-        if dtype not in DTYPES:
-            raise RnnkitError(f"{manifest_path}: id dtype {dtype!r}, expected one of {', '.join(DTYPES)}")
+            raise RnnkitError(f"{manifest_path}: incomplete or damaged manifest ({str(exc)[:80]})") from None
+        if not isinstance(dtype, str) or dtype not in DTYPES:
+            raise RnnkitError(f"{manifest_path}: id dtype {str(dtype)[:20]!r}, expected one of {', '.join(DTYPES)}")
+        if not isinstance(self.tokenizer, str) or self.tokenizer not in TOKENIZERS:
+            raise RnnkitError(f"{manifest_path}: unknown tokenizer {str(self.tokenizer)[:20]!r}")
         self.manifest = m
         vocab_path = os.path.join(path, io.VOCAB)
-        self.vocab = Vocab.from_json(io.read_json(vocab_path), vocab_path)
-        if io.sha256(io._read_bytes(vocab_path)) != m.get("vocab_sha256"):
+        vocab_raw = io._read_bytes(vocab_path)
+        if io.sha256(vocab_raw) != m.get("vocab_sha256"):
             raise RnnkitError(f"{vocab_path}: not the vocabulary the manifest names (its SHA-256 differs)")
+        self.vocab = Vocab.from_json(io.read_json(vocab_path, vocab_raw), vocab_path)
         width = xp.dtype(dtype).itemsize
+        root = os.path.realpath(path)
         maps = []
         for shard in shards:
-            file = os.path.join(path, shard["file"])
-            if os.path.basename(shard["file"]) != shard["file"]:
-                raise RnnkitError(f"{manifest_path}: shard {shard['file']!r} is outside the directory")
-            if not os.path.exists(file):
+            name = shard.get("file")
+            if not isinstance(name, str) or os.path.basename(name) != name or name in ("", ".", "..") \
+                    or "\0" in name:
+                raise RnnkitError(f"{manifest_path}: shard {str(name)[:80]!r} is no file name inside the directory")
+            file = os.path.join(path, name)
+            if os.path.dirname(os.path.realpath(file)) != root:  # a link that leads out
+                raise RnnkitError(f"{manifest_path}: shard {name[:80]!r} is outside the directory")
+            if not os.path.lexists(file):
                 raise RnnkitError(f"{file}: missing (named in {MANIFEST})")
-            if os.path.getsize(file) != shard["tokens"] * width:
-                raise RnnkitError(f"{file}: {os.path.getsize(file)} bytes, the manifest says {shard['tokens']} "
+            size = _regular_size(file)
+            if size != shard["tokens"] * width:
+                raise RnnkitError(f"{file}: {size} bytes, the manifest says {shard['tokens']} "
                                   f"{dtype} ids ({shard['tokens'] * width} bytes): truncated or damaged")
             if shard["tokens"]:
-                maps.append(xp.memmap(file, dtype=xp.dtype(dtype).newbyteorder("<"), mode="r"))
+                ids = xp.memmap(file, dtype=xp.dtype(dtype).newbyteorder("<"), mode="r")
+                if int(ids.max()) >= len(self.vocab):
+                    raise RnnkitError(f"{file}: holds id {int(ids.max())}, beyond the {len(self.vocab):,} words of "
+                                      f"{io.VOCAB}: damaged")
+                maps.append(ids)
         self.ids = TokenFile(maps)
         if self.ids.size != m.get("tokens"):
             raise RnnkitError(f"{manifest_path}: the shards hold {self.ids.size} tokens, the manifest says "
-                              f"{m.get('tokens')}")
+                              f"{str(m.get('tokens'))[:30]}")
         if self.ids.size == 0:
             raise RnnkitError(f"{path}: no text (prepared from empty corpora)")
 
@@ -130,3 +154,22 @@ class Prepared:
     @property
     def tokens(self):
         return self.ids.size
+
+
+def _count(d, key):
+    """A count the manifest holds: a non-negative whole number (ValueError, TypeError, KeyError otherwise)."""
+    value = d[key]
+    if type(value) is not int or value < 0:
+        raise ValueError(f"{key} {str(value)[:30]} is not a count")
+    return value
+
+
+def _regular_size(file):
+    """The size of a shard, which must be a regular file (not a directory, a device or a FIFO)."""
+    try:
+        info = os.stat(file)
+    except OSError as exc:
+        raise RnnkitError(f"{file}: cannot read ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise RnnkitError(f"{file}: not a regular file")
+    return info.st_size

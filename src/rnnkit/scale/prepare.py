@@ -22,7 +22,7 @@ from collections import Counter
 
 from rnnkit import __version__
 from rnnkit.backend import xp
-from rnnkit.errors import RnnkitError
+from rnnkit.errors import OptionError, RnnkitError
 from rnnkit.lm import io
 from rnnkit.lm.data import read_word_list
 from rnnkit.lm.prepared import FORMAT, FORMAT_VERSION, MANIFEST, Prepared, id_dtype, is_prepared
@@ -30,6 +30,7 @@ from rnnkit.lm.tokenize import get_tokenizer, lines_of
 from rnnkit.lm.vocab import EOS, Vocab
 
 CHUNK_BYTES = 32 << 20  # per worker in memory at once: the text, its lines and its ids (~10x this at most)
+MEMORY_PER_CHUNK_BYTE = 10  # that ~10x, for the check made before any worker starts
 
 
 def plan_chunks(paths, chunk_bytes=CHUNK_BYTES):
@@ -150,6 +151,24 @@ def _check_inputs(corpora, out, force):
         raise RnnkitError(f"{out}: exists and is not empty; use {{force}} to prepare into it", "force")
 
 
+def _check_memory(workers, chunk_bytes, chunks):
+    """The number of processes to start (never more than there are chunks), refused with the
+    figure when their chunks cannot all be in memory at once (--workers 1000, --chunk-mb 100000)."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise OptionError(f"{{workers}} must be a positive whole number, got {workers!r:.20}", "workers")
+    workers = min(workers, max(1, len(chunks)))
+    largest = max((stop - start for _, start, stop in chunks), default=0)
+    need = workers * largest * MEMORY_PER_CHUNK_BYTE
+    from rnnkit.lm.train.trainer import available_memory
+
+    have = available_memory()
+    if have is not None and need > have:
+        raise OptionError(f"{workers} worker(s) each holding a chunk of {largest / 2**20:,.0f} MiB need about "
+                          f"{need / 2**30:,.1f} GiB; {have / 2**30:,.1f} GiB of memory is available: fewer "
+                          "{workers} or smaller chunks", "workers")
+    return workers
+
+
 class _Pool:
     """``map`` over the chunks: in this process for one worker, else on spawned processes."""
 
@@ -189,12 +208,11 @@ def prepare(corpora, out, tokenizer="word", vocab=None, min_count=1, max_vocab=N
     get_tokenizer(tokenizer)
     _check_inputs(corpora, out, force)
     if vocab is not None and (min_count != 1 or max_vocab is not None):
-        from rnnkit.errors import OptionError
-
         raise OptionError("{vocab} fixes the dictionary; {min_count} and {max_vocab} cut one built from the "
                           "corpus: give one or the other", "vocab", "min_count", "max_vocab")
     exact, words = _fixed_vocab(vocab) if vocab is not None else (None, None)
     chunks = plan_chunks(corpora, chunk_bytes)
+    workers = _check_memory(workers, chunk_bytes, chunks)
     say = log or (lambda msg: None)
     if exact is None:
         counts, lines = Counter(), 0
