@@ -111,6 +111,12 @@ class Replica:
     def pid(self):
         return os.getpid()
 
+    def blas_threads(self):
+        """The threads of the BLAS this worker computes with (benchmarks/scaling.py checks it is 1)."""
+        from threadpoolctl import threadpool_info
+
+        return max((p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"), default=None)
+
     def load(self, params, optimizer_state, hidden, generators):
         """Take the driver's weights, optimizer buffers, this share's hidden state and the states of the
         dropout generators (start, epoch, restart, divergence)."""
