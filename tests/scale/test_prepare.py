@@ -155,3 +155,19 @@ def test_memory_does_not_grow_with_the_corpus(tmp_path):
     data = Prepared(str(tmp_path / "d"))
     assert tokens == enc.tokens and data.vocab.tokens == vocab.tokens
     assert np.array_equal(data.ids.array(), enc.ids)
+
+
+def test_the_prepare_benchmark_runs(tmp_path):
+    # benchmarks/prepare_scale.py at a tiny size: what the 200M-token run will print, and its refusals
+    script = os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks", "prepare_scale.py")
+    cmd = [sys.executable, script, "--tokens", "2e4", "--workers", "1", "--dir", str(tmp_path)]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 1 and "zipf-0.02M.txt is not there: add --generate" in r.stderr
+    r = subprocess.run(cmd + ["--generate", "--out", str(tmp_path / "r.json")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    row = json.loads(r.stdout)
+    assert row["tokens"] == 20_000 + row["lines"] and row["tokens_per_s"] > 0 and row["peak_rss_mb"] > 0
+    assert json.load(open(tmp_path / "r.json"))["rows"] == [row]
+    assert sorted(os.listdir(tmp_path)) == ["r.json", "zipf-0.02M.txt"]  # the DATA_DIR removed
+    r = subprocess.run(cmd[:3] + ["2e15"] + cmd[4:] + ["--generate"], capture_output=True, text=True)
+    assert r.returncode == 1 and "GiB free; this run needs about" in r.stderr and not r.stdout
