@@ -73,12 +73,15 @@ def test_the_first_step_is_the_formula_on_a_finite_difference_checked_gradient(n
     np.testing.assert_allclose(-logp.sum() / y.size, model.loss(x[:, None], y[:, None]), rtol=1e-12)
 
 
-def _reference_stream(model, ids, eos, lr, decay, bptt):
-    """Plain SGD dynamic evaluation with the decay written out (every segment, compounded per
-    adapt.DECAY_EVERY as the adapter applies it): the model's gradient, its own loop."""
+def _reference_stream(model, ids, eos, lr, decay, bptt, form="sgd"):
+    """Dynamic evaluation written out: the model's whole gradient stored, then each formula
+    applied to every weight, the decay every segment compounded per adapt.DECAY_EVERY as the
+    adapter applies it; for rms, MS the running mean of g² over the segments the adapter
+    measures (the first adapt.STATS_DENSE, then every adapt.STATS_EVERY-th)."""
     stream = np.concatenate([[eos], ids]).astype(np.int32)
     trained = {k: p.copy() for k, p in model.params.items()}
-    total, state, steps = 0.0, None, 0
+    ms = {k: np.zeros_like(p) for k, p in model.params.items()}
+    total, state, steps, samples = 0.0, None, 0, 0
     for start in range(0, ids.size, bptt):
         y = stream[start + 1 : start + 1 + bptt]
         x = stream[start : start + y.size]
@@ -87,12 +90,25 @@ def _reference_stream(model, ids, eos, lr, decay, bptt):
         state = model.final_state
         model.backward()
         steps += 1
+        g = model.grads
+        if form == "rms" and (steps <= adapt.STATS_DENSE or steps % adapt.STATS_EVERY == 0):
+            samples += 1
+            for k in ms:
+                ms[k] += (g[k] ** 2 - ms[k]) / samples
         for k, p in model.params.items():
-            p -= lr * model.grads[k]
+            if form == "sgd":
+                p -= lr * g[k]
+            else:
+                rms = np.sqrt(ms[k])
+                p -= lr * g[k] / (rms + max(rms.mean(), np.finfo(rms.dtype).tiny))
         if steps % adapt.DECAY_EVERY == 0:
-            rate = 1 - (1 - decay) ** adapt.DECAY_EVERY
+            if form == "sgd":
+                rates = {k: decay for k in ms}
+            else:
+                mean_rms = sum(np.sqrt(m).sum() for m in ms.values()) / sum(m.size for m in ms.values())
+                rates = {k: np.minimum(decay * np.sqrt(m) / mean_rms, 1.0) for k, m in ms.items()}
             for k, p in model.params.items():
-                p += rate * (trained[k] - p)
+                p += (1 - (1 - rates[k]) ** adapt.DECAY_EVERY) * (trained[k] - p)
     for k, p in model.params.items():
         p[...] = trained[k]
     model.zero_grad()
@@ -105,6 +121,20 @@ def test_sgd_with_decay_over_many_segments_matches_a_written_out_loop(rng):
     ids = rng.integers(0, V, 130).astype(np.int32)
     want = _reference_stream(model, ids, 0, lr=0.3, decay=0.05, bptt=5)
     got = -adapt.stream_log_probs(model, ids, 0, DynamicEval(lr=0.3, decay=0.05, form="sgd", bptt=5)).sum()
+    assert got == pytest.approx(want, rel=1e-10)
+
+
+@pytest.mark.parametrize("name", SHAPES)
+@pytest.mark.parametrize("form", ["sgd", "rms"])
+def test_every_shape_and_form_over_many_segments_matches_the_written_out_loop(name, form, rng):
+    """Past the segments that measure MS (V stepped inside backward, only the written rows of
+    the rest), and past the 100th segment (measured again), the decay on: the written-out loop."""
+    model = _model(name)
+    model.eval()
+    ids = rng.integers(0, V, 212).astype(np.int32)
+    lr = 0.3 if form == "sgd" else 0.02
+    want = _reference_stream(model, ids, 0, lr=lr, decay=0.05, bptt=2, form=form)
+    got = -adapt.stream_log_probs(model, ids, 0, DynamicEval(lr=lr, decay=0.05, form=form, bptt=2)).sum()
     assert got == pytest.approx(want, rel=1e-10)
 
 

@@ -55,6 +55,19 @@ def test_full_softmax_gradients_and_its_deferred_weight_gradient(rng, monkeypatc
     assert numpy.allclose(head.grads["V"], expected["V"], atol=1e-14)
     with pytest.raises(RuntimeError, match="loss"):
         head.backward_loss()  # once per loss: the logits array is now the gradient
+    # a sink receives ∇V's rows instead of grads["V"] (dynamic evaluation steps V with them)
+    head.zero_grad()
+    head.loss(h, targets)
+    received = numpy.zeros_like(head.grads["V"])
+
+    def sink(lo, hi, dV):
+        received[lo:hi] += dV
+
+    dh, pieces = head._backward_loss(defer_weight_grad=True, weight_sink=sink)
+    for piece in pieces:
+        piece()
+    assert numpy.array_equal(dh, expected["h"]) and not head.grads["V"].any()
+    assert numpy.allclose(received, expected["V"], atol=1e-14)
 
 
 def test_full_softmax_rejects_bad_input(rng):

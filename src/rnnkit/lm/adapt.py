@@ -205,6 +205,11 @@ class Adapter:
                 self._ms = [xp.zeros_like(p) for p in self._trained]
                 self._scale = [xp.empty_like(p) for p in self._trained]
                 self._samples, self._decay_rates = 0, None
+            # The output layer's V: its gradient is never stored but stepped piece by piece (_step_output)
+            V = model.output.params["V"]
+            self._out = next(i for i, k in enumerate(self._names) if model.params[k] is V)
+            embedding = getattr(model, "embedding", None)
+            self._tied = embedding is not None and embedding.params["E"] is V
             model.zero_grad()
 
     def __enter__(self):
@@ -241,8 +246,7 @@ class Adapter:
             return self._forward(x, y, state)
         self.model.loss(x[:, None], y[:, None], state)
         out = (-self.model.last_token_nll()[:, 0], self.model.final_state, self.model.last_states[:, 0])
-        self.model.backward()
-        self._update()
+        self._learn(x)
         return out
 
     def mix_and_remember(self, logp, h, y):
@@ -278,34 +282,70 @@ class Adapter:
         p_cache, has = self.memory.target_probs(h, y)
         return mix_log_probs(logp, p_cache, has, self.cache.lam)
 
-    def _update(self):
-        """One step of the form chosen on the gradient of the last loss, which it then zeroes.
+    def _learn(self, x):
+        """One step of the form chosen on the gradient of the last loss (inputs ``x``), then the decay.
 
-        Cheap enough to run after every segment: one pass over each weight array to scale its
-        gradient in place, one to add it, and zero_grad's. What changes slowly is refreshed on
-        some segments only: the rms form's MS and the divisor from it (every segment of the
-        first STATS_DENSE, then every STATS_EVERY-th), and the decay, applied every DECAY_EVERY
+        The step θ ← θ - η ∇L (sgd) or θ ← θ - η ∇L / (√MS + ε) (rms) is taken where the
+        gradient is made. V, the largest array and the one with a dense gradient, is stepped
+        rows by rows as backward's pieces of ∇V come out (``_step_output``, beside BPTT): one
+        pass over V per segment, where storing ∇V and stepping from it took four (∇V added
+        into grads, scaled, added to V, zeroed). The other arrays are stepped from grads, in
+        the rows their gradient was written in only (an embedding's: the segment's inputs),
+        and only those rows are zeroed again. The rms form's MS needs the whole gradient: on
+        the segments that measure it (every one of the first STATS_DENSE, then every
+        STATS_EVERY-th) ∇V is stored like the rest. The decay is applied every DECAY_EVERY
         segments at the compound rate 1 - (1 - rate)^DECAY_EVERY of as many single steps.
         """
         d = self.dynamic
         self.steps += 1
-        params = [self.model.params[k] for k in self._names]
-        grads = [self.model.grads[k] for k in self._names]
-        if d.form == "rms":
-            if self.steps <= STATS_DENSE or self.steps % STATS_EVERY == 0:
-                self._measure(grads)
-            scales = self._scale
+        measuring = d.form == "rms" and (self.steps <= STATS_DENSE or self.steps % STATS_EVERY == 0)
+        if measuring:
+            self.model.backward()
+            self._measure([self.model.grads[k] for k in self._names])
         else:
-            scales = [-d.lr] * len(params)
-        for p, g, scale in zip(params, grads, scales):
-            g *= scale
-            p += g
+            self.model.backward(weight_sink=self._step_output)
+        written = self._written(x, output_stored=measuring)
+        for i, k in enumerate(self._names):
+            if k in written:
+                p, g, rows = self.model.params[k], self.model.grads[k], written[k]
+                if rows is None:
+                    p += self._change(i, g)
+                else:
+                    p[rows] += self._change(i, g[rows], rows)
+        self.model.zero_grad(written)
         if d.decay and self.steps % DECAY_EVERY == 0:
+            params = [self.model.params[k] for k in self._names]
             for p, p0, rate, tmp in zip(params, self._trained, self._rates(), self._tmp):
                 xp.subtract(p0, p, out=tmp)
                 tmp *= rate
                 p += tmp  # the global prior: back towards the trained weights
-        self.model.zero_grad()
+
+    def _written(self, x, output_stored):
+        """{name: the rows its gradient may be non-zero in, None for every row} of the arrays
+        whose gradient is in grads: all but V when ∇V went to ``_step_output``. Tied, V is the
+        embedding too, and grads then holds the embedding's part only, in the rows of ``x``."""
+        sparse = self.model.grad_rows()  # an untied embedding, the class softmax's V and c
+        written = {k: sparse.get(k) for k in self._names}
+        if not output_stored:
+            out = self._names[self._out]
+            if self._tied:
+                written[out] = xp.unique(x)
+            else:
+                del written[out]
+        return written
+
+    def _step_output(self, lo, hi, dV):
+        """The step of rows lo:hi of V from those rows of its gradient, as backward makes them."""
+        self.model.output.params["V"][lo:hi] += self._change(self._out, dV, slice(lo, hi))
+
+    def _change(self, i, g, rows=slice(None)):
+        """The step's change of weight array i in ``rows``, made of their gradient g in place:
+        -η g (sgd) or -η g / (√MS + ε) (rms, the divisor kept by ``_measure``)."""
+        if self.dynamic.form == "rms":
+            g *= self._scale[i][rows]
+        else:
+            g *= -self.dynamic.lr
+        return g
 
     def _measure(self, grads):
         """Add the gradient to the running mean MS of g² and recompute the divisors -η / (√MS + ε)."""

@@ -182,12 +182,18 @@ class RNNLM(LanguageNetwork):
         """-log o_t[targets_t] of every token of the last ``loss``: (T, B) float64 (dynamic evaluation's scores)."""
         return self.output.last_nll.reshape(self._shape[:2])
 
-    def backward(self):
-        """BPTT through the window of the last ``loss``: accumulates every parameter's gradient."""
+    def backward(self, weight_sink=None):
+        """BPTT through the window of the last ``loss``: accumulates every parameter's gradient.
+
+        ``weight_sink(lo, hi, dV)``: the output layer's ∇V is handed to it in pieces of rows
+        instead (nn/_fast.py's linear_backward), and not added into grads; with tied weights
+        grads["embedding.E"] then holds the embedding's part only, in the rows of ``ids``.
+        Nothing after the pieces reads V, so the sink may change those rows of V at once.
+        """
         # ∇V, the largest product of the step, is needed by nothing below: it runs on
         # the other core while BPTT's chain of small products runs on this one. The
         # embedding's gradient comes after it: with tied weights it is the same array.
-        dh, weight_grad = self.output._backward_loss(defer_weight_grad=True)  # the fast path (nn/_fast.py)
+        dh, weight_grad = self.output._backward_loss(defer_weight_grad=True, weight_sink=weight_sink)  # nn/_fast.py
         dh = dh.reshape(self._shape)
         with alongside(weight_grad):
             dx, _ = self.rnn.backward(self.drop_out.backward(dh))

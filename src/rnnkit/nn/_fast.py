@@ -81,7 +81,7 @@ def xent_grad_rows(G, targets, sums):
     return G, (1.0 / (N * sums)).astype(G.dtype)
 
 
-def linear_backward(x2, d2, V, gV, gc=None, row_scale=None, defer_weight_grad=False):
+def linear_backward(x2, d2, V, gV, gc=None, row_scale=None, defer_weight_grad=False, weight_sink=None):
     """Backward of o = x2 V^T + c for a gradient r[:, None] * d2 (r = row_scale, or ones).
 
     x2 (N, in), d2 (N, out), V and gV (out, in), gc (out,) or None.
@@ -94,13 +94,22 @@ def linear_backward(x2, d2, V, gV, gc=None, row_scale=None, defer_weight_grad=Fa
     of V each) for the caller to run, for instance on the other core while BPTT
     runs (rnnkit.parallel.alongside); d2 must stay as it is until they have run.
     Otherwise pieces is empty.
+
+    ``weight_sink(lo, hi, dV)``: each piece's rows lo:hi of ∇V are handed to it, a
+    fresh array it may change, instead of being added into gV, which stays as it
+    is: dynamic evaluation (rnnkit.lm.adapt) steps those rows of V at once and
+    never stores ∇V.
     """
     out_features = V.shape[0]
     r = xp.ones(d2.shape[0], dtype=d2.dtype) if row_scale is None else row_scale
     xs = x2 if row_scale is None else x2 * r[:, None]
 
     def weight_grad(lo, hi):
-        gV[lo:hi] += d2[:, lo:hi].T @ xs  # ∇V = Σ_t δo_t s_t^T with δo_t = r_t d2_t
+        piece = d2[:, lo:hi].T @ xs  # ∇V = Σ_t δo_t s_t^T with δo_t = r_t d2_t
+        if weight_sink is None:
+            gV[lo:hi] += piece
+        else:
+            weight_sink(lo, hi, piece)
 
     if defer_weight_grad:
         pieces = [partial(weight_grad, lo, lo + ROWS_PER_PIECE) for lo in range(0, out_features, ROWS_PER_PIECE)]

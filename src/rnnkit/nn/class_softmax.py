@@ -135,10 +135,12 @@ class ClassSoftmax(Module):
     def backward_loss(self):
         return self._backward_loss()[0]
 
-    def _backward_loss(self, defer_weight_grad=False):
+    def _backward_loss(self, defer_weight_grad=False, weight_sink=None):
         """(dh, pieces of ∇V): with ``defer_weight_grad`` the products for ∇V (one per
         class) are left to the caller (RNNLM.backward runs them beside BPTT), as
-        FullSoftmax's are; otherwise they are done and pieces is empty."""
+        FullSoftmax's are; otherwise they are done and pieces is empty.
+        ``weight_sink(lo, hi, dV)``: each class's rows of ∇V go to it instead of
+        into grads["V"] (see rnnkit.nn._fast.linear_backward)."""
         h, d_class, word_parts = self._cache
         V, gV = self.params["V"], self.grads["V"]
         self.grads["Vc"] += d_class.T @ h
@@ -146,12 +148,16 @@ class ClassSoftmax(Module):
         dh = d_class @ self.params["Vc"]
 
         def weight_grad(lo, hi, idx, d):
-            gV[lo:hi] += d.T @ h[idx]
+            if weight_sink is None:
+                gV[lo:hi] += d.T @ h[idx]
+            else:
+                weight_sink(lo, hi, d.T @ h[idx])
 
         pieces = []
         for lo, hi, idx, d in word_parts:
             rows = xp.arange(lo, hi)
-            self.touched("V", rows)
+            if weight_sink is None:
+                self.touched("V", rows)
             self.touched("c", rows)
             pieces.append(partial(weight_grad, lo, hi, idx, d))
             self.grads["c"][lo:hi] += d.sum(axis=0)

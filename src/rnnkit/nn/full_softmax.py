@@ -38,9 +38,10 @@ class FullSoftmax(Linear):
     def backward_loss(self):
         return self._backward_loss()[0]
 
-    def _backward_loss(self, defer_weight_grad=False):
+    def _backward_loss(self, defer_weight_grad=False, weight_sink=None):
         """(dh, pieces of ∇V): with ``defer_weight_grad`` ∇V is left to the caller
-        (RNNLM.backward runs it beside BPTT), otherwise it is done and pieces is empty."""
+        (RNNLM.backward runs it beside BPTT), otherwise it is done and pieces is empty.
+        ``weight_sink``: ∇V's rows go to it, not into grads["V"] (_fast.linear_backward)."""
         if self._cache is None:
             raise RuntimeError("backward_loss() needs loss() first")
         h, G, targets, sums = self._cache
@@ -48,7 +49,8 @@ class FullSoftmax(Linear):
         # The softmax's 1 / Σ e^x per row goes onto the (N, H) side of the products.
         G, row_scale = _fast.xent_grad_rows(G, targets, sums)
         return _fast.linear_backward(h, G, self.params["V"], self.grads["V"], self.grads.get("c"),
-                                     row_scale=row_scale, defer_weight_grad=defer_weight_grad)
+                                     row_scale=row_scale, defer_weight_grad=defer_weight_grad,
+                                     weight_sink=weight_sink)
 
     def log_probs(self, h):
         return log_softmax(self.forward(h))

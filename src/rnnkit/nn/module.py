@@ -86,7 +86,18 @@ class Module:
         for child in self._children.values():
             child._forget_rows()
 
-    def zero_grad(self):
+    def zero_grad(self, written=None):
+        """Zero every gradient (the rows a row-sparse one was written in). ``written``
+        ({name: row indices, or None for all}): zero those and nothing else, for a caller
+        that knows the others are zero (dynamic evaluation, which keeps ∇V out of grads)."""
+        if written is not None:
+            for name, rows in written.items():
+                if rows is None:
+                    self.grads[name].fill(0)
+                else:
+                    self.grads[name][rows] = 0
+            self._forget_rows()
+            return
         rows = self.grad_rows()
         for name, g in self.grads.items():
             if name in rows:
