@@ -146,3 +146,118 @@ def test_tuning_reads_the_validation_text_and_the_test_text_only_after(lm, kn, t
     assert ("open", str(valid)) in events[:tuned_at]
     assert ("open", str(test)) not in events[:tuned_at] and str(test) in opened
     assert r["tuned_on"] == str(valid) and r["valid_perplexity"] > 0
+
+
+# --- per-word values, several N-gram models, every n-best format ---------------------------
+
+
+@pytest.fixture
+def kn2(trained_model, tmp_path):
+    from rnnkit.cli import main
+
+    _, train, _ = trained_model
+    out = tmp_path / "kn2.arpa"
+    assert main(["ngram", "train", str(train), "--order", "2", "--out", str(out)]) == 0
+    return str(out)
+
+
+def _flat(words):
+    return [v for w in words for v in w.log10probs]
+
+
+def test_per_word_values_are_the_adapted_and_cached_models_and_add_up_to_the_total(lm, trained_model):
+    _, _, valid = trained_model
+    dynamic, cache = DynamicEval(lr=0.01, bptt=7), NeuralCache(30, 0.5, 0.2)
+    words, r = lm.word_scores(str(valid), dynamic=dynamic, cache=cache)
+    ids = adapt_score._encode(lm, str(valid)).ids
+    want = adapt.stream_log_probs(lm.model, ids, lm.vocab.eos_id, dynamic, cache) / math.log(10)
+    values = _flat(words)
+    np.testing.assert_allclose(values, want, rtol=1e-12, atol=0)
+    assert r.logprob == math.fsum(values) and r.tokens == ids.size == len(values)
+    assert 10 ** (-r.logprob / r.tokens) == pytest.approx(r.perplexity, rel=1e-9)
+    assert r.dynamic["bptt"] == 7 and r.cache["size"] == 30
+    assert r.perplexity == pytest.approx(lm.evaluate(str(valid), dynamic=dynamic, cache=cache).perplexity, rel=1e-9)
+
+
+def test_per_word_values_mixed_with_two_ngrams_are_the_mixture_by_hand(lm, kn, kn2, trained_model):
+    from rnnkit.ngram import NgramModel, read_sentences
+
+    _, _, valid = trained_model
+    dynamic, cache = DynamicEval(lr=0.01), NeuralCache(30, 0.5, 0.2)
+    words, r = lm.word_scores(str(valid), dynamic=dynamic, cache=cache, mix=[kn, kn2], lam=0.6)
+    ids = adapt_score._encode(lm, str(valid)).ids
+    p_rnn = np.exp(adapt.stream_log_probs(lm.model, ids, lm.vocab.eos_id, dynamic, cache))
+    sentences = read_sentences(str(valid))
+    p = [10 ** np.concatenate(NgramModel.load(f).token_log10probs(sentences)) for f in (kn, kn2)]
+    want = np.log10(0.6 * p_rnn + 0.2 * p[0] + 0.2 * p[1])
+    values = _flat(words)
+    np.testing.assert_allclose(values, want, rtol=1e-9, atol=1e-12)
+    assert r.logprob == math.fsum(values) and r.weights == pytest.approx([0.6, 0.2, 0.2])
+    assert 10 ** (-r.logprob / r.tokens) == pytest.approx(r.mix_perplexity, rel=1e-9)
+    assert r.rnn_perplexity == pytest.approx(math.exp(-np.log(p_rnn).mean()), rel=1e-9)
+    assert len(r.ngram_perplexities) == 2 and r.dynamic is not None
+    # the weights chosen by EM instead: they sum to 1, and the mixture is no worse than the fixed one
+    tuned = adapt_score.mixed_text(lm, [kn, kn2], str(valid), dynamic=dynamic, cache=cache, lambda_path=str(valid))
+    assert sum(tuned.weights) == pytest.approx(1.0) and tuned.mix_perplexity <= r.mix_perplexity * (1 + 1e-9)
+
+
+def test_per_word_values_of_a_static_mixture_are_the_mixture(lm, kn, trained_model):
+    _, _, valid = trained_model
+    words, r = lm.word_scores(str(valid), mix=kn, lam=0.5)
+    plain = lm.evaluate_mixed(str(valid), kn, lam=0.5)
+    assert r.logprob == math.fsum(_flat(words))
+    assert 10 ** (-r.logprob / r.tokens) == pytest.approx(plain.mix_perplexity, rel=1e-9)
+
+
+def test_score_per_word_under_adaptation_is_what_the_adapter_gives(lm):
+    dynamic, cache = DynamicEval(lr=0.01, bptt=4), NeuralCache(40, 1.0, 0.3)
+    rows = adapt_score.score_lines_adaptive(lm, LINES, dynamic, cache, per_word=True)
+    _, ids, _ = adapt_score.encode_all(LINES, lm.tokenizer, lm.vocab)
+    with adapt.Adapter(lm.model, dynamic, cache) as a:  # the same lines, learnt from in the same order
+        want = [adapt_score.sentence_log_probs(a, i, lm.vocab.eos_id, learn=True) / math.log(10) for i in ids]
+    for row, w in zip(rows, want):
+        values = [x["log10prob"] for x in row.per_word]
+        np.testing.assert_allclose(values, w, rtol=1e-12, atol=0)
+        assert row.logprob == math.fsum(values) and row.per_word[-1]["token"] == "<eos>"
+        assert row.logprob_without_unk == pytest.approx(row.logprob) and row.unk_targets == 0
+
+
+def _formats():
+    """The same two utterances as a tsv list and in the other formats (Kaldi with cost files)."""
+    texts = {"u1": ["the red cat sat under the rug", "the red cat sat under the mat"],
+             "u2": ["the red cat sat under the rug", "a red cat sat under the mat"]}
+    am = {"u1": [-3.0, -2.5], "u2": [-3.0, -2.0]}
+    tsv = [f"{u}\t{t}\t{a!r}" for u in texts for t, a in zip(texts[u], am[u])]
+    kaldi = [f"{u}-{n + 1} {t}" for u in texts for n, t in enumerate(texts[u])]
+    costs = [f"{u}-{n + 1} {-a * math.log(10)!r}" for u in texts for n, a in enumerate(am[u])]
+    return tsv, kaldi, costs
+
+
+@pytest.mark.parametrize("kw", [dict(dynamic=DynamicEval(lr=0.03, bptt=4)), dict(cache=NeuralCache(30, 1.0, 0.3))])
+def test_every_nbest_format_adapts_as_the_tsv_list_does(lm, kn, kn2, trained_model, kw):
+    from rnnkit.lm.nbest import read_nbest_list
+
+    tsv, kaldi, costs = _formats()
+    want = lm.rescore_nbest_list(read_nbest_list(tsv, "t.tsv"), am_weight=0.5, **kw)
+    rnnlm = [f"{line.split(chr(9))[0]} {line.split(chr(9))[1]}" for line in tsv]
+    got = {
+        "kaldi": lm.rescore_nbest_list(read_nbest_list(kaldi, "k", acoustic_costs=costs), am_weight=0.5, **kw),
+        # no acoustic scores in rnnlm's form: the LM alone ranks, so the candidate learnt from may differ
+        "rnnlm": lm.rescore_nbest_list(read_nbest_list(rnnlm, "r", "rnnlm"), am_weight=0.5, **kw),
+    }
+    np.testing.assert_allclose(got["kaldi"].lm_scores, want.lm_scores, rtol=1e-12)
+    assert [c.text for c in got["kaldi"].results[1].candidates] == [c.text for c in want.results[1].candidates]
+    without_am = [line.rsplit("\t", 1)[0] for line in tsv]
+    want_lm_alone = lm.rescore_nbest_list(read_nbest_list(without_am, "t.tsv"), **kw)
+    np.testing.assert_allclose(got["rnnlm"].lm_scores, want_lm_alone.lm_scores, rtol=1e-12)
+    static = lm.rescore_nbest_list(read_nbest_list(rnnlm, "r", "rnnlm"))
+    assert got["rnnlm"].lm_scores[2] > static.lm_scores[2] + 0.05  # u1's words, said again in u2, gained
+    # SRILM's plain form, one utterance per file: the acoustic scores it carries rank it
+    srilm = [f"{a!r} 0 {len(t.split())} {t}" for t, a in zip(["the red cat sat under the rug"] * 2, [-3.0, -1.0])]
+    r = lm.rescore_nbest_list(read_nbest_list(srilm, "u9.nbest", "srilm"), **kw)
+    assert r.lm_scores[0] == pytest.approx(r.lm_scores[1], rel=1e-9)  # nothing learnt within the utterance
+    # mixed with two N-gram models, the weights tuned on held-out lines read adapting
+    valid = str(trained_model[2])
+    mixed = lm.rescore_nbest_list(read_nbest_list(kaldi, "k", acoustic_costs=costs), mix=[kn, kn2], tune_on=valid, **kw)
+    assert len(mixed.weights) == 3 and sum(mixed.weights) == pytest.approx(1.0)
+    assert np.isfinite(mixed.lm_scores).all() and mixed.lm_scores != pytest.approx(got["kaldi"].lm_scores)

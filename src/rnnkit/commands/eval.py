@@ -3,7 +3,8 @@
 Every figure comes with and without the <unk> targets (README, "Perplexity:
 one convention"); --independent scores each line from the start state, as
 rnnlm -independent and rnnkit score do; --per-word prints every token's log10
-probability; --mix (repeatable) mixes in N-gram models.
+probability (the adapted and mixed model's, with --dynamic, --cache and --mix);
+--mix (repeatable) mixes in N-gram models.
 """
 
 import json
@@ -56,24 +57,18 @@ def run(args):
         check_lambda(args.lam)
     dynamic, cache = adapt_options.settings(args)
     adapting = dict(dynamic=dynamic, cache=cache, log=_progress) if dynamic or cache else {}
-    if adapting and (args.per_word or args.independent):
-        raise UsageError("--dynamic and --cache adapt over the text read as one stream: not with --per-word "
-                         "or --independent")
+    if adapting and args.independent:
+        raise UsageError("--dynamic and --cache adapt over the text read as one stream: not with --independent")
     model = load(args.model, args.verify)
     if adapting and not isinstance(model, LanguageModel):
         raise UsageError("--dynamic and --cache work with left-to-right language models (--task lm), not cloze models")
     if (args.mix or args.independent or args.per_word) and not isinstance(model, LanguageModel):
         raise UsageError("--mix, --independent and --per-word work with left-to-right language models "
                          "(--task lm), not cloze models")
-    if args.mix:
-        if args.per_word:
-            raise UsageError("--per-word does not go with --mix")
-        r = model.evaluate_mixed(args.file, args.mix, lam=args.lam, tune_on=args.tune_lambda,
-                                 **(dict(adapting, tune_adapting_on=args.tune) if adapting else {}))
-    elif adapting:
-        r = model.evaluate(args.file, tune_on=args.tune, **adapting)
-    elif args.per_word:
-        lines, r = model.word_scores(args.file, independent=args.independent)
+    if args.per_word:
+        # the probabilities of the model evaluated below: adapted, cached and mixed as the flags say
+        lines, r = model.word_scores(args.file, independent=args.independent, tune_on=args.tune, mix=args.mix,
+                                     lam=args.lam, mix_tune_on=args.tune_lambda, **adapting)
         for words in lines:
             if args.json:
                 print(json.dumps(words.to_json(), ensure_ascii=False))
@@ -81,6 +76,11 @@ def run(args):
             for token, logp in zip(words.tokens, words.log10probs):
                 print(f"{token}\t{logp:.6f}")
             print()
+    elif args.mix:
+        r = model.evaluate_mixed(args.file, args.mix, lam=args.lam, tune_on=args.tune_lambda,
+                                 **(dict(adapting, tune_adapting_on=args.tune) if adapting else {}))
+    elif adapting:
+        r = model.evaluate(args.file, tune_on=args.tune, **adapting)
     elif isinstance(model, LanguageModel):
         r = model.evaluate(args.file, independent=args.independent)
     else:

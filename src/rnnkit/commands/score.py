@@ -87,36 +87,18 @@ def run(args):
     check_lambda(args.lam)  # the option checks before the model is read
     check_weights(args.lm_weight, args.am_weight)
     dynamic, cache = adapt_options.settings(args)
-    if (dynamic or cache) and (args.per_word or args.tune_lambda or len(args.mix or []) > 1 or args.acoustic_costs
-                               or args.lm_costs or args.format not in ("auto", "tsv")):
-        raise UsageError("--dynamic and --cache go with plain scoring and with tsv n-best lists (one --mix, "
-                         "a fixed --lambda); not with --per-word, --tune-lambda, other formats or cost files")
     lm = LanguageModel.load(args.model, args.verify)
     lines = read_lines(args.file)
     source = "<stdin>" if args.file == "-" else args.file
     if not lines:
         raise RnnkitError(f"{source}: no text to score (the input is empty)")
     out = sys.stdout
-    if args.nbest and (dynamic or cache):
-        results = lm.rescore_nbest(lines, args.lm_weight, args.am_weight, source, mix=(args.mix or [None])[0],
-                                   lam=args.lam, dynamic=dynamic, cache=cache)
-        if not (args.json or args.best):
-            out.write(NBEST_HEADER + "\n")
-        for utt in results:
-            if args.json:
-                out.write(json.dumps(utt.to_json(), ensure_ascii=False) + "\n")
-            elif args.best:
-                out.write(f"{utt.utt}\t{utt.best.text}\n")
-            else:
-                for c in utt.candidates:
-                    out.write(f"{utt.utt}\t{c.rank}\t{c.combined:.4f}\t{c.lm_logprob:.4f}\t{_fmt(c.am_score)}\t{c.text}\n")
-        return 0
     if args.nbest:
         costs = {name: read_lines(path) if path else None
                  for name, path in (("acoustic_costs", args.acoustic_costs), ("lm_costs", args.lm_costs))}
         nbest = read_nbest_list(lines, source, args.format, **costs)
         r = lm.rescore_nbest_list(nbest, args.lm_weight, args.am_weight, mix=args.mix, lam=args.lam,
-                                  tune_on=args.tune_lambda)
+                                  tune_on=args.tune_lambda, dynamic=dynamic, cache=cache)
         if args.json:
             for utt in r.results:
                 out.write(json.dumps(utt.to_json(), ensure_ascii=False) + "\n")

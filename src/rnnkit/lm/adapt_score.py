@@ -1,10 +1,11 @@
 """Texts, sentences and n-best lists scored by a model that adapts (rnnkit.lm.adapt).
 
-A text file (`rnnkit eval`) is one stream, as in rnnkit.lm.evaluate; with an
-N-gram model (`--mix`) each token's probability is λ P_rnn + (1 - λ) P_ngram,
-where the RNN reads the stream (adapting) and the N-gram model each line from
-<s>, as it was built. With a validation text the settings (and λ) are chosen
-on it first (rnnkit.lm.adapt.tune); the text scored is read only after that.
+A text file (`rnnkit eval`) is one stream, as in rnnkit.lm.evaluate; with
+N-gram models (`--mix`) each token's probability is λ P_rnn + Σ_m w_m P_m
+(rnnkit.lm.mix), where the RNN reads the stream (adapting) and each N-gram
+model each line from <s>, as it was built. With a validation text the
+settings (and the weights) are chosen on it first (rnnkit.lm.adapt.tune); the
+text scored is read only after that.
 
 rnnkit.lm.score scores each line on its own with the trained model. Here the
 lines are taken in file order and the model learns from each one after it is
@@ -19,52 +20,89 @@ adaptation, as in Mikolov's rnnlm). Utterances are taken in the order in which
 they first appear in the file.
 """
 
+import time
+from functools import partial
+
 import numpy
 
 from rnnkit.backend import xp
-from rnnkit.errors import RnnkitError
-from rnnkit.lm.adapt import Adapter, evaluate_adaptive, stream_log_probs, tune
+from rnnkit.lm.adapt import Adapter, stream_log_probs, tune
 from rnnkit.lm.data import ID_DTYPE, encode_file
-from rnnkit.lm.results import AdaptedEvaluation, AdaptedMixEvaluation, SentenceScore
-from rnnkit.lm.score import LOG10_E, encode_all, rank_nbest, read_nbest
+from rnnkit.lm.results import AdaptedEvaluation, AdaptedMixEvaluation
+from rnnkit.lm.score import LOG10_E, encode_all, rank_nbest, sentence_row
+
+
+def tuned_settings(lm, dynamic, cache, tune_path, log=None):
+    """(dynamic, cache, None) as given, or with ``tune_path`` the settings chosen on that text
+    (rnnkit.lm.adapt.tune) and its report: read before the text to be scored is."""
+    if tune_path is None:
+        return dynamic, cache, None
+    return tune(lm.model, _encode(lm, tune_path).ids, lm.vocab.eos_id, dynamic, cache, log)
+
+
+def adapted_stream(lm, ids, dynamic=None, cache=None, tuned=None, tune_path=None):
+    """(ln p of every token of the stream ``ids`` read adapting (float64), the fields an
+    AdaptedEvaluation adds to Evaluation's: the settings, the time, the tuning)."""
+    t0 = time.perf_counter()
+    logp = stream_log_probs(lm.model, ids, lm.vocab.eos_id, dynamic, cache)
+    seconds = time.perf_counter() - t0
+    extra = {"dynamic": _asdict(dynamic), "cache": _asdict(cache), "seconds": seconds,
+             "tokens_per_second": ids.size / seconds if seconds > 0 else float("inf")}
+    if tuned is not None:
+        extra.update({"tuned_on": str(tune_path), "valid_perplexity": tuned["perplexity"]})
+    return logp, extra
 
 
 def evaluate_text(lm, path, dynamic=None, cache=None, tune_path=None, log=None):
     """An AdaptedEvaluation: `rnnkit eval` with --dynamic and/or --cache (and --tune): evaluate's
     numbers, the settings used, the speed, and with ``tune_path`` the validation perplexity they reached."""
-    dynamic, cache, tuned = _tuned(lm, dynamic, cache, tune_path, log)
-    report = evaluate_adaptive(lm.model, _encode(lm, path), lm.vocab.eos_id, dynamic, cache)
-    if tuned is not None:
-        report.update({"tuned_on": str(tune_path), "valid_perplexity": tuned["perplexity"]})
-    return AdaptedEvaluation(file=str(path), **report)
+    from rnnkit.lm.adapt import report
+
+    dynamic, cache, tuned = tuned_settings(lm, dynamic, cache, tune_path, log)
+    enc = _encode(lm, path)
+    logp, extra = adapted_stream(lm, enc.ids, dynamic, cache, tuned, tune_path)
+    r = report(logp, enc.ids, oov=enc.oov)
+    return AdaptedEvaluation(file=str(path), **r, **extra)
 
 
-def mixed_text(lm, arpa_path, path, lam=0.5, dynamic=None, cache=None, tune_path=None, lambda_path=None, log=None):
-    """An AdaptedMixEvaluation: `rnnkit eval --mix` with an adapting RNN, the adapted RNN, the N-gram
-    model and their mixture on the same tokens. With ``tune_path`` the settings and then λ are chosen
-    on that text; with ``lambda_path`` λ alone is."""
-    from rnnkit.lm.mix import load_compatible, perplexity, tune_lambda
+def mixed_text(lm, arpa_paths, path, lam=0.5, dynamic=None, cache=None, tune_path=None, lambda_path=None, log=None,
+               keep_text=False):
+    """An AdaptedMixEvaluation: `rnnkit eval --mix` (one N-gram file or several) with an adapting RNN:
+    the adapted RNN, each N-gram model and their mixture on the same tokens, as rnnkit.lm.mix's
+    mixture_report gives them for the static RNN. With ``tune_path`` the settings and then the
+    weights are chosen on that text; with ``lambda_path`` the weights alone are (EM).
+    ``keep_text``: (the evaluation, the text's MixedText, the weights), for per-word output."""
+    from rnnkit.lm.mix import load_compatible, mixture_report, ngram_list
 
-    ngram = load_compatible(lm, arpa_path)  # a path, or an NgramModel already loaded
-    dynamic, cache, tuned = _tuned(lm, dynamic, cache, tune_path, log)
-    extra = {}
+    models = ngram_list(arpa_paths)  # paths, or NgramModels already loaded
+    ngrams = [load_compatible(lm, m) for m in models]  # before tuning: a bad file fails at once
+    dynamic, cache, tuned = tuned_settings(lm, dynamic, cache, tune_path, log)
     lambda_path = tune_path if tune_path is not None else lambda_path
-    if lambda_path is not None:
-        lam, valid_ppl = tune_lambda(*_paired(lm, ngram, str(lambda_path), dynamic, cache))
-        extra.update({"tuned_on": str(lambda_path), "valid_mix_perplexity": valid_ppl})
+    report, text, weights = mixture_report(lm, models, str(path), lam, None if lambda_path is None else str(lambda_path),
+                                           rnn_probs=partial(stream_probs, lm, dynamic, cache), ngrams=ngrams)
+    report["lam"] = report.pop("lambda")
     if tuned is not None:
-        extra["valid_perplexity"] = tuned["perplexity"]
-    p_rnn, p_ngram = _paired(lm, ngram, str(path), dynamic, cache)
-    return AdaptedMixEvaluation(
-        file=str(path), tokens=int(p_rnn.size), lam=lam, rnn_perplexity=perplexity(p_rnn, p_ngram, 1.0),
-        ngram_perplexity=perplexity(p_rnn, p_ngram, 0.0), mix_perplexity=perplexity(p_rnn, p_ngram, lam),
-        dynamic=_asdict(dynamic), cache=_asdict(cache), **extra)
+        report["valid_perplexity"] = tuned["perplexity"]
+    r = AdaptedMixEvaluation(**report, dynamic=_asdict(dynamic), cache=_asdict(cache))
+    return (r, text, weights) if keep_text else r
 
 
-def _tuned(lm, dynamic, cache, tune_path, log):
-    if tune_path is None:
-        return dynamic, cache, None
-    return tune(lm.model, _encode(lm, tune_path).ids, lm.vocab.eos_id, dynamic, cache, log)
+def stream_probs(lm, dynamic, cache, sentences):
+    """P of every token of the token lists (each sentence's end included) read as one stream
+    from the start state, adapting as it goes: the RNN's part of a mixture."""
+    eos = lm.vocab.eos_id
+    ids = numpy.array([i for s in sentences for i in [*lm.vocab.encode(s), eos]], dtype=ID_DTYPE)
+    return numpy.exp(stream_log_probs(lm.model, ids, eos, dynamic, cache))
+
+
+def lines_probs(lm, dynamic, cache, sentences):
+    """P of every token of the token lists (ends included), each sentence from the start state
+    and learnt from after it is scored, in order: how `rnnkit score` reads held-out lines."""
+    eos = lm.vocab.eos_id
+    with Adapter(lm.model, dynamic, cache) as adapter:
+        logp = [sentence_log_probs(adapter, numpy.array(lm.vocab.encode(s), dtype=ID_DTYPE), eos, learn=True)
+                for s in sentences]
+    return numpy.exp(numpy.concatenate(logp))
 
 
 def _encode(lm, path):
@@ -75,18 +113,6 @@ def _asdict(settings):
     from dataclasses import asdict
 
     return asdict(settings) if settings is not None else None
-
-
-def _paired(lm, ngram, path, dynamic, cache):
-    """(P_rnn read as one adapting stream, P_ngram line by line) of every token of a text file."""
-    from rnnkit.lm.mix import paired_probs
-
-    _, p_ngram = paired_probs(lm, ngram, path)  # checks that the two models agree on the words
-    ids = _encode(lm, path).ids
-    if ids.size != p_ngram.size:
-        raise RnnkitError(f"{path}: the RNN reads {ids.size} tokens and the N-gram model {p_ngram.size}; "
-                          "a line holding <s> or </s> cannot be mixed as one stream")
-    return numpy.exp(stream_log_probs(lm.model, ids, lm.vocab.eos_id, dynamic, cache)), p_ngram
 
 
 def sentence_log_probs(adapter, ids, eos_id, learn):
@@ -102,52 +128,69 @@ def sentence_log_probs(adapter, ids, eos_id, learn):
     return xp.concatenate(out)
 
 
-def score_lines_adaptive(lm, lines, dynamic=None, cache=None):
-    """rnnkit.lm.score.score_lines, learning from each line after scoring it."""
+def score_lines_adaptive(lm, lines, dynamic=None, cache=None, per_word=False):
+    """rnnkit.lm.score.score_lines, learning from each line after scoring it; ``per_word``: each
+    row with the log10 probability of each token, the ones the adapted model (and cache) gave."""
     tokens, ids, oov = encode_all(lines, lm.tokenizer, lm.vocab)
     rows = []
     with Adapter(lm.model, dynamic, cache) as adapter:
         for n, (text, toks, sentence, k) in enumerate(zip(lines, tokens, ids, oov)):
-            log10p = float(sentence_log_probs(adapter, sentence, lm.vocab.eos_id, learn=True).sum()) * LOG10_E
-            count = len(toks) + 1
-            rows.append(SentenceScore(line=n + 1, text=text, tokens=count, oov=k, logprob=log10p,
-                                      ppl=10.0 ** (-log10p / count)))
+            logp = sentence_log_probs(adapter, sentence, lm.vocab.eos_id, learn=True)
+            rows.append(sentence_row(n + 1, text, toks, k, sentence, logp, lm.vocab, per_word))
     return rows
 
 
-def rescore_nbest_adaptive(lm, lines, source, lm_weight=1.0, am_weight=1.0, dynamic=None, cache=None,
-                           ngram=None, lam=0.5):
-    """rnnkit.lm.score.rescore_nbest, adapting over the utterances in file order; with ``ngram``
-    the LM score is log10 of λ P_rnn + (1 - λ) P_ngram per token, the adapted RNN's P_rnn."""
-    entries = read_nbest(lines, source)
-    texts = [text for _, text, _ in entries]
+def nbest_log10probs(lm, nbest, lm_weight=1.0, am_weight=1.0, dynamic=None, cache=None, ngrams=(), weights=None):
+    """The LM log10 score of every candidate of an rnnkit.lm.nbest.NbestList (any format), in the
+    file's order, the RNN adapting over the utterances: each utterance's candidates are scored
+    with what was learnt before it, then it learns from the one ranked first (``lm_weight``,
+    ``am_weight``: the combined score that ranks). With ``ngrams`` the score is log10 of the
+    mixture Σ_m w_m P_m per token (``weights``: the RNN's first), the adapted RNN's P_rnn."""
+    texts = [h.text for h in nbest.hypotheses]
     _, ids, _ = encode_all(texts, lm.tokenizer, lm.vocab)
-    p_ngram = _ngram_probs(lm, ngram, texts, source) if ngram is not None else None
+    p_ngram = _ngram_probs(lm, ngrams, texts, nbest.source) if ngrams else None
     by_utt = {}
-    for i, (utt, _, _) in enumerate(entries):
-        by_utt.setdefault(utt, []).append(i)
-    scores = [None] * len(entries)
+    for i, h in enumerate(nbest.hypotheses):
+        by_utt.setdefault(h.utt, []).append(i)
+    scores = [None] * len(texts)
     with Adapter(lm.model, dynamic, cache) as adapter:
         for utt, members in by_utt.items():
             for i in members:
                 logp = sentence_log_probs(adapter, ids[i], lm.vocab.eos_id, learn=False)
                 if p_ngram is not None:
-                    logp = numpy.log(lam * numpy.exp(logp) + (1.0 - lam) * p_ngram[i])
+                    logp = numpy.log(numpy.column_stack([numpy.exp(logp), p_ngram[i]]) @ weights)
                 scores[i] = float(logp.sum()) * LOG10_E
-            am = [entries[i][2] for i in members]
+            am = [nbest.hypotheses[i].am_score for i in members]
             combined = [lm_weight * scores[i] + (am_weight * a if a is not None else 0.0) for i, a in zip(members, am)]
             best = members[max(range(len(members)), key=lambda j: (combined[j], -j))]
             sentence_log_probs(adapter, ids[best], lm.vocab.eos_id, learn=True)
-    return rank_nbest(entries, scores, lm_weight, am_weight)
+    return scores
 
 
-def _ngram_probs(lm, ngram, texts, source):
-    """P_ngram of every token and end of each text, checked as rnnkit.lm.mix checks a mixture."""
-    from rnnkit.lm.mix import sentence_probs
+def rescore_nbest_adaptive(lm, lines, source, lm_weight=1.0, am_weight=1.0, dynamic=None, cache=None,
+                           ngram=None, lam=0.5):
+    """rnnkit.lm.score.rescore_nbest for tsv lines, adapting over the utterances in file order
+    (nbest_log10probs); with ``ngram`` (a loaded N-gram model) mixed with weight ``lam`` on the RNN."""
+    from rnnkit.lm.nbest import read_nbest_list
+
+    nbest = read_nbest_list(lines, source, format="tsv")
+    ngrams, weights = ([ngram], numpy.array([lam, 1.0 - lam])) if ngram is not None else ((), None)
+    scores = nbest_log10probs(lm, nbest, lm_weight, am_weight, dynamic, cache, ngrams, weights)
+    return rank_nbest(nbest.entries(), scores, lm_weight, am_weight)
+
+
+def _ngram_probs(lm, ngrams, texts, source):
+    """Per text, the (tokens + end, N-gram models) array of each N-gram's P of every token and
+    the end, the texts checked as rnnkit.lm.mix checks a mixture."""
+    from rnnkit.lm.mix import check_shared_vocabulary, ngram_probs
     from rnnkit.lm.tokenize import get_tokenizer
 
     cut = get_tokenizer(lm.tokenizer)
     sentences = [cut(t) for t in texts]
-    _, p = sentence_probs(lm, ngram, sentences, range(1, len(texts) + 1), source)
+    line_numbers = range(1, len(texts) + 1)
+    columns = []
+    for ngram in ngrams:
+        check_shared_vocabulary(lm, ngram, sentences, line_numbers, source)
+        columns.append(ngram_probs(ngram, sentences, source))
     ends = numpy.cumsum([len(s) + 1 for s in sentences])
-    return numpy.split(p, ends[:-1])
+    return numpy.split(numpy.column_stack(columns), ends[:-1])

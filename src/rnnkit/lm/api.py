@@ -35,7 +35,7 @@ from rnnkit.lm.generate import Sampler, generate
 from rnnkit.lm.model import RNNLM
 from rnnkit.lm.tokenize import get_tokenizer, read_lines, split_lines
 from rnnkit.lm.predict import check_top, predict
-from rnnkit.lm.results import Evaluation, MixEvaluation, RescoredNbest, WordScores
+from rnnkit.lm.results import AdaptedEvaluation, Evaluation, MixEvaluation, RescoredNbest, WordScores
 from rnnkit.lm.score import rank_nbest, read_nbest, rescore_nbest, score_lines, sentence_log_probs
 
 
@@ -141,14 +141,37 @@ class LanguageModel:
         return Evaluation(file=str(path), **r, independent=bool(independent), logprob=-r["nats_per_token"]
                           * r["tokens"] / math.log(10.0))
 
-    def word_scores(self, path, independent=False):
-        """`rnnkit eval --per-word`: (a WordScores per line, the Evaluation of them all, whose
-        totals are the exact sums of the per-token values)."""
+    def word_scores(self, path, independent=False, dynamic=None, cache=None, tune_on=None, log=None, mix=None,
+                    lam=0.5, mix_tune_on=None):
+        """`rnnkit eval --per-word`: (a WordScores per line, the evaluation of them all, whose
+        totals are the exact sums of the per-token values).
+
+        Each token's probability is that of the model ``evaluate`` / ``evaluate_mixed`` would
+        evaluate with the same arguments: with ``dynamic`` and/or ``cache`` the adapted one
+        (tuned on ``tune_on`` first), with ``mix`` (N-gram files; ``lam``, or the weights chosen
+        by EM on ``mix_tune_on``) the mixture. The evaluation is then an AdaptedEvaluation, a
+        MixEvaluation or an AdaptedMixEvaluation, its ``logprob`` the sum of the values.
+        """
+        adapting = dynamic is not None or cache is not None or tune_on is not None
+        if adapting:
+            _need_adapting(dynamic, cache, tune_on)
+            if independent:
+                raise OptionError("{independent} reads each line alone; {dynamic} and {cache} adapt over the "
+                                  "stream", "independent", "dynamic", "cache")
+        if mix is not None:
+            return self._mixed_word_scores(path, mix, lam, mix_tune_on, dynamic, cache, tune_on, log)
+        extra = {}
+        if adapting:
+            from rnnkit.lm.adapt_score import adapted_stream, tuned_settings
+
+            dynamic, cache, tuned = tuned_settings(self, dynamic, cache, tune_on, log)  # before FILE is read
         lines = read_lines(path)
         enc = encode_lines(lines, self.tokenizer, self.vocab)
         if enc.lines == 0:
             raise RnnkitError(f"{path}: no text (the file is empty or holds only blank lines)")
-        if independent:
+        if adapting:
+            logp, extra = adapted_stream(self, enc.ids, dynamic, cache, tuned, tune_on)
+        elif independent:
             logp = line_log_probs(self.model, enc.ids, self.vocab)
         else:
             logp = stream_log_probs(self.model, enc.ids, self.vocab.eos_id)
@@ -163,8 +186,31 @@ class LanguageModel:
             n = len(tokens) + 1
             out.append(WordScores(number, line, tokens + ["<eos>"], log10[at : at + n], unk[at : at + n]))
             at += n
-        evaluation = Evaluation(file=str(path), **r, independent=bool(independent), logprob=math.fsum(log10))
+        result = AdaptedEvaluation if adapting else Evaluation
+        evaluation = result(file=str(path), **r, independent=bool(independent), logprob=math.fsum(log10), **extra)
         return out, evaluation
+
+    def _mixed_word_scores(self, path, mix, lam, mix_tune_on, dynamic, cache, tune_on, log):
+        """word_scores with ``mix``: each token's log10 of the mixture, the evaluation evaluate_mixed's
+        (the static RNN reads each line from its start there, as with ``independent``)."""
+        from rnnkit.lm.mix import check_lambda, mixture_report, mixture_word_scores, ngram_list
+
+        if mix_tune_on is None:
+            check_lambda(lam)
+        models = ngram_list(mix)
+        if dynamic is not None or cache is not None or tune_on is not None:
+            from rnnkit.lm.adapt_score import mixed_text
+
+            r, text, weights = mixed_text(self, models, path, lam, dynamic, cache, tune_on, mix_tune_on, log,
+                                          keep_text=True)
+        else:
+            report, text, weights = mixture_report(self, models, str(path), lam=lam,
+                                                   tune_path=None if mix_tune_on is None else str(mix_tune_on))
+            report["lam"] = report.pop("lambda")
+            r = MixEvaluation(**report)
+        words = mixture_word_scores(text, weights)
+        r.logprob = math.fsum(v for w in words for v in w.log10probs)
+        return words, r
 
     def evaluate_mixed(self, path, ngram, lam=0.5, tune_on=None, dynamic=None, cache=None, tune_adapting_on=None,
                        log=None):
@@ -173,9 +219,9 @@ class LanguageModel:
         ``ngram``: one file or a list (or NgramModels already loaded); ``lam``: the RNN's weight in [0, 1], the
         N-gram models sharing the rest equally; ``tune_on``: a held-out text to
         choose every weight on instead, by EM (SRILM's compute-best-mix).
-        With ``dynamic`` and/or ``cache`` (one N-gram model) the RNN reads the text as one adapting
-        stream (an AdaptedMixEvaluation); ``tune_adapting_on``: a validation text to choose their
-        settings and then λ on.
+        With ``dynamic`` and/or ``cache`` the RNN reads the text as one adapting stream (an
+        AdaptedMixEvaluation); ``tune_adapting_on``: a validation text to choose their settings
+        and then the weights on.
         """
         from rnnkit.lm.mix import check_lambda, mixture_report, ngram_list
 
@@ -185,13 +231,9 @@ class LanguageModel:
             from rnnkit.lm.adapt_score import mixed_text
 
             _need_adapting(dynamic, cache, tune_adapting_on)
-            if isinstance(ngram, (list, tuple)):
-                if len(ngram) != 1:
-                    raise OptionError("{dynamic} and {cache} mix with one N-gram model", "dynamic", "cache")
-                ngram = ngram[0]
             return mixed_text(self, ngram, path, lam, dynamic, cache, tune_adapting_on, tune_on, log)
-        r = mixture_report(self, ngram_list(ngram), str(path), lam=lam,
-                           tune_path=None if tune_on is None else str(tune_on))
+        r, _, _ = mixture_report(self, ngram_list(ngram), str(path), lam=lam,
+                                 tune_path=None if tune_on is None else str(tune_on))
         r["lam"] = r.pop("lambda")
         return MixEvaluation(**r)
 
@@ -235,18 +277,17 @@ class LanguageModel:
         ``ppl``, ``unk_targets``, ``logprob_without_unk``), each line from the start state;
         ``per_word``: with each token's log10 probability. ``row["logprob"]`` reads it as the dict it once was.
         With ``dynamic`` and/or ``cache`` (rnnkit.lm.adapt) the model learns from each line after
-        scoring it, in order (no per-word values then)."""
+        scoring it, in order (the per-word values are the adapted model's)."""
         if isinstance(lines, str):
             lines = split_lines(lines)
         if dynamic is not None or cache is not None:
             from rnnkit.lm.adapt_score import score_lines_adaptive
 
-            if per_word:
-                raise OptionError("{per_word} is not given with {dynamic} or {cache} yet", "per_word", "dynamic", "cache")
-            return score_lines_adaptive(self, list(lines), dynamic, cache)
+            return score_lines_adaptive(self, list(lines), dynamic, cache, per_word=per_word)
         return score_lines(self.model, self.vocab, self.tokenizer, list(lines), per_word=per_word)
 
-    def rescore_nbest_list(self, nbest, lm_weight=1.0, am_weight=1.0, mix=None, lam=0.5, tune_on=None):
+    def rescore_nbest_list(self, nbest, lm_weight=1.0, am_weight=1.0, mix=None, lam=0.5, tune_on=None, dynamic=None,
+                           cache=None):
         """Re-score an rnnkit.lm.nbest.NbestList (any format): a RescoredNbest with the new LM
         log10 score of every candidate in the file's order and the utterances re-ranked.
 
@@ -254,20 +295,37 @@ class LanguageModel:
         score is then the mixture, with ``lam``
         the RNN's weight (the N-gram models sharing the rest), or every weight
         chosen by EM on the held-out text ``tune_on``.
+        ``dynamic``, ``cache`` (rnnkit.lm.adapt): the RNN adapts over the utterances in file
+        order, learning from each one's first-ranked candidate (rnnkit.lm.adapt_score); the
+        held-out text for the weights is then read the same way, line after line.
         """
         from rnnkit.lm.mix import check_lambda, mixture_sentence_log10probs, mixture_weights, ngram_list
 
         check_weights(lm_weight, am_weight)
+        adapting = dynamic is not None or cache is not None
         texts = [h.text for h in nbest.hypotheses]
-        weights = None
+        weights, ngrams = None, []
         if mix is None:
             if tune_on is not None:
                 raise OptionError("{tune_on} needs {mix}: N-gram models to mix with", "tune_on", "mix")
-            scores = [row.logprob for row in score_lines(self.model, self.vocab, self.tokenizer, texts)]
         else:
             if tune_on is None:
                 check_lambda(lam)
-            weights, ngrams = mixture_weights(self, ngram_list(mix), lam, tune_on)
+            rnn_probs = None
+            if adapting:
+                from functools import partial
+
+                from rnnkit.lm.adapt_score import lines_probs
+
+                rnn_probs = partial(lines_probs, self, dynamic, cache)
+            weights, ngrams = mixture_weights(self, ngram_list(mix), lam, tune_on, rnn_probs)
+        if adapting:
+            from rnnkit.lm.adapt_score import nbest_log10probs
+
+            scores = nbest_log10probs(self, nbest, lm_weight, am_weight, dynamic, cache, ngrams, weights)
+        elif mix is None:
+            scores = [row.logprob for row in score_lines(self.model, self.vocab, self.tokenizer, texts)]
+        else:
             scores = mixture_sentence_log10probs(self, ngrams, texts, weights, nbest.source)
         ranked = rank_nbest(nbest.entries(), scores, lm_weight, am_weight)
         return RescoredNbest(nbest, scores, ranked, None if weights is None else [float(w) for w in weights])
@@ -277,27 +335,20 @@ class LanguageModel:
         """Re-rank n-best lines ('utt_id<TAB>text[<TAB>score]'; see rnnkit.lm.score): one NbestResult
         per utterance, candidates best first; each unpacks as (utt, candidates).
 
-        ``mix``: an ARPA or binary N-gram file, or an NgramModel already loaded (rnnkit.ngram: a
-        server loads it once, not for every request); the LM score is then this model mixed
-        with it, ``lam`` the RNN's weight.
+        ``mix``: N-gram file(s) (ARPA or binary), or NgramModel(s) already loaded (rnnkit.ngram: a
+        server loads them once, not for every request); the LM score is then this model mixed
+        with them, ``lam`` the RNN's weight.
         ``dynamic``, ``cache`` (rnnkit.lm.adapt): the model adapts over the utterances in file order,
         learning from each one's first-ranked candidate (rnnkit.lm.adapt_score).
         """
         check_weights(lm_weight, am_weight)
-        if dynamic is not None or cache is not None:
-            from rnnkit.lm.adapt_score import rescore_nbest_adaptive
-            from rnnkit.lm.mix import check_lambda, load_compatible
-
-            if mix is not None:
-                check_lambda(lam)
-            ngram = load_compatible(self, mix) if mix is not None else None
-            return rescore_nbest_adaptive(self, list(lines), source, lm_weight, am_weight, dynamic, cache, ngram, lam)
-        if mix is None:
+        if mix is None and dynamic is None and cache is None:
             return rescore_nbest(self.model, self.vocab, self.tokenizer, list(lines), source, lm_weight, am_weight)
         from rnnkit.lm.nbest import read_nbest_list
 
         nbest = read_nbest_list(list(lines), source, format="tsv")
-        return self.rescore_nbest_list(nbest, lm_weight, am_weight, mix=mix, lam=lam).results
+        return self.rescore_nbest_list(nbest, lm_weight, am_weight, mix=mix, lam=lam, dynamic=dynamic,
+                                       cache=cache).results
 
     def tune_adaptation(self, valid, dynamic=None, cache=None, log=None):
         """(DynamicEval, NeuralCache, {"perplexity", "trials"}) chosen on the validation text ``valid``

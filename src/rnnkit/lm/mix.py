@@ -15,6 +15,8 @@ name would mix two different events, so such a text is refused.
 """
 
 import math
+from dataclasses import dataclass
+from functools import partial
 
 import numpy
 
@@ -135,21 +137,42 @@ def mixture_perplexity(columns, weights):
     return math.exp(-numpy.log(p).mean())
 
 
-def mixture_columns(rnn, ngrams, path):
-    """((tokens, 1 + len(ngrams)) array: P_rnn, then each N-gram's P, of every predicted
-    token of the text; the mask of its <unk> targets), each line scored from its start."""
-    sentences, line_numbers = sentences_from_lines(read_text_lines(path), rnn.tokenizer, source=path)
+@dataclass
+class MixedText:
+    """A text as both kinds of model read it: its ``lines``, the token lists of the non-empty
+    ones (``sentences``, at ``line_numbers``), and ``columns`` (tokens, 1 + N-gram models):
+    P_rnn, then each N-gram's P, of every token, the sentence ends included; ``unk``: which
+    targets are <unk> to the RNN."""
+
+    lines: list
+    sentences: list
+    line_numbers: list
+    columns: numpy.ndarray
+    unk: numpy.ndarray
+
+
+def static_rnn_probs(rnn, sentences):
+    """P_rnn of every token of the token lists (ends included), each from the start state."""
+    return numpy.exp(numpy.concatenate(rnn.token_logprobs(sentences)))
+
+
+def mixture_columns(rnn, ngrams, path, rnn_probs=None):
+    """The MixedText of a text file. ``rnn_probs(sentences)``: P_rnn of every token of the
+    token lists in order (default: static_rnn_probs, each line scored from its start; an
+    adapting RNN reads them as one stream, rnnkit.lm.adapt_score)."""
+    lines = read_text_lines(path)
+    sentences, line_numbers = sentences_from_lines(lines, rnn.tokenizer, source=path)
     if not sentences:
         raise RnnkitError(f"{path}: no text to evaluate")
     for ngram in ngrams:
         check_shared_vocabulary(rnn, ngram, sentences, line_numbers, path)
-    columns = [numpy.exp(numpy.concatenate(rnn.token_logprobs(sentences)))]
+    columns = [(rnn_probs or partial(static_rnn_probs, rnn))(sentences)]
     columns += [ngram_probs(ngram, sentences, path) for ngram in ngrams]
     unk = numpy.concatenate([[w == "<unk>" or w not in rnn.vocab for w in s] + [False] for s in sentences])
-    return numpy.column_stack(columns), unk
+    return MixedText(lines, sentences, line_numbers, numpy.column_stack(columns), unk)
 
 
-def mixture_report(rnn, ngram_paths, text_path, lam=0.5, tune_path=None):
+def mixture_report(rnn, ngram_paths, text_path, lam=0.5, tune_path=None, rnn_probs=None, ngrams=None):
     """`rnnkit eval --mix A [--mix B ..]`: the RNN, each N-gram model and their mixture on the same
     tokens, each with and without the <unk> targets.
 
@@ -158,17 +181,21 @@ def mixture_report(rnn, ngram_paths, text_path, lam=0.5, tune_path=None):
     (SRILM's compute-best-mix). The dict keeps the keys of the one-model report
     (``lambda`` is the RNN's weight, ``ngram_perplexity`` the first N-gram's)
     and adds ``weights`` (the RNN's first), ``ngram_perplexities`` and the
-    ``*_without_unk`` figures.
+    ``*_without_unk`` figures. ``rnn_probs``: as mixture_columns takes it, on
+    both texts; ``ngrams``: the models of ngram_paths if already loaded.
+    Returns (the dict, the text's MixedText, the weights).
     """
-    ngrams = [load_compatible(rnn, p) for p in ngram_paths]
+    if ngrams is None:
+        ngrams = [load_compatible(rnn, p) for p in ngram_paths]
     report = {}
     if tune_path is not None:
-        columns, _ = mixture_columns(rnn, ngrams, tune_path)
+        columns = mixture_columns(rnn, ngrams, tune_path, rnn_probs).columns
         weights, iterations = em_weights(columns)
         report.update({"tuned_on": tune_path, "valid_mix_perplexity": mixture_perplexity(columns, weights)})
     else:
         weights = numpy.array([lam] + [(1.0 - lam) / len(ngrams)] * len(ngrams))
-    columns, unk = mixture_columns(rnn, ngrams, text_path)
+    text = mixture_columns(rnn, ngrams, text_path, rnn_probs)
+    columns, unk = text.columns, text.unk
     known = columns[~unk]
 
     def both(w):
@@ -188,17 +215,34 @@ def mixture_report(rnn, ngram_paths, text_path, lam=0.5, tune_path=None):
     })
     if tune_path is not None:
         report["em_iterations"] = iterations
-    return report
+    return report, text, weights
 
 
-def mixture_weights(rnn, ngram_paths, lam=0.5, tune_path=None):
+def mixture_word_scores(text, weights):
+    """One WordScores per non-empty line of a MixedText: the log10 of the mixture Σ_m w_m P_m
+    of each token, <eos> last (the N-gram's </s>)."""
+    from rnnkit.lm.results import WordScores
+
+    log10 = numpy.log10(text.columns @ numpy.asarray(weights, dtype=numpy.float64)).tolist()
+    unk = text.unk.tolist()
+    out, at = [], 0
+    for sentence, number in zip(text.sentences, text.line_numbers):
+        n = len(sentence) + 1
+        out.append(WordScores(number, text.lines[number - 1], sentence + ["<eos>"], log10[at : at + n],
+                              unk[at : at + n]))
+        at += n
+    return out
+
+
+def mixture_weights(rnn, ngram_paths, lam=0.5, tune_path=None, rnn_probs=None):
     """(weights, the N-gram models): the RNN's weight ``lam`` and an equal share of the
-    rest for each N-gram model, or all of them tuned by EM on ``tune_path``. ``ngram_paths``:
+    rest for each N-gram model, or all of them tuned by EM on ``tune_path`` (the RNN's
+    probabilities there from ``rnn_probs``, as mixture_columns takes it). ``ngram_paths``:
     files to read or NgramModels already loaded (load_compatible)."""
     ngrams = [load_compatible(rnn, p) for p in ngram_paths]
     if tune_path is None:
         return numpy.array([lam] + [(1.0 - lam) / len(ngrams)] * len(ngrams)), ngrams
-    columns, _ = mixture_columns(rnn, ngrams, str(tune_path))
+    columns = mixture_columns(rnn, ngrams, str(tune_path), rnn_probs).columns
     return em_weights(columns)[0], ngrams
 
 

@@ -225,6 +225,7 @@ class MixEvaluation(_Keys):
     ngram_perplexities: list = field(default_factory=list)
     ngram_perplexities_without_unk: list = field(default_factory=list)
     em_iterations: int = None
+    logprob: float = None  # with --per-word: log10 P of the text under the mixture, the exact sum of the values
 
     def to_json(self):
         head = {"tuned_on": self.tuned_on, "valid_mix_perplexity": self.valid_mix_perplexity} if self.tuned_on else {}

@@ -92,24 +92,28 @@ def score_lines(model, vocab, tokenizer, lines, per_word=False):
     unk_targets and logprob_without_unk; ``per_word``: with the log10 probability of each
     token (<eos> last), and logprob their exact sum."""
     tokens, ids, oov = encode_all(lines, tokenizer, vocab)
-    rows = []
-    for n, (text, toks, lp, k, i) in enumerate(zip(lines, tokens, sentence_log_probs(model, vocab, ids), oov, ids)):
-        count = len(toks) + 1
-        unk = xp.append(i == vocab.unk_id, False)  # the <eos> target is never <unk>
-        if per_word:
-            values = (lp * LOG10_E).tolist()
-            log10p = math.fsum(values)
-            known = math.fsum(v for v, u in zip(values, unk.tolist()) if not u)
-        else:
-            log10p = float(lp.sum()) * LOG10_E
-            known = float(lp[~unk].sum()) * LOG10_E
-        row = SentenceScore(line=n + 1, text=text, tokens=count, oov=k, logprob=log10p,
-                            ppl=10.0 ** (-log10p / count), unk_targets=int(unk.sum()), logprob_without_unk=known)
-        if per_word:
-            row.per_word = [{"token": t, "log10prob": v, "unk": bool(u)}
-                            for t, v, u in zip(list(toks) + ["<eos>"], values, unk.tolist())]
-        rows.append(row)
-    return rows
+    return [sentence_row(n + 1, text, toks, k, i, lp, vocab, per_word)
+            for n, (text, toks, lp, k, i) in enumerate(zip(lines, tokens, sentence_log_probs(model, vocab, ids), oov, ids))]
+
+
+def sentence_row(number, text, tokens, oov, ids, logp, vocab, per_word=False):
+    """The SentenceScore of line ``number`` from the natural-log probability of each of its
+    tokens and its end (``logp``); ``ids``: its token ids (without <eos>)."""
+    count = len(tokens) + 1
+    unk = xp.append(ids == vocab.unk_id, False)  # the <eos> target is never <unk>
+    if per_word:
+        values = (logp * LOG10_E).tolist()
+        log10p = math.fsum(values)
+        known = math.fsum(v for v, u in zip(values, unk.tolist()) if not u)
+    else:
+        log10p = float(logp.sum()) * LOG10_E
+        known = float(logp[~unk].sum()) * LOG10_E
+    row = SentenceScore(line=number, text=text, tokens=count, oov=oov, logprob=log10p,
+                        ppl=10.0 ** (-log10p / count), unk_targets=int(unk.sum()), logprob_without_unk=known)
+    if per_word:
+        row.per_word = [{"token": t, "log10prob": v, "unk": bool(u)}
+                        for t, v, u in zip(list(tokens) + ["<eos>"], values, unk.tolist())]
+    return row
 
 
 # --- n-best lists ------------------------------------------------------------------
