@@ -5,10 +5,14 @@
 It starts `rnnkit serve MODEL --port 0` (127.0.0.1 only) and runs, each with a
 fixed number of requests and a time cap, and stops by itself:
 
-1. batching: the same score requests sent by one client, one after another,
-   then by --clients clients at once (the server batches those that wait
-   together); throughput of each and their ratio. The two alternate
-   --rounds times, so that the load of a shared machine falls on both.
+1. batching: the same score requests sent by one client, one after another
+   (each sent when the answer to the one before has come), and by --clients
+   clients at once (the server batches those that wait together); throughput
+   of each and their ratio. After a warm-up of both kinds, the two alternate
+   --rounds times, each round in the other order, so that neither always runs
+   first and the load of a shared machine falls on both. Each run also
+   records the CPU time the server and the client spent per request, which a
+   busy machine disturbs less than the wall clock.
 2. mixed: --clients clients sending --requests requests, a mix of predict,
    score and rescore (n-best lists of 5); throughput, p50/p99 latency, errors,
    the server's memory (resident set, sampled every 0.25 s) at the start and
@@ -19,7 +23,9 @@ fixed number of requests and a time cap, and stops by itself:
    (the spot check: same tokens and probabilities to 1e-6).
 
 The machine's load (os.getloadavg) is recorded with every figure. Results:
-one JSON object on stdout, and --out FILE.
+one JSON object on stdout (and --out FILE), then a summary of the figures
+the issue asks for on stderr: the concurrent / sequential ratio, the command
+line / server ratio, p50 and p99, the server's memory.
 """
 
 import argparse
@@ -33,8 +39,6 @@ import subprocess
 import sys
 import tempfile
 import time
-
-import httpx
 
 
 def read_sentences(path, limit=5000):
@@ -81,6 +85,13 @@ def start_server(model, extra=()):
     raise SystemExit(f"the server did not start: {p.stderr.read()}")
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of process ``pid`` so far, all its threads."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -94,32 +105,80 @@ def percentile(xs, q):
     return xs[min(len(xs) - 1, max(0, math.ceil(q / 100 * len(xs)) - 1))] if xs else float("nan")
 
 
+class Connection:
+    """One keep-alive HTTP/1.1 connection to the server, written on asyncio's streams.
+
+    The load generator shares the machine with the server, so it should take as
+    little CPU as it can, and no more per request with 32 clients than with one:
+    httpx's client took 3.7-4.6 ms of CPU per request with one client and
+    6.3-8.2 ms with 32 (its connection pool), on a 2-core machine whose other
+    core the server needs. This one takes a fraction of a millisecond either way.
+    """
+
+    def __init__(self, url):
+        found = re.match(r"http://([^/:]+|\[[^\]]+\]):(\d+)/", url)
+        self.host, self.port = found.group(1).strip("[]"), int(found.group(2))
+        self.reader = self.writer = None
+
+    async def post(self, path, body):
+        """(status, body bytes) of POST ``path`` with the JSON ``body``."""
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        data = json.dumps(body).encode()
+        self.writer.write(b"POST /%s HTTP/1.1\r\nhost: %s\r\ncontent-type: application/json\r\n"
+                          b"content-length: %d\r\n\r\n%s" % (path.encode(), self.host.encode(), len(data), data))
+        head = (await self.reader.readuntil(b"\r\n\r\n")).decode("latin-1").lower()
+        status = int(head.split(" ", 2)[1])
+        length = re.search(r"\r\ncontent-length: *(\d+)", head)
+        if length:
+            answer = await self.reader.readexactly(int(length.group(1)))
+        else:  # chunked
+            parts = []
+            while size := int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16):
+                parts.append(await self.reader.readexactly(size))
+                await self.reader.readexactly(2)
+            await self.reader.readexactly(2)
+            answer = b"".join(parts)
+        if "\r\nconnection: close" in head:
+            await self.close()
+        return status, answer
+
+    async def close(self):
+        if self.writer is not None:
+            self.writer.close()
+            self.reader = self.writer = None
+
+
 async def run_clients(url, requests, clients, deadline_s):
-    """Send ``requests`` with ``clients`` at once; (wall seconds, latencies, errors, answers by index)."""
+    """Send ``requests`` with ``clients`` at once, each client one request after another
+    on its own connection; (wall seconds, latencies, errors, answers by index)."""
     queue = list(enumerate(requests))
     latencies, errors, answers = [], [], {}
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
-        stop = time.perf_counter() + deadline_s
+    stop = time.perf_counter() + deadline_s
 
-        async def worker():
+    async def worker():
+        connection = Connection(url)
+        try:
             while queue and time.perf_counter() < stop:
                 i, (kind, body) = queue.pop(0)
                 t = time.perf_counter()
                 try:
-                    r = await client.post(f"v1/{kind}", json=body)
-                except httpx.HTTPError as exc:
+                    status, answer = await asyncio.wait_for(connection.post(f"v1/{kind}", body), 120)
+                except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError) as exc:
                     errors.append(f"{kind}: {type(exc).__name__}")
+                    await connection.close()
                     continue
                 latencies.append(time.perf_counter() - t)
-                if r.status_code != 200:
-                    errors.append(f"{kind}: {r.status_code} {r.text[:200]}")
+                if status != 200:
+                    errors.append(f"{kind}: {status} {answer[:200].decode('utf-8', 'replace')}")
                 else:
-                    answers[i] = r.json()
+                    answers[i] = json.loads(answer)
+        finally:
+            await connection.close()
 
-        t0 = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(clients)))
-        return time.perf_counter() - t0, latencies, errors, answers
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(clients)))
+    return time.perf_counter() - t0, latencies, errors, answers
 
 
 def load():
@@ -132,17 +191,36 @@ def summary(wall, latencies, errors, n):
             "p50_ms": round(1000 * percentile(latencies, 50), 2), "p99_ms": round(1000 * percentile(latencies, 99), 2)}
 
 
-def batching_phase(url, sentences, args):
+def measured_run(url, pid, reqs, clients, duration):
+    """summary() of one run, with the server's and this client's CPU milliseconds per request."""
+    server0, client0 = cpu_seconds(pid), time.process_time()
+    wall, latencies, errors, _ = asyncio.run(run_clients(url, reqs, clients, duration))
+    done = max(1, len(latencies))
+    return {**summary(wall, latencies, errors, len(reqs)),
+            "server_cpu_ms_per_request": round(1000 * (cpu_seconds(pid) - server0) / done, 2),
+            "client_cpu_ms_per_request": round(1000 * (time.process_time() - client0) / done, 2)}
+
+
+def batching_phase(url, pid, sentences, args):
     reqs = make_requests(sentences, args.batch_requests, args.seed + 1, kinds=("score",))
+    # a warm-up of both kinds, not counted: first calls (threads started, BLAS's and the
+    # recurrent loops' thread counts measured) would otherwise fall on whichever runs first
+    warm = make_requests(sentences, min(64, len(reqs)), args.seed + 3, kinds=("score",))
+    asyncio.run(run_clients(url, warm[:8], 1, args.duration))
+    asyncio.run(run_clients(url, warm, args.clients, args.duration))
     rounds = []
-    for _ in range(args.rounds):
-        one = asyncio.run(run_clients(url, reqs, 1, args.duration))
-        many = asyncio.run(run_clients(url, reqs, args.clients, args.duration))
-        rounds.append({"sequential": summary(*one[:3], len(reqs)), "concurrent": summary(*many[:3], len(reqs)),
-                       "load": load()})
+    for n in range(args.rounds):
+        runs = {}
+        for kind in (("sequential", "concurrent") if n % 2 == 0 else ("concurrent", "sequential")):
+            runs[kind] = measured_run(url, pid, reqs, 1 if kind == "sequential" else args.clients, args.duration)
+        rounds.append({"first": "sequential" if n % 2 == 0 else "concurrent", "sequential": runs["sequential"],
+                       "concurrent": runs["concurrent"], "load": load()})
     ratios = [r["concurrent"]["throughput_rps"] / r["sequential"]["throughput_rps"] for r in rounds]
+    cpu = [r["sequential"]["server_cpu_ms_per_request"] / max(1e-9, r["concurrent"]["server_cpu_ms_per_request"])
+           for r in rounds]
     return {"requests": len(reqs), "sentences_per_request": "1-4", "rounds": rounds,
-            "ratio": [round(x, 2) for x in ratios], "ratio_median": round(sorted(ratios)[len(ratios) // 2], 2)}
+            "ratio": [round(x, 2) for x in ratios], "ratio_median": round(sorted(ratios)[len(ratios) // 2], 2),
+            "server_cpu_ratio": [round(x, 2) for x in cpu]}
 
 
 def mixed_phase(url, pid, sentences, args):
@@ -216,14 +294,16 @@ def cli_phase(url, model, reqs, answers, args):
     rnd = random.Random(args.seed + 2)
     picked = rnd.sample([i for i in answers], min(args.cli_requests, len(answers)))
     times, server_times, checked, wrong = [], [], 0, []
-    with tempfile.TemporaryDirectory() as tmp, httpx.Client(base_url=url, timeout=60) as client:
+    with tempfile.TemporaryDirectory() as tmp:
         for i in picked:
             kind, body = reqs[i]
             seconds, cli = cli_answer(model, kind, body, tmp)
             times.append(seconds)
-            t = time.perf_counter()
-            client.post(f"v1/{kind}", json=body).raise_for_status()  # the same request, alone, to the server
-            server_times.append(time.perf_counter() - t)
+            # the same request, alone, to the server (a fresh connection, as a new client would open)
+            wall, latencies, errors, _ = asyncio.run(run_clients(url, [(kind, body)], 1, 60))
+            if errors:
+                raise SystemExit(f"the server failed a request it had answered: {errors[0]}")
+            server_times.append(latencies[0])
             checked += 1
             if not same(kind, answers[i], cli):
                 wrong.append(i)
@@ -237,7 +317,7 @@ def cli_phase(url, model, reqs, answers, args):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", required=True, help="a language model directory (e.g. the PTB 1x200 model)")
+    p.add_argument("--model", required=True, help="a language model directory (e.g. a PTB model of rnnkit train)")
     p.add_argument("--text", required=True, help="sentences to draw requests from, one per line")
     p.add_argument("--clients", type=int, default=32)
     p.add_argument("--requests", type=int, default=960, help="requests of the mixed run")
@@ -252,7 +332,7 @@ def main():
     server, url = start_server(args.model)
     try:
         result = {"model": args.model, "clients": args.clients, "cpus": os.cpu_count(), "load_start": load()}
-        result["batching"] = batching_phase(url, sentences, args)
+        result["batching"] = batching_phase(url, server.pid, sentences, args)
         reqs, answers, result["mixed"] = mixed_phase(url, server.pid, sentences, args)
         result["cli"] = cli_phase(url, args.model, reqs, answers, args)
         result["load_end"] = load()
@@ -264,6 +344,28 @@ def main():
     if args.out:
         with open(args.out, "w") as f:
             f.write(text + "\n")
+    print_summary(result, sys.stderr)
+
+
+def print_summary(r, out):
+    b, m, c = r["batching"], r["mixed"], r["cli"]
+    seq = [x["sequential"]["throughput_rps"] for x in b["rounds"]]
+    conc = [x["concurrent"]["throughput_rps"] for x in b["rounds"]]
+    lines = [
+        f"model {r['model']}, {r['cpus']} CPUs, load {r['load_start']} at the start, {r['load_end']} at the end",
+        f"batching, {b['requests']} score requests: {r['clients']} concurrent / 1 sequential = "
+        f"{', '.join(f'{x:.2f}x' for x in b['ratio'])} (median {b['ratio_median']:.2f}x; requests/s "
+        f"{seq} one after another, {conc} at once); server CPU per request, sequential / concurrent: "
+        f"{', '.join(f'{x:.2f}x' for x in b['server_cpu_ratio'])}",
+        f"mixed, {m['requests']} requests from {r['clients']} clients: {m['done']} done, {m['errors']} errors, "
+        f"{m['throughput_rps']} requests/s, p50 {m['p50_ms']:.1f} ms, p99 {m['p99_ms']:.1f} ms",
+        f"server memory over the mixed run: {m['memory']['start_mb']} MB at the start, {m['memory']['end_mb']} MB "
+        f"at the end, {m['memory']['max_mb']} MB at most",
+        f"command line per request / server: p50 {c['cli_p50_ms']:.0f} ms / {c['server_alone_p50_ms']:.1f} ms = "
+        f"{c['speedup_p50']}x; answers checked against the command line: {c['answers_checked']}, "
+        f"different: {len(c['answers_different'])}",
+    ]
+    print("\n".join(lines), file=out)
 
 
 if __name__ == "__main__":

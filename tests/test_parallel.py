@@ -154,3 +154,33 @@ def test_step_threads_runs_the_loop_with_the_threads_chosen(monkeypatch):
     seen.clear()
     Layer().forward(small)
     assert seen == [top]
+
+
+def test_measured_blas_threads_tries_both_per_size_and_keeps_the_faster(monkeypatch):
+    from rnnkit import parallel
+
+    blas = parallel._blas_controller()
+    if blas is None or blas.get_num_threads() < 2:
+        pytest.skip("needs a BLAS that threadpoolctl can limit, with at least two threads")
+    top = blas.get_num_threads()
+    monkeypatch.setattr(parallel, "_choices", {})
+    monkeypatch.setenv("RNNKIT_STEP_THREADS", "1")
+    with parallel.measured_blas_threads("test", 100):
+        assert blas.get_num_threads() == 1
+    monkeypatch.setenv("RNNKIT_STEP_THREADS", "auto")
+    seen = {50: [], 5000: []}
+    for _ in range(2 * parallel.PROBES + 2):
+        for units in seen:
+            with parallel.measured_blas_threads("test", units):
+                n = blas.get_num_threads()
+                seen[units].append(n)
+                # one thread is faster for the small work, every thread for the large
+                time.sleep(units * (1e-5 if (n == 1) == (units < 1000) else 3e-5))
+    assert blas.get_num_threads() == top
+    for units, chosen in ((50, 1), (5000, top)):
+        assert sorted(seen[units][:2 * parallel.PROBES]) == [1] * parallel.PROBES + [top] * parallel.PROBES
+        assert seen[units][2 * parallel.PROBES:] == [chosen, chosen]
+    with pytest.raises(ZeroDivisionError):  # an error in the body: the thread count is restored
+        with parallel.measured_blas_threads("test", 50):
+            1 / 0
+    assert blas.get_num_threads() == top

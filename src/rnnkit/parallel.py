@@ -236,6 +236,44 @@ def step_threads(method):
     return run
 
 
+@contextmanager
+def measured_blas_threads(kind, units):
+    """Run the body with the BLAS thread count (one, or all of them) measured faster for work
+    of this ``kind`` and size, as step_threads does for a recurrent layer's loop.
+
+    For a call whose products are large or small from one call to the next (a server's batch
+    of however many requests waited): ``units`` is how much work this call does, calls are
+    compared per unit and in buckets of a power of two of units. A small product gains little
+    from a second thread, and on a busy machine the second thread's late start costs more than
+    it saves; a large one on a quiet machine runs nearly twice as fast. RNNKIT_STEP_THREADS=N
+    fixes the count here too.
+    """
+    blas = _blas_controller()
+    top = blas.get_num_threads() if blas is not None else 1
+    if top <= 1:
+        yield
+        return
+    units = max(1, int(units))
+    fixed = _fixed_step_threads()
+    if fixed is not None:
+        threads, exploring, choice = min(fixed, top), False, None
+    else:
+        now = time.monotonic()
+        load = _load_average(now)
+        choice = _choices.setdefault((kind, units.bit_length(), top), ThreadChoice())
+        threads, exploring = choice.pick(top, now, load)
+    start = time.perf_counter()
+    if threads < top:
+        blas.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        if threads < top:
+            blas.set_num_threads(top)
+    if exploring:
+        choice.record(threads, (time.perf_counter() - start) / units, top, time.monotonic(), load)
+
+
 def _with_threads(blas, threads, top, method, *args, **kwargs):
     if threads >= top:
         return method(*args, **kwargs)

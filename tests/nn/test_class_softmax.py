@@ -83,3 +83,14 @@ def test_bad_input(rng):
         layer.loss(numpy.zeros((3, 4)), numpy.zeros(3, int))
     with pytest.raises(ValueError, match="word_class"):
         ClassSoftmax(5, 12, numpy.zeros(11, int))
+
+
+def test_extra_targets_of_some_rows(rng):
+    layer = _layer(rng)
+    h, targets = rng.standard_normal((9, 5)), rng.integers(0, 12, 9)
+    rows, more = numpy.array([8, 0, 0, 4]), numpy.array([3, 11, 0, 4])
+    own, extra = layer.token_log_probs(h, targets, extra=(rows, more))
+    logp = layer.log_probs(h)
+    assert numpy.allclose(own, logp[numpy.arange(9), targets]) and numpy.allclose(extra, logp[rows, more])
+    with pytest.raises(ValueError, match="extra rows"):
+        layer.token_log_probs(h, targets, extra=(numpy.array([9]), numpy.array([0])))

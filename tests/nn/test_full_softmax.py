@@ -78,3 +78,22 @@ def test_full_softmax_rejects_bad_input(rng):
         head.loss(h.astype(numpy.float32), targets)
     with pytest.raises(ValueError, match=r"class ids must lie in \[0, 40\)"):
         head.token_log_probs(h, targets + 40)
+
+
+@pytest.mark.parametrize("n", [70, 300])  # one span, and blocks shared out among threads
+def test_extra_targets_of_some_rows_come_from_the_same_pass(rng, n):
+    head = FullSoftmax(5, 40, seed=0, dtype=numpy.float64)
+    head.params["c"][...] = rng.standard_normal(40)
+    h, targets = rng.standard_normal((n, 5)) * 3, rng.integers(0, 40, n)
+    h[7] *= 40  # a row shifted by its maximum (SHIFT_FREE)
+    rows = numpy.array([n - 1, 0, 7, 7, 33, 0, n // 2])
+    more = rng.integers(0, 40, rows.size)
+    own, extra = head.token_log_probs(h, targets, extra=(rows, more))
+    logp = log_softmax(h @ head.params["V"].T + head.params["c"])
+    assert numpy.allclose(own, logp[numpy.arange(n), targets], atol=1e-12)
+    assert numpy.allclose(extra, logp[rows, more], atol=1e-12)
+    assert numpy.array_equal(own, head.token_log_probs(h, targets))
+    with pytest.raises(ValueError, match="extra rows"):
+        head.token_log_probs(h, targets, extra=(numpy.array([n]), numpy.array([0])))
+    with pytest.raises(ValueError, match="extra targets"):
+        head.token_log_probs(h, targets, extra=(numpy.array([0]), numpy.array([40])))

@@ -179,3 +179,77 @@ async def test_a_score_request_is_answered_while_a_long_generation_streams(engin
     monkeypatch.undo()
     # and the score between two tokens changed nothing in the text
     assert events[-1]["generated_text"] == engine.models["zh"].model.generate("我", 1000, seed=7)
+
+
+@pytest.mark.anyio
+async def test_the_model_thread_runs_the_model_step_alone_for_score_and_rescore_together(engine, monkeypatch):
+    """Text is cut and rows are made off the model thread; on it, one id_logprobs call takes the
+    sentences of every request that waited, score and rescore requests alike."""
+    import rnnkit.serve.app as app_module
+    from rnnkit.serve.app import create_app
+
+    lm = engine.models["en"].model
+    threads, calls = {"encode": set(), "rows": set(), "model": set()}, []
+    real_encode, real_rows, real_logprobs = engine.encode, engine.score_rows, lm.id_logprobs
+    entered, release = threading.Event(), threading.Event()
+
+    def encode(*args):
+        threads["encode"].add(threading.current_thread().name)
+        return real_encode(*args)
+
+    def rows(*args):
+        threads["rows"].add(threading.current_thread().name)
+        return real_rows(*args)
+
+    def id_logprobs(id_lists):
+        threads["model"].add(threading.current_thread().name)
+        calls.append(len(id_lists))
+        entered.set()
+        release.wait(10)
+        return real_logprobs(id_lists)
+
+    monkeypatch.setattr(engine, "encode", encode)
+    monkeypatch.setattr(engine, "score_rows", rows)
+    monkeypatch.setattr(lm, "id_logprobs", id_logprobs)
+    app = create_app(engine)
+    nbest = [{"utt": "u", "candidates": [{"text": "the cat sat", "am_score": -1.0},
+                                         {"text": "the cat sat on the mat", "am_score": -2.0}]}]
+    answers = {}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+
+        async def post(name, path, body):
+            answers[name] = (await client.post(path, json=body)).json()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(post, "first", "/v1/score", {"model": "en", "sentences": ["the dog"]})
+            await anyio.to_thread.run_sync(entered.wait, 10)  # it holds the model thread
+            tg.start_soon(post, "score", "/v1/score", {"model": "en", "sentences": ["a cat", "the mat"],
+                                                       "per_word": True})
+            tg.start_soon(post, "rescore", "/v1/rescore", {"model": "en", "nbest": nbest})
+            await anyio.sleep(0.05)
+            release.set()
+        monkeypatch.setattr(app_module, "OFF_LOOP_CHARS", 5)  # a large request: its text work on a helper thread
+        release.set()
+        big = (await client.post("/v1/score", json={"model": "en", "sentences": ["the cat sat on the mat"]})).json()
+        monkeypatch.undo()
+        alone = {name: (await client.post(path, json=body)).json() for name, path, body in [
+            ("score", "/v1/score", {"model": "en", "sentences": ["a cat", "the mat"], "per_word": True}),
+            ("rescore", "/v1/rescore", {"model": "en", "nbest": nbest})]}
+    app.state.worker.close()
+    assert calls == [1, 4, 1]  # the score's two sentences and the rescore's two candidates: one call
+    assert threads["model"] == {"rnnkit-model_0"}
+    assert len(threads["encode"]) == 2 and not any(t.startswith("rnnkit-model") for t in threads["encode"])
+    assert threads["rows"] == {threading.main_thread().name} and big["results"][0]["tokens"] == 7
+    # the same answers as alone, to float32's rounding (a batch's products are of other shapes)
+    assert _numbers_close(answers["score"], alone["score"]) and _numbers_close(answers["rescore"], alone["rescore"])
+    assert [len(r["words"]) for r in answers["score"]["results"]] == [3, 3]
+
+
+def _numbers_close(a, b):
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_numbers_close(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(_numbers_close(x, y) for x, y in zip(a, b))
+    if isinstance(a, float):
+        return a == pytest.approx(b, rel=1e-6, abs=1e-9)
+    return a == b

@@ -36,7 +36,7 @@ from rnnkit.lm.model import RNNLM
 from rnnkit.lm.tokenize import get_tokenizer, read_lines, split_lines
 from rnnkit.lm.predict import check_top, predict
 from rnnkit.lm.results import AdaptedEvaluation, Evaluation, MixEvaluation, RescoredNbest, WordScores
-from rnnkit.lm.score import rank_nbest, read_nbest, rescore_nbest, score_lines, sentence_log_probs
+from rnnkit.lm.score import EncodedLines, rank_nbest, read_nbest, rescore_nbest, score_lines, sentence_log_probs
 
 
 def check_weights(lm_weight, am_weight):
@@ -285,6 +285,21 @@ class LanguageModel:
 
             return score_lines_adaptive(self, list(lines), dynamic, cache, per_word=per_word)
         return score_lines(self.model, self.vocab, self.tokenizer, list(lines), per_word=per_word)
+
+    def encode(self, lines):
+        """The first step of ``score``, which needs no model (any thread): the lines cut and looked
+        up, an rnnkit.lm.score.EncodedLines. ``id_logprobs(encoded.ids)`` is the model's step and
+        ``encoded.scores(...)`` of its answer the rows ``score`` returns; a server runs the model
+        step alone on its model thread, for many requests' sentences at once."""
+        if isinstance(lines, str):
+            lines = split_lines(lines)
+        return EncodedLines.of(list(lines), self.tokenizer, self.vocab)
+
+    def id_logprobs(self, id_lists):
+        """The model's step of ``score``: for each sentence (an array of ids, without its end), the
+        natural-log probabilities of its tokens and its end, one float64 array of len + 1 each.
+        Each sentence from the start state; the output layer runs once per distinct prefix."""
+        return sentence_log_probs(self.model, self.vocab, list(id_lists))
 
     def rescore_nbest_list(self, nbest, lm_weight=1.0, am_weight=1.0, mix=None, lam=0.5, tune_on=None, dynamic=None,
                            cache=None):

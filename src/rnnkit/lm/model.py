@@ -212,6 +212,15 @@ class RNNLM(LanguageNetwork):
         h = self.hidden_states(ids, state)
         return self.output.log_probs(xp.ascontiguousarray(h[-1]))
 
+    def token_log_probs_at(self, ids, rows, targets, state=None, extra=None):
+        """log o_t[target] at some steps only: the recurrent layers read ids (T, B), the output layer
+        runs at ``rows`` (flat indices into the T x B steps, t * B + b) for ``targets`` (one each).
+        ``extra`` (rows' positions in ``rows``, targets): more targets of those rows, then
+        returned second. Sets final_state."""
+        h = self.hidden_states(ids, state)
+        T, B, H = h.shape
+        return self.output.token_log_probs(h.reshape(T * B, H)[rows], targets, extra)
+
     def token_log_probs(self, ids, targets, state=None):
         """log o_t[targets_t] only: (T, B). Cheaper than log_probs with the class softmax."""
         h = self.hidden_states(ids, state)

@@ -22,6 +22,7 @@ and each list is printed best first.
 """
 
 import math
+from dataclasses import dataclass
 
 from rnnkit.backend import xp
 from rnnkit.errors import RnnkitError
@@ -51,6 +52,52 @@ def _groups(lengths, batch):
         yield group
 
 
+def shared_prefixes(id_lists):
+    """Which positions of the sentences repeat an earlier one's: (own, forks, copies).
+
+    Position t of a sentence (its token t + 1, or its end, predicted from its
+    first t tokens and the start state) depends on those t tokens only. Sorted
+    (by their bytes: sentences that share a prefix are neighbours, and each
+    shares its longest one, k tokens, with the one before it), a sentence takes
+    its positions t < k from the one before (same prefix, same target); at
+    t = k the two predict different tokens from the same distribution, which
+    is read from the row of the sentence that computes it (a fork); positions
+    after k are its own. A sentence equal to the one before is copied whole.
+
+    own[i]: the first position sentence i computes itself (len + 1: none);
+    forks: [(i, j, t)]: i's position t is read from j's row at t, for i's target;
+    copies: [(i, p, k)], in an order where p is complete before i: i's first k positions are p's.
+    Every distinct prefix is computed once; n-best candidates, which share much, and
+    the first position of every sentence (the start state's distribution) gain most.
+    """
+    order = sorted(range(len(id_lists)), key=lambda i: id_lists[i].tobytes())
+    own, forks, copies = [0] * len(id_lists), [], []
+    path = []  # [(first position, the sentence that computes it)] along the previous sentence's prefixes
+    prev = None
+    for i in order:
+        ids = id_lists[i]
+        if prev is None:
+            path.append((0, i))
+            prev = i
+            continue
+        before = id_lists[prev]
+        m = min(len(before), len(ids))
+        differ = xp.flatnonzero(before[:m] != ids[:m])
+        k = int(differ[0]) if differ.size else m
+        while path[-1][0] > k:
+            path.pop()
+        if k == len(ids) == len(before):  # the same sentence again
+            own[i] = len(ids) + 1
+            copies.append((i, prev, len(ids) + 1))
+            continue
+        copies.append((i, prev, k))
+        forks.append((i, path[-1][1], k))
+        own[i] = k + 1
+        path.append((k + 1, i))
+        prev = i
+    return own, forks, copies
+
+
 def sentence_log_probs(model, vocab, id_lists, batch=SCORE_BATCH):
     """Natural-log probabilities of every token and the final <eos> of each sentence.
 
@@ -58,25 +105,57 @@ def sentence_log_probs(model, vocab, id_lists, batch=SCORE_BATCH):
     float64 array per sentence, of length len + 1. Sentences of similar length
     are run together, each from the start state; the padding after a short
     sentence cannot change its scores, because the network only looks back.
+    The output layer, the costly part, runs only where it is needed: not on the
+    padding, and once for each distinct prefix (shared_prefixes), however many
+    sentences of the call share it; the many sentences of a server's batch
+    share more than the few of one request.
     """
     model.eval()
     eos = vocab.eos_id
-    out = [None] * len(id_lists)
-    for group in _groups([len(ids) for ids in id_lists], batch):
-        steps = max(len(id_lists[i]) for i in group) + 1
-        x = xp.full((steps, len(group)), eos, dtype=xp.int32)  # x[0] = <eos>: the start token
-        y = xp.full((steps, len(group)), eos, dtype=xp.int32)
+    lengths = [len(ids) for ids in id_lists]
+    own, forks, copies = shared_prefixes(id_lists)
+    out = [xp.empty(n + 1, dtype=xp.float64) for n in lengths]
+    forks_of = {}  # the sentence whose row is read -> [(position, target, sentence)]
+    for i, j, t in forks:
+        forks_of.setdefault(j, []).append((t, int(id_lists[i][t]) if t < lengths[i] else eos, i))
+    forked = {}
+    computing = [i for i in range(len(id_lists)) if own[i] <= lengths[i]]
+    for group in _groups([lengths[i] for i in computing], batch):
+        group = [computing[g] for g in group]
+        B, steps = len(group), max(lengths[i] for i in group) + 1
+        x = xp.full((steps, B), eos, dtype=xp.int32)  # x[0] = <eos>: the start token
+        y = xp.full((steps, B), eos, dtype=xp.int32)
         for b, i in enumerate(group):
             ids = id_lists[i]
             x[1 : len(ids) + 1, b] = ids
             y[: len(ids), b] = ids  # and y[len(ids)] stays <eos>: the sentence's end
-        logp = xp.empty((steps, len(group)), dtype=xp.float64)
-        chunk, state = max(1, SCORE_ROWS // len(group)), None
-        for t in range(0, steps, chunk):
-            logp[t : t + chunk] = model.token_log_probs(x[t : t + chunk], y[t : t + chunk], state)
+        first = xp.array([own[i] for i in group])[None, :]
+        last = xp.array([lengths[i] for i in group])[None, :]
+        logp = xp.zeros((steps, B), dtype=xp.float64)
+        chunk, state = max(1, SCORE_ROWS // B), None
+        for t0 in range(0, steps, chunk):
+            t1 = min(steps, t0 + chunk)
+            t = xp.arange(t0, t1)[:, None]
+            rows = xp.flatnonzero((t >= first) & (t <= last))  # t * B + b, each sentence's own positions
+            extra = [(b, t, target, i) for b, j in enumerate(group) for t, target, i in forks_of.get(j, ())
+                     if t0 <= t < t1]
+            where = xp.full((t1 - t0) * B, -1, dtype=xp.int64)
+            where[rows] = xp.arange(rows.size)
+            extra_rows = xp.array([where[(t - t0) * B + b] for b, t, _, _ in extra], dtype=xp.int64)
+            extra_targets = xp.array([target for _, _, target, _ in extra], dtype=xp.int64)
+            values = model.token_log_probs_at(x[t0:t1], rows, y[t0:t1].reshape(-1)[rows], state,
+                                              (extra_rows, extra_targets) if extra else None)
             state = model.final_state
+            if extra:
+                values, extra_values = values
+                forked.update(zip([i for _, _, _, i in extra], extra_values.tolist()))
+            logp[t0:t1].reshape(-1)[rows] = values
         for b, i in enumerate(group):
-            out[i] = logp[: len(id_lists[i]) + 1, b].copy()
+            out[i][own[i]:] = logp[own[i] : lengths[i] + 1, b]
+    for i, p, k in copies:  # in order: p is complete before i
+        out[i][:k] = out[p][:k]
+        if i in forked:
+            out[i][k] = forked[i]
     return out
 
 
@@ -87,13 +166,41 @@ def encode_all(lines, tokenizer, vocab):
     return tokens, ids, oov
 
 
+@dataclass
+class EncodedLines:
+    """Lines cut by the tokenizer and looked up in the dictionary: the part of scoring that needs
+    no model (``LanguageModel.encode``), so that a server does it outside its model thread.
+
+    ``lines``, ``tokens`` (lists), ``ids`` (int32 arrays: what sentence_log_probs reads, alone
+    or among other requests' sentences), ``oov`` (counts), ``vocab``. ``scores(log_probs)``
+    makes the rows of ``score`` from sentence_log_probs's answer for ``ids``.
+    """
+
+    lines: list
+    tokens: list
+    ids: list
+    oov: list
+    vocab: object
+
+    @classmethod
+    def of(cls, lines, tokenizer, vocab):
+        tokens, ids, oov = encode_all(lines, tokenizer, vocab)
+        return cls(list(lines), list(tokens), list(ids), oov, vocab)
+
+    def scores(self, log_probs, per_word=False):
+        """One SentenceScore per line (see score_lines) from the natural-log probabilities of its tokens and end."""
+        if len(log_probs) != len(self.ids):
+            raise ValueError(f"{len(log_probs)} arrays of log-probabilities for {len(self.ids)} lines")
+        return [sentence_row(n + 1, text, toks, k, i, lp, self.vocab, per_word)
+                for n, (text, toks, lp, k, i) in enumerate(zip(self.lines, self.tokens, log_probs, self.oov, self.ids))]
+
+
 def score_lines(model, vocab, tokenizer, lines, per_word=False):
     """One SentenceScore per line: line, text, tokens (with <eos>), oov, logprob (log10), ppl,
     unk_targets and logprob_without_unk; ``per_word``: with the log10 probability of each
     token (<eos> last), and logprob their exact sum."""
-    tokens, ids, oov = encode_all(lines, tokenizer, vocab)
-    return [sentence_row(n + 1, text, toks, k, i, lp, vocab, per_word)
-            for n, (text, toks, lp, k, i) in enumerate(zip(lines, tokens, sentence_log_probs(model, vocab, ids), oov, ids))]
+    encoded = EncodedLines.of(lines, tokenizer, vocab)
+    return encoded.scores(sentence_log_probs(model, vocab, encoded.ids), per_word)
 
 
 def sentence_row(number, text, tokens, oov, ids, logp, vocab, per_word=False):

@@ -33,18 +33,28 @@ SHIFT_FREE = (-20.0, 60.0)
 ROWS_PER_PIECE = 1024  # of ∇V, when deferred: 1,024 x N x in multiply-adds a piece
 
 
-def xent_rows(work, targets, bias=None):
+def xent_rows(work, targets, bias=None, extra=None):
     """(NLL, sums) of every row of softmax(work + bias), (N,) float64 each.
 
     Computed in cache-sized blocks of ``work`` (N, V), which is left holding
     e^{x - a} (x = work + bias, a: the row's shift, see SHIFT_FREE), so that
     y = e^{x - a} / sums. ``bias`` (V,) is added inside the blocks: one pass
     over the (N, V) array fewer than adding it beforehand.
+
+    ``extra``: (rows, targets), two (E,) int arrays: more (row, target) pairs,
+    a row's distribution read for other targets than its own in the same
+    pass (scoring sentences that share a prefix and then part). Their NLL,
+    (E,) float64, is returned third: (NLL, sums, extra NLL).
     """
     N = work.shape[0]
     nll = xp.empty(N, dtype=xp.float64)
     sums = xp.empty(N, dtype=xp.float64)
     low, high = SHIFT_FREE
+    if extra is not None:
+        extra_rows, extra_targets = (xp.asarray(a) for a in extra)
+        by_row = xp.argsort(extra_rows, kind="stable")
+        extra_rows, extra_targets = extra_rows[by_row], extra_targets[by_row]
+        extra_nll = xp.empty(extra_rows.size, dtype=xp.float64)
 
     def rows(span):
         for lo in range(span[0], span[1], ROWS_PER_BLOCK):
@@ -57,15 +67,24 @@ def xent_rows(work, targets, bias=None):
             if shift.any():
                 block[shift] -= top[shift, None]  # now the row maximum is 0: e^x cannot overflow
             target_logit = block[xp.arange(n), targets[lo:lo + n]].astype(xp.float64)
+            if extra is not None:
+                e0, e1 = xp.searchsorted(extra_rows, [lo, lo + n])
+                extra_logit = block[extra_rows[e0:e1] - lo, extra_targets[e0:e1]].astype(xp.float64)
             xp.exp(block, out=block)
             # A float32 row sum is pairwise (error ~ log2(V) ulp) and twice as fast as one in float64.
             z = block.sum(axis=1).astype(xp.float64)
             sums[lo:lo + n] = z
             nll[lo:lo + n] = xp.log(z) - target_logit  # -log y_target = log Σ_j e^{x_j - a} - (x_target - a)
+            if extra is not None:
+                extra_nll[e0:e1] = xp.log(z[extra_rows[e0:e1] - lo]) - extra_logit
 
     # NumPy runs each pass on one core; the blocks are shared out among threads.
     parallel_map(rows, spans(N, ROWS_PER_BLOCK))
-    return nll, sums
+    if extra is None:
+        return nll, sums
+    out = xp.empty_like(extra_nll)
+    out[by_row] = extra_nll  # back to the order given
+    return nll, sums, out
 
 
 def xent_grad_rows(G, targets, sums):

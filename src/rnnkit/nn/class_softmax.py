@@ -21,7 +21,7 @@ from functools import partial
 from rnnkit.backend import as_dtype, rng as make_rng, xp
 from rnnkit.nn.init import glorot_uniform
 from rnnkit.nn.module import Module, check_array
-from rnnkit.nn.softmax import log_softmax
+from rnnkit.nn.softmax import check_extra, log_softmax
 
 
 def frequency_classes(counts, num_classes, power=0.5):
@@ -51,6 +51,7 @@ class ClassSoftmax(Module):
     Parameters: "Vc" (C x H), "bc" (C), "V" (vocab x H, rows in class order), "c" (vocab).
     loss(h (N, H), targets (N,)) -> mean nats (each token's in ``last_nll``);  backward_loss() -> dh (N, H)
     token_log_probs(h, targets) -> (N,) exact log P(target | h)
+    token_log_probs(h, targets, extra=(rows (E,), targets (E,))) -> ((N,), (E,)): and more targets of some rows
     log_probs(h) -> (N, vocab) exact log P(w | h) for every word (costs a full softmax)
     """
 
@@ -96,9 +97,15 @@ class ClassSoftmax(Module):
         cls = self.word_class[targets]
         return logp[xp.arange(len(targets)), cls], logp
 
-    def token_log_probs(self, h, targets):
+    def token_log_probs(self, h, targets, extra=None):
         check_array("h", h, 2, (None, self.hidden_size))
         check_array("targets", targets, 1, (h.shape[0],))
+        if extra is not None:
+            # A word's probability needs its own class's softmax: the extra pairs are rows of their own.
+            check_extra(extra, h.shape[0], self.vocab_size)
+            rows, more = extra
+            both = self.token_log_probs(xp.concatenate([h, h[rows]]), xp.concatenate([targets, more]))
+            return both[:h.shape[0]], both[h.shape[0]:]
         V, c = self.params["V"], self.params["c"]
         logp, _ = self._class_terms(h, targets)
         for k, idx, within in self._groups(targets):

@@ -10,7 +10,7 @@ numbers are those of the two layers one after the other (tests/nn compare them).
 from rnnkit.nn import _fast
 from rnnkit.nn.linear import Linear
 from rnnkit.nn.module import check_array, check_float
-from rnnkit.nn.softmax import check_logits, log_softmax
+from rnnkit.nn.softmax import check_extra, check_logits, log_softmax
 
 
 class FullSoftmax(Linear):
@@ -18,6 +18,7 @@ class FullSoftmax(Linear):
 
     loss(h (N, H), targets (N,)) -> mean nats (each token's in ``last_nll``);  backward_loss() -> dh (N, H)
     token_log_probs(h (N, H), targets (N,)) -> (N,) float64 log o_t[target]
+    token_log_probs(h, targets, extra=(rows (E,), targets (E,))) -> ((N,), (E,)): and more targets of some rows
     log_probs(h (N, H)) -> (N, vocab) log o_t
     """
 
@@ -55,9 +56,13 @@ class FullSoftmax(Linear):
     def log_probs(self, h):
         return log_softmax(self.forward(h))
 
-    def token_log_probs(self, h, targets):
-        # The softmax's cache-sized blocks, without the (N, vocab) array of log_probs.
-        return -_fast.xent_rows(self._logits(h, targets), targets, bias=self.params.get("c"))[0]
+    def token_log_probs(self, h, targets, extra=None):
+        # The softmax's cache-sized blocks, without the (N, vocab) array of log_probs;
+        # a row's extra targets are read in the same pass, from the same sums.
+        if extra is not None:
+            check_extra(extra, h.shape[0], self.out_features)
+        r = _fast.xent_rows(self._logits(h, targets), targets, bias=self.params.get("c"), extra=extra)
+        return -r[0] if extra is None else (-r[0], -r[2])
 
     def _logits(self, h, targets):
         """V h without c, checked: (N, vocab)."""

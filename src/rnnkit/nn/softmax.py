@@ -75,3 +75,17 @@ def check_logits(logits, targets):
     V = logits.shape[1]
     if targets.size and (targets.min() < 0 or targets.max() >= V):
         raise ValueError(f"targets: class ids must lie in [0, {V}), got {targets.min()}..{targets.max()}")
+
+
+def check_extra(extra, rows, classes):
+    """ValueError unless ``extra`` is (rows (E,), targets (E,)) of ints: rows in [0, rows), targets in [0, classes)."""
+    if not isinstance(extra, (tuple, list)) or len(extra) != 2:
+        raise ValueError("extra: expected (rows, targets), two arrays of the same length")
+    r, t = extra
+    check_array("extra rows", r, 1)
+    check_array("extra targets", t, 1, (r.shape[0],))
+    for name, a, top in (("rows", r, rows), ("targets", t, classes)):
+        if a.dtype.kind not in "iu":
+            raise ValueError(f"extra {name}: expected integers, got dtype {a.dtype}")
+        if a.size and (a.min() < 0 or a.max() >= top):
+            raise ValueError(f"extra {name}: must lie in [0, {top}), got {a.min()}..{a.max()}")

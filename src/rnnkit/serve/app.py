@@ -8,6 +8,7 @@ and an exception in one request is answered with a 500 of that form while the
 server goes on serving.
 """
 
+import asyncio
 import json
 import logging
 import secrets
@@ -132,13 +133,14 @@ def create_app(engine, limits=None, cors_origins=()):
     async def score(req: S.ScoreRequest):
         """log10 probability and perplexity of each sentence (as `rnnkit score --json`), and of all together."""
         entry = engine.pick(req.model, ("lm",), "score")
-        rows = await worker.score((entry.id, req.per_word), partial(engine.score, entry, per_word=req.per_word),
-                                  req.sentences)
-        for n, row in enumerate(rows, 1):
-            row["line"] = n  # numbered within this request, not the batch it ran in
+        size = sum(map(len, req.sentences))
+        encoded = await _off_loop(size, engine.encode, entry, req.sentences)
+        # the model's step alone on the model thread, with the other requests' sentences waiting beside it
+        log_probs = await worker.score(entry.id, partial(engine.log_probs, entry), encoded.ids)
+        rows = await _off_loop(size if req.per_word else 0, engine.score_rows, encoded, log_probs, req.per_word)
         logprob, tokens = sum(r["logprob"] for r in rows), sum(r["tokens"] for r in rows)
         total = {"sentences": len(rows), "tokens": tokens, "logprob": logprob, "ppl": 10.0 ** (-logprob / tokens)}
-        return {"model": entry.id, "results": rows, "total": total}
+        return _json({"model": entry.id, "results": rows, "total": total})
 
     @app.post("/v1/rescore", response_model=S.RescoreResponse, tags=["language model"], responses=ERRORS)
     async def rescore(req: S.RescoreRequest):
@@ -147,9 +149,16 @@ def create_app(engine, limits=None, cors_origins=()):
             raise RnnkitError(f"more than {S.L.MAX_NBEST_CANDIDATES} candidates in one request")
         entry = engine.pick(req.model, ("lm",), "rescore")
         nbest = [u.model_dump() for u in req.nbest]
-        mix = req.mix.model_dump(by_alias=True) if req.mix else None
-        results = await worker.run(engine.rescore, entry, nbest, req.lm_weight, req.am_weight, mix)
-        return {"model": entry.id, "results": results}
+        if req.mix:  # the N-gram side has no batch: the whole of it on the model thread
+            results = await worker.run(engine.rescore_mixed, entry, nbest, req.lm_weight, req.am_weight,
+                                       req.mix.model_dump(by_alias=True))
+            return {"model": entry.id, "results": results}
+        size = sum(len(c.text) for u in req.nbest for c in u.candidates)
+        entries, encoded = await _off_loop(size, engine.nbest_entries, entry, nbest)
+        # the candidates are sentences to score: batched with the score requests of the same model
+        log_probs = await worker.score(entry.id, partial(engine.log_probs, entry), encoded.ids)
+        results = engine.ranked(entries, encoded, log_probs, req.lm_weight, req.am_weight)
+        return _json({"model": entry.id, "results": results})
 
     @app.post("/v1/fill", response_model=S.FillResponse, response_model_exclude_none=True,
               tags=["cloze model"], responses=ERRORS)
@@ -185,6 +194,29 @@ def create_app(engine, limits=None, cors_origins=()):
                            allow_headers=["content-type"])
     app.add_middleware(Gate, limits=limits)
     return app
+
+
+# Text work of a request (cutting sentences, making rows) runs on the event loop when it is
+# small, which costs nothing more; above this many characters it goes to a helper thread,
+# so that a request of 256 long sentences (jieba is slow) cannot hold up the others.
+OFF_LOOP_CHARS = 20_000
+
+
+async def _off_loop(size, fn, *args):
+    if size <= OFF_LOOP_CHARS:
+        return fn(*args)
+    return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+
+def _json(body):
+    """``body`` as the JSON answer, written here: a score answer is plain lists and numbers, and
+    the response model's checking and encoding of it cost more than the rest of the event loop's
+    work. A non-finite number (which JSON cannot hold) goes the response model's way: null."""
+    try:
+        return Response(json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")),
+                        media_type="application/json")
+    except ValueError:
+        return body
 
 
 def _sse(data):

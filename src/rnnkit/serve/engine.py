@@ -1,19 +1,20 @@
 """The loaded models, and what each endpoint asks of them, as JSON-ready dicts.
 
 Only the public API is used: rnnkit.LanguageModel, rnnkit.ClozeLM and the
-N-gram model object. Each answer has the fields of the matching command's
+N-gram model object (and rnnkit.lm.score's n-best reading and ranking, which
+LanguageModel.rescore_nbest is made of). Each answer has the fields of the matching command's
 ``--json`` output, so the server and the command line agree (the tests check
 it). Nothing here knows about HTTP; the paths it opens are the ones given on
 the command line, never one from a request.
 """
 
-import math
 import os
 from dataclasses import dataclass
 
 from rnnkit.errors import RnnkitError
+from rnnkit.lm.score import rank_nbest, read_nbest
+from rnnkit.parallel import measured_blas_threads
 
-LOG10_E = 1.0 / math.log(10.0)
 # Training options that name files on the server's disk: not shown to clients.
 PRIVATE_TRAINING_KEYS = ("corpus", "valid", "vocab")
 
@@ -64,6 +65,12 @@ def load_model_dir(path, verify=True):
             return "cloze", ClozeLM.load(path, verify)
         except RnnkitError:
             raise first from None
+
+
+def _nbest_lines(nbest):
+    """The request's n-best list as the lines of `rnnkit score --nbest`'s file (utt, text, score)."""
+    return [f"{u['utt']}\t{c['text']}" + ("" if c.get("am_score") is None else f"\t{c['am_score']!r}")
+            for u in nbest for c in u["candidates"]]
 
 
 def _unique_id(path, taken):
@@ -126,30 +133,58 @@ class Engine:
                     "predictions": [{"token": p.token, "probability": p.probability} for p in r.predictions]}
         return r.to_json()
 
-    @staticmethod
-    def score(entry, sentences, per_word=False):
-        """`rnnkit score --json`: one row per sentence (line numbered from 1), with its words if asked."""
-        lm = entry.model
-        rows = [r.to_json() for r in lm.score(list(sentences))]
-        if per_word:
-            from rnnkit.lm.tokenize import get_tokenizer
+    # Scoring in three steps, so that the model thread does the model's work alone, for many
+    # requests at once: the text is cut and looked up before (encode, nbest_entries), the rows
+    # are made after (score_rows, ranked), both off the model thread; in between,
+    # LanguageModel.id_logprobs runs on it, on every waiting request's sentences together.
 
-            cut = get_tokenizer(lm.tokenizer)
-            token_lists = [cut(s) for s in sentences]
-            for row, tokens, logp in zip(rows, token_lists, lm.token_logprobs(token_lists)):
-                row["words"] = [{"token": t, "logprob": float(x) * LOG10_E}
-                                for t, x in zip(tokens + ["<eos>"], logp)]
+    @staticmethod
+    def encode(entry, sentences):
+        """The sentences cut and looked up (LanguageModel.encode: no model work)."""
+        return entry.model.encode(sentences)
+
+    @staticmethod
+    def log_probs(entry, id_lists):
+        """The model's step, on the model thread, for every sentence of a batch (LanguageModel.id_logprobs).
+
+        BLAS's threads are measured per batch size (rnnkit.parallel.measured_blas_threads): a
+        lone request's products are small, a batch of many requests' large, and which gains
+        from a second thread depends on that and on what else the machine runs."""
+        positions = sum(len(ids) + 1 for ids in id_lists)
+        with measured_blas_threads(("score", entry.id), positions):
+            return entry.model.id_logprobs(id_lists)
+
+    @staticmethod
+    def score_rows(encoded, log_probs, per_word=False):
+        """`rnnkit score --json` rows (line numbered from 1) from the model's answer, with the words if asked."""
+        rows = []
+        for r in encoded.scores(log_probs, per_word):
+            row = {"line": r.line, "text": r.text, "tokens": r.tokens, "oov": r.oov, "logprob": r.logprob,
+                   "ppl": r.ppl}
+            if per_word:
+                row["words"] = [{"token": w["token"], "logprob": w["log10prob"]} for w in r.per_word]
+            rows.append(row)
         return rows
 
-    def rescore(self, entry, nbest, lm_weight, am_weight, mix=None):
-        """`rnnkit score --nbest --json [--mix]`: each utterance's candidates, best first."""
-        lines = [f"{u['utt']}\t{c['text']}" + ("" if c.get("am_score") is None else f"\t{c['am_score']!r}")
-                 for u in nbest for c in u["candidates"]]
-        options = {}
-        if mix is not None:
-            # the N-gram model loaded at start: no file is read for a request
-            options = {"mix": self.pick(mix.get("ngram"), ("ngram",), "mixing").model, "lam": mix["lambda"]}
-        ranked = entry.model.rescore_nbest(lines, lm_weight, am_weight, source="the n-best list", **options)
+    @staticmethod
+    def nbest_entries(entry, nbest):
+        """(entries [(utt, text, am_score)], their texts encoded) of an n-best list, checked as
+        `rnnkit score --nbest` checks its file."""
+        entries = read_nbest(_nbest_lines(nbest), "the n-best list")
+        return entries, entry.model.encode([text for _, text, _ in entries])
+
+    @staticmethod
+    def ranked(entries, encoded, log_probs, lm_weight, am_weight):
+        """`rnnkit score --nbest --json`: each utterance's candidates, best first."""
+        scores = [r.logprob for r in encoded.scores(log_probs)]
+        return [u.to_json() for u in rank_nbest(entries, scores, lm_weight, am_weight)]
+
+    def rescore_mixed(self, entry, nbest, lm_weight, am_weight, mix):
+        """`rnnkit score --nbest --json --mix` (on the model thread, whole): the N-gram model loaded
+        at start, so that no file is read for a request."""
+        ngram = self.pick(mix.get("ngram"), ("ngram",), "mixing").model
+        ranked = entry.model.rescore_nbest(_nbest_lines(nbest), lm_weight, am_weight, source="the n-best list", mix=ngram,
+                                           lam=mix["lambda"])
         return [u.to_json() for u in ranked]
 
     @staticmethod
