@@ -174,8 +174,8 @@ def test_measured_blas_threads_tries_both_per_size_and_keeps_the_faster(monkeypa
             with parallel.measured_blas_threads("test", units):
                 n = blas.get_num_threads()
                 seen[units].append(n)
-                # one thread is faster for the small work, every thread for the large
-                time.sleep(units * (1e-5 if (n == 1) == (units < 1000) else 3e-5))
+                # one thread is faster for the small work, every thread for the large (compared per unit)
+                time.sleep(0.02 if (n == 1) == (units < 1000) else 0.08)
     assert blas.get_num_threads() == top
     for units, chosen in ((50, 1), (5000, top)):
         assert sorted(seen[units][:2 * parallel.PROBES]) == [1] * parallel.PROBES + [top] * parallel.PROBES

@@ -114,6 +114,7 @@ async def test_32_concurrent_score_requests_are_batched_and_each_is_right(engine
         async with anyio.create_task_group() as tg:
             for i in range(32):
                 tg.start_soon(ask, i)
+    app.state.worker.close()  # no model thread left behind (it set BLAS's threads: OpenBLAS remembers)
     assert max(app.state.worker.batches) > 1 and sum(app.state.worker.batches) == 32
     for a, t in zip(alone, together):
         assert [r["line"] for r in t["results"]] == list(range(1, len(t["results"]) + 1))
