@@ -259,3 +259,16 @@ def test_tuning_finds_settings_at_least_as_good_as_its_start(trained_model, topi
     none, cache, report = adapt.tune(lm.model, ids, eos, None, start_c)
     static = math.exp(-adapt.stream_log_probs(lm.model, ids, eos).mean())
     assert none is None and cache.lam > 0 and cache.theta > 0.02 and report["perplexity"] < 0.9 * static
+
+
+def test_tuning_rejects_a_step_size_that_diverges_instead_of_failing(trained_model, topic):
+    # A PTB Elman model went from perplexity 171 to an OverflowError at the search's second step
+    # (lr 9e-4): a diverging trial must count as infinitely bad, and the search go on from the start.
+    model_dir, _, _ = trained_model
+    lm = LanguageModel.load(str(model_dir))
+    ids = encode_file(str(topic), lm.tokenizer, lm.vocab).ids
+    eos = lm.vocab.eos_id
+    huge = DynamicEval(lr=1e6, form="sgd", bptt=10)
+    assert not math.isfinite(adapt._perplexity(adapt.stream_log_probs(lm.model, ids, eos, huge)))
+    dynamic, _, report = adapt.tune(lm.model, ids, eos, huge, None)
+    assert dynamic.lr < 1e6 and math.isfinite(report["perplexity"])

@@ -450,6 +450,13 @@ LAMBDAS = tuple(i / 100 for i in range(0, 61, 2))
 DECAYS = (0.0, 0.001, 0.003, 0.01, 0.03, 0.1)
 
 
+def _perplexity(log_probs):
+    """exp of the mean negative log-probability; inf where a trial diverged (a step size too
+    large for this model drives the scores to overflow or NaN): a setting to reject, not an error."""
+    mean_nll = -float(log_probs.mean())
+    return math.exp(mean_nll) if mean_nll < 700.0 else math.inf  # NaN fails the test too
+
+
 def tune(model, ids, eos_id, dynamic=None, cache=None, log=None):
     """The settings with the lowest perplexity on ``ids`` (validation text, never the test text).
 
@@ -464,12 +471,12 @@ def tune(model, ids, eos_id, dynamic=None, cache=None, log=None):
     trials = []
 
     def ppl(d):
-        value = math.exp(-float(stream_log_probs(model, ids, eos_id, d).mean()))
+        value = _perplexity(stream_log_probs(model, ids, eos_id, d))
         trials.append(({"dynamic": asdict(d)}, value))
         say(f"  dynamic {d.form} lr {d.lr:g} decay {d.decay:g}: perplexity {value:.2f}")
         return value
 
-    best_ppl = math.exp(-float(stream_log_probs(model, ids, eos_id).mean()))
+    best_ppl = _perplexity(stream_log_probs(model, ids, eos_id))
     say(f"  static: perplexity {best_ppl:.2f}")
     if dynamic is not None:
         best_ppl, dynamic = _search_lr(dynamic, ppl)
@@ -485,7 +492,7 @@ def tune(model, ids, eos_id, dynamic=None, cache=None, log=None):
         for theta in THETAS:
             p, has = cache_target_probs(states, ids, NeuralCache(cache.size, theta, 0.0))
             for lam in LAMBDAS:
-                value = math.exp(-float(mix_log_probs(model_logp, p, has, lam).mean()))
+                value = _perplexity(mix_log_probs(model_logp, p, has, lam))
                 if value < best[0]:
                     best = (value, NeuralCache(cache.size, theta, lam))
         best_ppl, cache = best[0], best[1] or NeuralCache(cache.size, cache.theta, 0.0)
@@ -508,6 +515,11 @@ def _search_lr(dynamic, ppl):
         return seen[key]
 
     best = (value_at(dynamic), dynamic)
+    for _ in range(20):  # a start that diverges says nothing of the direction: step down until one does not
+        if math.isfinite(best[0]):
+            break
+        smaller = at(best[1].lr / 10.0)
+        best = (value_at(smaller), smaller)
     for factor in (3.0, math.sqrt(3.0)):
         for direction in (factor, 1.0 / factor):
             while True:
