@@ -313,6 +313,20 @@ def ratio_summary(norms):
     )
 
 
+# Weight matrices per cell (the Elman layer's W, the GRU's three, the LSTM's four).
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+
+
+def fresh_memory_estimate(cfg, steps, batch, hidden):
+    """Bytes ``measure_fresh`` needs at most, about: the weights, their gradients and the
+    backward passes' copies (~8 H² per gate), the states and inputs of every step (~8 T B H
+    per gate) and the norms per distance (T x B), in float64. Generous (measured within
+    0.6-1x for H 32-2048); it is there to refuse sizes no machine holds before building them."""
+    h = cfg.get("hidden", hidden)
+    gates = GATES.get(cfg.get("cell"), 4)
+    return 8 * (gates * (8 * h * h + 8 * steps * batch * h) + steps * batch)
+
+
 def measure_fresh(cfg, steps=100, batch=32, hidden=64, input_size=None, seed=0, max_distance=None):
     """‖δ_k‖ / ‖δ_t‖ of a freshly initialised layer on random inputs (float64).
 

@@ -131,3 +131,36 @@ def test_prepare_starts_no_more_workers_than_chunks_and_checks_their_memory(tmp_
     assert main(["prepare", str(corpus), "--out", str(tmp_path / "f"), "--chunk-mb", "inf"]) == 2
     err_line = capsys.readouterr().err
     assert err_line.count("\n") == 1 and "--chunk-mb must be a positive number" in err_line
+
+
+@pytest.mark.parametrize("args", [["--hidden", "100000"], ["--steps", str(10**9), "--batch", str(10**9)],
+                                  ["--config", "cell=gru,hidden=60000"]])
+def test_gradflow_sizes_checked_before_building(args, capsys):
+    """--hidden 100000 was a MemoryError traceback after asking for 75 GiB, --steps/--batch 10**9 a ValueError."""
+    from rnnkit.cli import main
+
+    _, peak = _peak(lambda: main(["gradflow", *args, "--json", "--flow-only"]))
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "GiB of memory is available" in err and "needs about" in err, err
+    assert peak < 16 * 2**20  # importing the command's modules; nothing of the sizes asked for
+
+
+def test_gradflow_memory_estimate_covers_what_it_takes():
+    """The estimate is generous: above the measured peak of a small and a wide network."""
+    from rnnkit import gradflow
+
+    for cfg, steps, batch, hidden in ((dict(cell="lstm"), 30, 8, 32), (dict(cell="rnn"), 4, 2, 512)):
+        _, peak = _peak(lambda: gradflow.measure_fresh(cfg, steps=steps, batch=batch, hidden=hidden))
+        # beyond the fixed working set of the measurement (its row budget, about 60 MB), it grows with H² and T B H
+        assert peak < gradflow.fresh_memory_estimate(cfg, steps, batch, hidden) + 64 * 2**20
+
+
+@pytest.mark.parametrize("command", ["plot", "gradflow"])
+def test_dpi_is_capped(command, tmp_path, capsys):
+    """plot --dpi 1000000 ended in matplotlib's ValueError traceback, after trying."""
+    from rnnkit.cli import main
+
+    argv = ["plot", str(tmp_path)] if command == "plot" else ["gradflow", "--json"]
+    assert main([*argv, "--dpi", "1000000"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--dpi must be in 10..600" in err

@@ -20,6 +20,7 @@ NAME = "gradflow"
 HELP = "measure and draw how gradients vanish or explode back through time (‖δ_k‖/‖δ_t‖, 式3)"
 
 DEFAULT_OUT = "gradflow.png"
+MAX_DPI = 600  # 7,800 x 5,700 pixels: above it the figure's pixels alone take hundreds of MB
 
 
 def add_arguments(p):
@@ -53,7 +54,7 @@ def add_arguments(p):
                    help="leave out the clipping panels (always left out with --model)")
     p.add_argument("--out", metavar="FILE.png", help=f"write the figure here (default {DEFAULT_OUT}; "
                                                       "with --json only when given)")
-    p.add_argument("--dpi", type=int, default=100, help="pixels per inch of the PNG (100: 1300 x 950 pixels)")
+    p.add_argument("--dpi", type=int, default=100, help=f"pixels per inch of the PNG, 10..{MAX_DPI} (100: 1300 x 950 pixels)")
     p.add_argument("--json", action="store_true", help="print the numbers as one JSON document")
 
 
@@ -89,8 +90,8 @@ def _check_numbers(args):
         raise UsageError(f"--lr must be a positive number, got {args.lr}")
     if args.train_steps < 1:
         raise UsageError(f"--train-steps must be at least 1, got {args.train_steps}")
-    if args.dpi < 10:
-        raise UsageError(f"--dpi must be at least 10, got {args.dpi}")
+    if not 10 <= args.dpi <= MAX_DPI:
+        raise UsageError(f"--dpi must be in 10..{MAX_DPI}, got {args.dpi}")
     if args.init_scale is not None and not math.isfinite(args.init_scale):
         raise UsageError(f"--init-scale must be a finite number, got {args.init_scale}")
     if args.text and not args.model:
@@ -138,9 +139,24 @@ def _model_name(model_dir, cfg):
     return f"{name} ({arch})"
 
 
+def _check_memory(configs, args):
+    """Refuse, with the figure, fresh networks that no memory here holds (--hidden 100000 asked
+    for 75 GiB, --steps and --batch 10**9 for more than numpy can address), before building them."""
+    from rnnkit.lm.train.trainer import available_memory
+
+    have = available_memory()
+    for cfg in configs:
+        need = gradflow.fresh_memory_estimate(cfg, args.steps, args.batch, args.hidden)
+        if have is not None and need > have:
+            raise UsageError(f"measuring {cfg.get('label') or cfg.get('cell')} with hidden "
+                             f"{cfg.get('hidden', args.hidden)}, --steps {args.steps} and --batch {args.batch} "
+                             f"needs about {need / 2**30:,.1f} GiB; {have / 2**30:,.1f} GiB of memory is available")
+
+
 def run(args):
     _check_numbers(args)
     configs = _configs(args)
+    _check_memory(configs, args)
     draw = bool(args.out) or not args.json
     out = args.out or DEFAULT_OUT
     if draw:

@@ -19,6 +19,7 @@ HELP = "draw training and validation perplexity per epoch, with the learning rat
 
 DEFAULT_OUT = "training.png"
 
+MAX_DPI = 600  # 6,000 x 4,200 pixels: above it the figure's pixels alone take hundreds of MB (10**6 was a traceback)
 
 def add_arguments(p):
     p.add_argument("model_dirs", nargs="+", metavar="MODEL_DIR",
@@ -27,7 +28,7 @@ def add_arguments(p):
     p.add_argument("--label", action="append", metavar="NAME",
                    help="legend name of each run, in the order of the MODEL_DIRs (default: the directory name)")
     p.add_argument("--title", help="the figure's title")
-    p.add_argument("--dpi", type=int, default=100, help="pixels per inch (100: 1000 x 700 pixels)")
+    p.add_argument("--dpi", type=int, default=100, help=f"pixels per inch, 10..{MAX_DPI} (100: 1000 x 700 pixels)")
 
 
 def _metrics_path(path):
@@ -137,8 +138,8 @@ def run(args):
     labels = args.label or []
     if len(labels) > len(args.model_dirs):
         raise UsageError(f"{len(labels)} --label values for {len(args.model_dirs)} MODEL_DIRs")
-    if args.dpi < 10:
-        raise UsageError(f"--dpi must be at least 10, got {args.dpi}")
+    if not 10 <= args.dpi <= MAX_DPI:
+        raise UsageError(f"--dpi must be in 10..{MAX_DPI}, got {args.dpi}")
     if not args.out.lower().endswith(".png"):
         raise UsageError(f"--out {args.out}: figures are written as PNG; give a name ending in .png")
     runs = []
