@@ -58,10 +58,15 @@ def _save(fig, path, dpi):
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise RnnkitError(f"{path}: the directory {directory} does not exist")
-    try:
-        fig.savefig(path, dpi=dpi, format="png")
-    except OSError as exc:
-        raise RnnkitError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    import io as bytes_io
+
+    from rnnkit.lm.io import atomic_write
+
+    # rendered in memory, then written as every rnnkit file is (a temporary name, fsync, rename):
+    # a full disk or a kill mid-write leaves the figure that was there, not half a PNG
+    png = bytes_io.BytesIO()
+    fig.savefig(png, dpi=dpi, format="png")
+    atomic_write(path, png.getvalue())
     return path
 
 

@@ -188,6 +188,27 @@ def test_arpa_writer_fsyncs_the_file_then_the_directory(disk_events, tmp_path):
     _check_durable(disk_events, tmp_path / "m.bin")
 
 
+def test_figures_are_written_atomically(disk_events, model_copy, tmp_path, monkeypatch, capsys):
+    """plot (and gradflow) wrote the PNG in place: a full disk left half a figure over the old one."""
+    pytest.importorskip("matplotlib")
+    from rnnkit.cli import main
+
+    (tmp_path / "figures").mkdir()
+    out = tmp_path / "figures" / "curves.png"
+    assert main(["plot", str(model_copy), "--out", str(out), "--dpi", "20"]) == 0
+    _check_durable(disk_events, out)
+    before = out.read_bytes()
+
+    def no_space(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", no_space)
+    assert main(["plot", str(model_copy), "--out", str(out), "--dpi", "30"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "No space left" in err
+    assert out.read_bytes() == before and [p.name for p in out.parent.iterdir()] == ["curves.png"]
+
+
 # --- whole-directory saves -----------------------------------------------------------
 
 
