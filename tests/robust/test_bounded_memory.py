@@ -164,3 +164,23 @@ def test_dpi_is_capped(command, tmp_path, capsys):
     assert main([*argv, "--dpi", "1000000"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--dpi must be in 10..600" in err
+
+
+def test_local_ray_workers_checked_against_the_memory(tmp_path, monkeypatch):
+    """train --workers 100 (with --batch 100) started a hundred Ray processes on this machine, whatever it held."""
+    from rnnkit.scale import data_parallel
+
+    def no_ray(*args, **kw):
+        raise AssertionError("Ray was started")
+
+    monkeypatch.setattr(data_parallel, "available_memory", lambda: 4 * 2**30)
+    monkeypatch.setattr(data_parallel, "connect", no_ray)
+    tr, va = write_corpus(tmp_path / "train.txt", 300, seed=1), write_corpus(tmp_path / "valid.txt", 40, seed=2)
+    opts = dict(hidden=8, embed=8, batch=100, bptt=5, epochs=1)
+    with pytest.raises(OptionError, match=r"option 'workers' 100 local Ray workers need about 14\.\d GiB .* 4\.0 GiB"):
+        data_parallel.train_data_parallel(str(tr), str(va), str(tmp_path / "m"), opts, workers=100, quiet=True,
+                                          log=quiet)
+    # a cluster's workers are not on this machine: not checked here
+    with pytest.raises(AssertionError, match="Ray was started"):
+        data_parallel.train_data_parallel(str(tr), str(va), str(tmp_path / "m2"), opts, workers=100,
+                                          ray_address="10.0.0.1:6379", quiet=True, log=quiet)

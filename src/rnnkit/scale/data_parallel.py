@@ -23,11 +23,15 @@ import time
 from rnnkit.backend import xp
 from rnnkit.errors import OptionError
 from rnnkit.lm.train import state as checkpoint
-from rnnkit.lm.train.trainer import Diverged, Trainer, train
+from rnnkit.lm.train.options import memory_estimate
+from rnnkit.lm.train.trainer import Diverged, Trainer, available_memory, train
 from rnnkit.nn.embedding import scatter_add_rows
 from rnnkit.nn.optim import clip_scale
 from rnnkit.scale.cluster import LocalPool, RayPool, WorkerDied, connect
 from rnnkit.scale.replica import clear_grads, join_states, shares, split_state, write_grads
+
+# A Ray worker process with NumPy and rnnkit imported, before its replica: about this much.
+WORKER_PROCESS_BYTES = 150 << 20
 
 
 def sum_results(results):
@@ -74,6 +78,16 @@ class DataParallelTrainer(Trainer):
         if opts["batch"] < self.workers:
             raise OptionError(f"{{batch}} {opts['batch']} streams cannot be shared by {{workers}} {self.workers}",
                               "batch", "workers")
+        if self.backend == "ray" and self.ray_address is None:
+            # a local Ray instance starts one process per worker on this machine: refuse, with the
+            # figure, more than its memory holds (each process, and its replica of the model)
+            share = dict(opts, batch=-(-opts["batch"] // self.workers))
+            need = self.workers * (WORKER_PROCESS_BYTES + memory_estimate(share, len(self.vocab))[0])
+            have = available_memory()
+            if have is not None and need > have:
+                raise OptionError(f"{{workers}} {self.workers} local Ray workers need about {need / 2**30:,.1f} GiB "
+                                  f"(a process and a replica of the model each); {have / 2**30:,.1f} GiB of memory "
+                                  "is available", "workers")
 
     def _start_pool(self):
         self._check()
