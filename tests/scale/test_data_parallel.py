@@ -69,6 +69,22 @@ def test_sparse_gradients_are_summed_by_row():
     assert rows.tolist() == [0, 2, 5] and values[:, 0].tolist() == [4.0, 1.0, 10.0]
 
 
+def test_sparse_sum_adds_each_row_in_worker_order(rng):
+    # every row is worker 0 + worker 1 + worker 2, left to right, as the dense sum is
+    results = []
+    for _ in range(3):
+        rows = np.sort(rng.choice(50, 30, replace=False))
+        results.append((0.0, 1, {}, {"V": (rows, rng.standard_normal((30, 4)).astype(np.float32))}))
+    _, _, _, s = sum_results(results)
+    expected = {}
+    for r in results:
+        for row, value in zip(*r[3]["V"]):
+            expected[row] = expected[row] + value if row in expected else value.copy()
+    assert s["V"][0].tolist() == sorted(expected)
+    assert np.array_equal(s["V"][1], np.array([expected[row] for row in sorted(expected)]))
+    assert sum_results(results[:1])[3]["V"][1] is results[0][3]["V"][1]  # one worker: its gradient as it is
+
+
 @pytest.mark.parametrize("more", [{}, DROPOUT], ids=["no-dropout", "dropout"])
 @pytest.mark.parametrize("cell,softmax,lr", MODELS)
 def test_same_weights_as_one_process(tmp_path, cell, softmax, lr, more):

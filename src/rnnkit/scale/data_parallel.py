@@ -25,7 +25,6 @@ from rnnkit.errors import OptionError
 from rnnkit.lm.train import state as checkpoint
 from rnnkit.lm.train.options import memory_estimate
 from rnnkit.lm.train.trainer import Diverged, Trainer, available_memory, train
-from rnnkit.nn.embedding import scatter_add_rows
 from rnnkit.nn.optim import clip_scale
 from rnnkit.scale.cluster import LocalPool, RayPool, WorkerDied, connect
 from rnnkit.scale.replica import clear_grads, join_states, shares, split_state, write_grads
@@ -35,20 +34,29 @@ WORKER_PROCESS_BYTES = 150 << 20
 
 
 def sum_results(results):
-    """(loss sum, tokens, dense sum, sparse sum) of the workers' step results, added in worker order."""
+    """(loss sum, tokens, dense sum, sparse sum) of the workers' step results, added in worker order.
+
+    A sparse gradient's rows are distinct within each worker (Module.grad_rows), so each worker's values go
+    into the union's rows with one fancy ``+=``: a row's sum is worker 0 + worker 1 + ..., left to right like
+    the dense sums. (scatter_add_rows over the concatenation, used before, took 36 of the driver's 49 ms a
+    step for PTB's class softmax at 2 workers, 2 x 6,226 rows of V; this takes 5.)
+    """
     loss = sum(r[0] for r in results)
     tokens = sum(r[1] for r in results)
+    if len(results) == 1:
+        return loss, tokens, results[0][2], results[0][3]
     dense = {k: g.copy() for k, g in results[0][2].items()}
     for r in results[1:]:
         for k, g in r[2].items():
             dense[k] += g
     sparse = {}
     for name in results[0][3]:
-        rows = xp.concatenate([r[3][name][0] for r in results])
-        values = xp.concatenate([r[3][name][1] for r in results])
-        unique, where = xp.unique(rows, return_inverse=True)
+        parts = [r[3][name] for r in results]
+        unique = xp.unique(xp.concatenate([rows for rows, _ in parts]))
+        values = parts[0][1]
         total = xp.zeros((unique.size,) + values.shape[1:], dtype=values.dtype)
-        scatter_add_rows(total, where, values)
+        for rows, values in parts:
+            total[xp.searchsorted(unique, rows)] += values
         sparse[name] = (unique, total)
     return loss, tokens, dense, sparse
 
