@@ -203,18 +203,20 @@ def test_every_mixed_distribution_sums_to_one_and_holds_the_scores(name, rng):
     assert len(a.memory.values) == 7
 
 
-def test_the_cache_is_the_formula(rng):
-    """p_cache(w | h_t) = Σ 1[x_{i+1} = w] exp(θ h_t·h_i) / Σ exp(θ h_t·h_i) over the N states before t."""
-    cache = NeuralCache(size=3, theta=0.5, lam=0.2)
-    h = rng.standard_normal((6, 4))
-    y = rng.integers(0, 5, 6)
-    p, has = adapt.cache_target_probs(h, y, cache, block=4)  # two blocks: the memory carries over
+@pytest.mark.parametrize("size, block", [(3, 4), (5, 2), (2, 7), (8, 3), (4, 4)])
+def test_the_cache_is_the_formula(rng, size, block):
+    """p_cache(w | h_t) = Σ 1[x_{i+1} = w] exp(θ h_t·h_i) / Σ exp(θ h_t·h_i) over the N states before t,
+    the stream cut into blocks shorter and longer than N (the memory carries over)."""
+    cache = NeuralCache(size=size, theta=0.5, lam=0.2)
+    h = rng.standard_normal((14, 4))
+    y = rng.integers(0, 5, 14)
+    p, has = adapt.cache_target_probs(h, y, cache, block=block)
     assert not has[0] and has[1:].all()
-    for t in range(1, 6):
-        keys = range(max(0, t - 3), t)
+    for t in range(1, 14):
+        keys = range(max(0, t - size), t)
         w = np.array([math.exp(0.5 * h[t] @ h[i]) for i in keys])
         want = sum(wi for wi, i in zip(w, keys) if y[i] == y[t]) / w.sum()
-        assert p[t] == pytest.approx(want, rel=1e-12)
+        assert p[t] == pytest.approx(want, rel=1e-12, abs=1e-300)
 
 
 def test_the_cache_on_kept_states_equals_the_cache_while_scoring(trained_model, topic):

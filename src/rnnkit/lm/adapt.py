@@ -133,24 +133,36 @@ class CacheMemory:
 
     def weights(self, h, keys):
         """Row t: softmax of θ h_t · h_i over the N keys before segment position t (all zero if none)."""
+        e, total = self._match(h, keys)
+        return e / xp.where(total > 0, total, 1.0)[:, None]
+
+    def _match(self, h, keys):
+        """(exp(θ h_t · h_i - a_t) over the keys allowed to row t, zero elsewhere (T, M + T); its row sums)."""
         T, M = h.shape[0], keys.shape[0] - h.shape[0]
-        scores = self.cache.theta * (h.astype(xp.float64) @ keys.T)
-        j = xp.arange(M + T)[None, :]
+        scores = (self.cache.theta * h.astype(xp.float64)) @ keys.T  # θ on the small side of the product
+        # Row t may use keys M+t-N .. M+t-1. Only two triangles of the (T, M + T) array are
+        # barred: the segment's own states from t on (in the last T columns) and, once the
+        # memory is full, its t oldest keys (in the first T columns); the columns between are
+        # allowed to every row, so the mask is built for these 2T columns only.
+        edge = xp.unique(xp.concatenate([xp.arange(min(T, M + T)), xp.arange(M, M + T)]))
         now = M + xp.arange(T)[:, None]  # the key index of h_t itself: keys strictly before it count
-        allowed = (j < now) & (j >= now - self.cache.size)
-        scores[~allowed] = -xp.inf
+        barred = (edge[None, :] >= now) | (edge[None, :] < now - self.cache.size)
+        block = scores[:, edge]
+        block[barred] = -xp.inf
+        scores[:, edge] = block
         top = scores.max(axis=1, keepdims=True)
         top[~xp.isfinite(top)] = 0.0
-        w = xp.exp(scores - top)
-        total = w.sum(axis=1, keepdims=True)
-        return w / xp.where(total > 0, total, 1.0)
+        scores -= top
+        e = xp.exp(scores, out=scores)
+        return e, e.sum(axis=1)
 
     def target_probs(self, h, targets):
         """(p_cache(target_t | h_t) (T,), whether row t had any key (T,) bool), the memory unchanged."""
         keys, values = self._all(h, targets)
-        w = self.weights(h, keys)
-        p = (w * (values[None, :] == targets[:, None].astype(xp.int64))).sum(axis=1)
-        return p, w.sum(axis=1) > 0
+        e, total = self._match(h, keys)
+        rows, cols = xp.nonzero(values[None, :] == targets[:, None].astype(xp.int64))  # the keys followed by y_t
+        p = xp.bincount(rows, weights=e[rows, cols], minlength=h.shape[0])
+        return p / xp.where(total > 0, total, 1.0), total > 0
 
     def distributions(self, h, targets, vocab_size):
         """(p_cache over the whole vocabulary (T, vocab) float64, whether row t had any key)."""
