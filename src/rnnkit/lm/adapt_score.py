@@ -26,7 +26,7 @@ from functools import partial
 import numpy
 
 from rnnkit.backend import xp
-from rnnkit.lm.adapt import Adapter, stream_log_probs, tune
+from rnnkit.lm.adapt import Adapter, report, stream_log_probs, tune
 from rnnkit.lm.data import ID_DTYPE, encode_file
 from rnnkit.lm.results import AdaptedEvaluation, AdaptedMixEvaluation
 from rnnkit.lm.score import LOG10_E, encode_all, rank_nbest, sentence_row
@@ -56,8 +56,6 @@ def adapted_stream(lm, ids, dynamic=None, cache=None, tuned=None, tune_path=None
 def evaluate_text(lm, path, dynamic=None, cache=None, tune_path=None, log=None):
     """An AdaptedEvaluation: `rnnkit eval` with --dynamic and/or --cache (and --tune): evaluate's
     numbers, the settings used, the speed, and with ``tune_path`` the validation perplexity they reached."""
-    from rnnkit.lm.adapt import report
-
     dynamic, cache, tuned = tuned_settings(lm, dynamic, cache, tune_path, log)
     enc = _encode(lm, path)
     logp, extra = adapted_stream(lm, enc.ids, dynamic, cache, tuned, tune_path)
@@ -78,12 +76,12 @@ def mixed_text(lm, arpa_paths, path, lam=0.5, dynamic=None, cache=None, tune_pat
     ngrams = [load_compatible(lm, m) for m in models]  # before tuning: a bad file fails at once
     dynamic, cache, tuned = tuned_settings(lm, dynamic, cache, tune_path, log)
     lambda_path = tune_path if tune_path is not None else lambda_path
-    report, text, weights = mixture_report(lm, models, str(path), lam, None if lambda_path is None else str(lambda_path),
-                                           rnn_probs=partial(stream_probs, lm, dynamic, cache), ngrams=ngrams)
-    report["lam"] = report.pop("lambda")
+    figures, text, weights = mixture_report(lm, models, str(path), lam, None if lambda_path is None else str(lambda_path),
+                                            rnn_probs=partial(stream_probs, lm, dynamic, cache), ngrams=ngrams)
+    figures["lam"] = figures.pop("lambda")
     if tuned is not None:
-        report["valid_perplexity"] = tuned["perplexity"]
-    r = AdaptedMixEvaluation(**report, dynamic=_asdict(dynamic), cache=_asdict(cache))
+        figures["valid_perplexity"] = tuned["perplexity"]
+    r = AdaptedMixEvaluation(**figures, dynamic=_asdict(dynamic), cache=_asdict(cache))
     return (r, text, weights) if keep_text else r
 
 
