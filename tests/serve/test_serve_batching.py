@@ -50,6 +50,26 @@ async def test_requests_waiting_together_run_as_one_call():
 
 
 @pytest.mark.anyio
+async def test_requests_still_being_read_join_the_batch_instead_of_the_first_running_alone():
+    # As under load: the clients' requests come back together, each after some turns of the
+    # event loop (its body read, checked, cut); the first must not be taken alone.
+    worker, fn = ModelWorker(), Recorder()
+    answers = {}
+
+    async def ask(i):
+        for _ in range(i):
+            await anyio.sleep(0)
+        answers[i] = await worker.score("m", fn, [f"s{i}"])
+
+    async with anyio.create_task_group() as tg:
+        for i in range(12):
+            tg.start_soon(ask, i)
+    worker.close()
+    assert worker.batches == [12]
+    assert answers == {i: [f"row of s{i}"] for i in range(12)}
+
+
+@pytest.mark.anyio
 async def test_a_batch_keeps_to_its_key_and_its_size():
     worker, fn = ModelWorker(max_sentences=5), Recorder()
     fn.release.clear()

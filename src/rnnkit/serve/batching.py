@@ -7,11 +7,14 @@ taking requests. Score requests do not queue one by one: while the worker is
 busy they gather, and when it is free all those for the same model (up to
 ``max_sentences`` sentences) run as one call, one forward pass over many
 sentences instead of many small ones; each request then gets its own rows
-back. No request waits for a timer: a lone request runs at once.
+back. No request waits for a timer: a lone request runs at once, and a batch
+is taken once the requests the event loop is reading have stopped arriving.
 """
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
+
+GATHER_TURNS = 64  # of the event loop, at most, while waiting requests still come (ModelWorker._gather)
 
 
 class ModelWorker:
@@ -40,6 +43,7 @@ class ModelWorker:
     async def _drain(self):
         try:
             while self._waiting:
+                await self._gather()
                 batch = self._take()
                 fn = batch[0][1]
                 sentences = [s for _, _, ss, _ in batch for s in ss]
@@ -58,6 +62,26 @@ class ModelWorker:
                     at += len(ss)
         finally:
             self._draining = False
+
+    async def _gather(self):
+        """Let the requests the event loop is already reading reach the queue before a batch is taken.
+
+        Under load the answers of one batch go out together and their clients' next
+        requests come back together, each after some turns of the event loop (its
+        body, its checking, its text cut). Taking at once ran the first of them alone
+        beside that work (measured: 11-22 ms for 1-3 sentences, against 3-5 ms alone),
+        then the rest; so one loop turn at a time while the queue still grows, at
+        most GATHER_TURNS. No timer: a lone request waits one turn of an idle loop.
+        """
+        n = -1
+        for _ in range(GATHER_TURNS):
+            if len(self._waiting) in (n, 0) or self._full():
+                break
+            n = len(self._waiting)
+            await asyncio.sleep(0)
+
+    def _full(self):
+        return sum(len(item[2]) for item in self._waiting) >= self.max_sentences
 
     def _take(self):
         """The oldest waiting request and every other one of its key that fits, in order."""
