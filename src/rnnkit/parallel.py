@@ -217,21 +217,8 @@ def step_threads(method):
         blas = _blas_controller()
         if blas is None or getattr(x, "ndim", 0) < 2 or x.shape[1] * self.hidden_size ** 2 <= SMALL_STEP:
             return method(self, x, *args, **kwargs)
-        top = blas.get_num_threads()
-        if top <= 1:  # already held to one (alongside, or the user's setting)
+        with _measured_threads(blas, (method.__qualname__, x.shape, self.hidden_size)):
             return method(self, x, *args, **kwargs)
-        fixed = _fixed_step_threads()
-        if fixed is not None:
-            return _with_threads(blas, min(fixed, top), top, method, self, x, *args, **kwargs)
-        now = time.monotonic()
-        load = _load_average(now)
-        choice = _choices.setdefault((method.__qualname__, x.shape, self.hidden_size), ThreadChoice())
-        threads, exploring = choice.pick(top, now, load)
-        start = time.perf_counter()
-        out = _with_threads(blas, threads, top, method, self, x, *args, **kwargs)
-        if exploring:
-            choice.record(threads, time.perf_counter() - start, top, time.monotonic(), load)
-        return out
 
     return run
 
@@ -249,18 +236,30 @@ def measured_blas_threads(kind, units):
     fixes the count here too.
     """
     blas = _blas_controller()
-    top = blas.get_num_threads() if blas is not None else 1
-    if top <= 1:
+    if blas is None:
         yield
         return
     units = max(1, int(units))
+    with _measured_threads(blas, (kind, units.bit_length(), blas.get_num_threads()), units):
+        yield
+
+
+@contextmanager
+def _measured_threads(blas, key, units=1):
+    """The body run with the thread count (one, or all) that ``key``'s ThreadChoice picks; while
+    that choice is being measured, the body's time per unit is recorded for it.
+    RNNKIT_STEP_THREADS=N fixes the count instead."""
+    top = blas.get_num_threads()
+    if top <= 1:  # already held to one (alongside, or the user's setting)
+        yield
+        return
     fixed = _fixed_step_threads()
     if fixed is not None:
-        threads, exploring, choice = min(fixed, top), False, None
+        threads, exploring = min(fixed, top), False
     else:
         now = time.monotonic()
         load = _load_average(now)
-        choice = _choices.setdefault((kind, units.bit_length(), top), ThreadChoice())
+        choice = _choices.setdefault(key, ThreadChoice())
         threads, exploring = choice.pick(top, now, load)
     start = time.perf_counter()
     if threads < top:
@@ -272,16 +271,6 @@ def measured_blas_threads(kind, units):
             blas.set_num_threads(top)
     if exploring:
         choice.record(threads, (time.perf_counter() - start) / units, top, time.monotonic(), load)
-
-
-def _with_threads(blas, threads, top, method, *args, **kwargs):
-    if threads >= top:
-        return method(*args, **kwargs)
-    blas.set_num_threads(threads)
-    try:
-        return method(*args, **kwargs)
-    finally:
-        blas.set_num_threads(top)
 
 
 _blas_lib = []
