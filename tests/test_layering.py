@@ -15,6 +15,7 @@ SRC = pathlib.Path(__file__).resolve().parents[1] / "src"
 # rnnkit.<first part of the name> -> layer
 LAYERS = {
     "errors": "foundation", "backend": "foundation", "parallel": "foundation", "blas_env": "foundation",
+    "durable": "foundation",
     "nn": "engine",
     "lm": "models", "ngram": "models", "gradflow": "models", "plots": "models", "datasets": "models",
     "": "api",  # rnnkit/__init__.py: LanguageModel, ClozeLM for outside code and front ends

@@ -33,6 +33,7 @@ import stat
 import struct
 
 from rnnkit.backend import xp
+from rnnkit.durable import sync_dir
 from rnnkit.errors import RnnkitError, WriteError
 from rnnkit.lm.lock import LOCK, process_alive
 
@@ -87,20 +88,6 @@ def atomic_write(path, data):
             raise WriteError(f"{path}: cannot write ({exc.strerror or exc})") from None
         raise
     sync_dir(directory)
-
-
-def sync_dir(directory):
-    """Make the renames in ``directory`` durable (where the system allows it)."""
-    try:
-        dir_fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
 
 
 _TEMP = re.compile(r"^\..+\.tmp(\d+)$")

@@ -14,6 +14,7 @@ import tempfile
 
 import numpy as np
 
+from rnnkit.durable import sync_dir
 from rnnkit.errors import RnnkitError
 from rnnkit.ngram.arpa_format import LOG10_ZERO, PRECISION, SEPARATOR, SIDECAR_SUFFIX
 
@@ -85,22 +86,7 @@ def atomic_write(path, chunks, compress=False):
     except BaseException:
         _remove_quietly(tmp)
         raise
-    _sync_dir(directory)
-
-
-def _sync_dir(directory):
-    """Make the rename durable: fsync the directory (where the system allows it). As
-    rnnkit.lm.io.sync_dir, which this layer does not import (docs/architecture.md)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    sync_dir(directory)
 
 
 def _umask():
