@@ -193,7 +193,7 @@ class LanguageModel:
     def _mixed_word_scores(self, path, mix, lam, mix_tune_on, dynamic, cache, tune_on, log):
         """word_scores with ``mix``: each token's log10 of the mixture, the evaluation evaluate_mixed's
         (the static RNN reads each line from its start there, as with ``independent``)."""
-        from rnnkit.lm.mix import check_lambda, mixture_report, mixture_word_scores, ngram_list
+        from rnnkit.lm.mix import check_lambda, mixture_word_scores, ngram_list
 
         if mix_tune_on is None:
             check_lambda(lam)
@@ -204,10 +204,7 @@ class LanguageModel:
             r, text, weights = mixed_text(self, models, path, lam, dynamic, cache, tune_on, mix_tune_on, log,
                                           keep_text=True)
         else:
-            report, text, weights = mixture_report(self, models, str(path), lam=lam,
-                                                   tune_path=None if mix_tune_on is None else str(mix_tune_on))
-            report["lam"] = report.pop("lambda")
-            r = MixEvaluation(**report)
+            r, text, weights = _static_mix(self, models, path, lam, mix_tune_on)
         words = mixture_word_scores(text, weights)
         r.logprob = math.fsum(v for w in words for v in w.log10probs)
         return words, r
@@ -223,7 +220,7 @@ class LanguageModel:
         AdaptedMixEvaluation); ``tune_adapting_on``: a validation text to choose their settings
         and then the weights on.
         """
-        from rnnkit.lm.mix import check_lambda, mixture_report, ngram_list
+        from rnnkit.lm.mix import check_lambda, ngram_list
 
         if tune_on is None:
             check_lambda(lam)
@@ -232,10 +229,7 @@ class LanguageModel:
 
             _need_adapting(dynamic, cache, tune_adapting_on)
             return mixed_text(self, ngram, path, lam, dynamic, cache, tune_adapting_on, tune_on, log)
-        r, _, _ = mixture_report(self, ngram_list(ngram), str(path), lam=lam,
-                                 tune_path=None if tune_on is None else str(tune_on))
-        r["lam"] = r.pop("lambda")
-        return MixEvaluation(**r)
+        return _static_mix(self, ngram_list(ngram), path, lam, tune_on)[0]
 
     def perplexity(self, text):
         """Perplexity of a text: a string (lines split at line breaks) or a list of lines."""
@@ -386,6 +380,17 @@ class LanguageModel:
         m = self.model.config()
         return (f"LanguageModel({m['cell']} {m['layers']}x{m['hidden']}, vocabulary {len(self.vocab)}, "
                 f"tokenizer {self.tokenizer})")
+
+
+def _static_mix(lm, models, path, lam, tune_on):
+    """(MixEvaluation, the text's MixedText, the weights) of the RNN, read line by line, mixed with
+    ``models``: ``lam`` the RNN's weight, or every weight chosen by EM on ``tune_on``."""
+    from rnnkit.lm.mix import mixture_report
+
+    report, text, weights = mixture_report(lm, models, str(path), lam=lam,
+                                           tune_path=None if tune_on is None else str(tune_on))
+    report["lam"] = report.pop("lambda")
+    return MixEvaluation(**report), text, weights
 
 
 def _need_adapting(dynamic, cache, tune_on):
