@@ -66,14 +66,19 @@ def test_nbest_learns_from_each_utterances_first_candidate(lm):
     assert gain_first > 0.1 and gain_first > gain_other
 
 
-@pytest.fixture
-def kn(trained_model, tmp_path):
+def _kn_arpa(trained_model, tmp_path, order):
+    """A Kneser-Ney model of this order on the trained model's corpus, as `rnnkit ngram train` writes it."""
     from rnnkit.cli import main
 
     _, train, _ = trained_model
-    out = tmp_path / "kn3.arpa"
-    assert main(["ngram", "train", str(train), "--order", "3", "--out", str(out)]) == 0
+    out = tmp_path / f"kn{order}.arpa"
+    assert main(["ngram", "train", str(train), "--order", str(order), "--out", str(out)]) == 0
     return str(out)
+
+
+@pytest.fixture
+def kn(trained_model, tmp_path):
+    return _kn_arpa(trained_model, tmp_path, 3)
 
 
 def test_mixed_with_an_ngram_every_distribution_sums_to_one(lm, kn, rng):
@@ -153,12 +158,7 @@ def test_tuning_reads_the_validation_text_and_the_test_text_only_after(lm, kn, t
 
 @pytest.fixture
 def kn2(trained_model, tmp_path):
-    from rnnkit.cli import main
-
-    _, train, _ = trained_model
-    out = tmp_path / "kn2.arpa"
-    assert main(["ngram", "train", str(train), "--order", "2", "--out", str(out)]) == 0
-    return str(out)
+    return _kn_arpa(trained_model, tmp_path, 2)
 
 
 def _flat(words):

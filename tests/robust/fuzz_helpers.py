@@ -1,6 +1,9 @@
 """What every bad-input test asserts: the input loads, or raises rnnkit's own error with one line;
 nothing else is raised, and neither memory nor time goes past a fixed budget."""
 
+import os
+import shutil
+import tempfile
 import time
 import tracemalloc
 
@@ -61,3 +64,17 @@ def ask_ngram(path, workdir):
         pass
     model.write_arpa(os.path.join(workdir, "back.arpa"), force=True)
     return model
+
+
+def ngram_file_loads_or_one_line_error(data, name):
+    """Write ``data`` as the file ``name`` in a fresh directory and ask_ngram it there, under the
+    budgets of loads_or_one_line_error: the NgramModel, or the RnnkitError it raised. The
+    directory is removed afterwards."""
+    workdir = tempfile.mkdtemp(prefix="fuzz-ngram-")
+    try:
+        path = os.path.join(workdir, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        return loads_or_one_line_error(lambda: ask_ngram(path, workdir))
+    finally:
+        shutil.rmtree(workdir)

@@ -19,7 +19,7 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from fuzz_helpers import SETTINGS, ask_ngram, loads_or_one_line_error  # noqa: E402
+from fuzz_helpers import SETTINGS, ngram_file_loads_or_one_line_error  # noqa: E402
 
 FUZZ = settings(**SETTINGS, suppress_health_check=[HealthCheck.too_slow])
 
@@ -148,19 +148,10 @@ def _load_and_ask(data, count=True):
     """Write ``data``, load it as an N-gram model and ask it everything a command does."""
     from rnnkit.ngram import NgramModel
 
-    d = tempfile.mkdtemp(prefix="fuzz-bin-")
-    path = os.path.join(d, "m.bin")
-    try:
-        with open(path, "wb") as f:
-            f.write(data)
-        result = loads_or_one_line_error(lambda: ask_ngram(path, d))
-        if count:  # --hypothesis-show-statistics: how many inputs loaded and answered, how many were refused
-            hypothesis.event("loaded and answered" if isinstance(result, NgramModel) else "refused")
-        return result
-    finally:
-        for n in os.listdir(d):
-            os.remove(os.path.join(d, n))
-        os.rmdir(d)
+    result = ngram_file_loads_or_one_line_error(data, "m.bin")
+    if count:  # --hypothesis-show-statistics: how many inputs loaded and answered, how many were refused
+        hypothesis.event("loaded and answered" if isinstance(result, NgramModel) else "refused")
+    return result
 
 
 def test_the_good_file_loads_and_answers():

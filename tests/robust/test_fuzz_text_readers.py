@@ -1,8 +1,6 @@
 """Bad ARPA files and n-best lists, generated: each reads or gets one line of RnnkitError."""
 
 import gzip
-import os
-import tempfile
 
 import pytest
 
@@ -10,7 +8,7 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from fuzz_helpers import SETTINGS, ask_ngram, loads_or_one_line_error  # noqa: E402
+from fuzz_helpers import SETTINGS, loads_or_one_line_error, ngram_file_loads_or_one_line_error  # noqa: E402
 
 from rnnkit.errors import RnnkitError  # noqa: E402
 
@@ -37,18 +35,9 @@ arpa_text = st.one_of(
 def _read_arpa(data, name):
     from rnnkit.ngram import NgramModel
 
-    d = tempfile.mkdtemp(prefix="fuzz-arpa-")
-    path = os.path.join(d, name)
-    try:
-        with open(path, "wb") as f:
-            f.write(data)
-        result = loads_or_one_line_error(lambda: ask_ngram(path, d))
-        assert isinstance(result, (NgramModel, RnnkitError))
-        return result
-    finally:
-        for n in os.listdir(d):
-            os.remove(os.path.join(d, n))
-        os.rmdir(d)
+    result = ngram_file_loads_or_one_line_error(data, name)
+    assert isinstance(result, (NgramModel, RnnkitError))
+    return result
 
 
 def test_the_well_formed_file_reads():
