@@ -3,6 +3,7 @@ import pytest
 
 from rnnkit.nn.class_softmax import ClassSoftmax, frequency_classes
 from rnnkit.nn.gradcheck import check_gradients
+from softmax_helpers import weight_grad_through_sink
 
 
 def _layer(rng, vocab=12, hidden=5):
@@ -62,16 +63,7 @@ def test_deferred_weight_gradient_pieces_give_the_same_gradients(rng):
     for name, g in expected.items():
         assert numpy.allclose(layer.grads[name], g, atol=1e-14), name
     # a sink receives each class's rows of ∇V instead of grads["V"], and V's rows are not marked written
-    layer.zero_grad()
-    layer.loss(h, targets)
-    received = numpy.zeros_like(layer.grads["V"])
-
-    def sink(lo, hi, dV):
-        received[lo:hi] += dV
-
-    _, pieces = layer._backward_loss(defer_weight_grad=True, weight_sink=sink)
-    for piece in pieces:
-        piece()
+    _, received = weight_grad_through_sink(layer, h, targets)
     assert not layer.grads["V"].any() and layer.grad_rows()["V"].size == 0
     assert numpy.allclose(received, expected["V"], atol=1e-14)
     assert numpy.allclose(layer.grads["c"], expected["c"], atol=1e-14)

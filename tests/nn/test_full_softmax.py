@@ -7,6 +7,7 @@ from rnnkit.nn import Linear, SoftmaxCrossEntropy, log_softmax, softmax
 from rnnkit.nn import _fast
 from rnnkit.nn.full_softmax import FullSoftmax
 from rnnkit.nn.gradcheck import check_gradients
+from softmax_helpers import weight_grad_through_sink
 
 
 def _head(rng, H=5, vocab=40):
@@ -56,16 +57,7 @@ def test_full_softmax_gradients_and_its_deferred_weight_gradient(rng, monkeypatc
     with pytest.raises(RuntimeError, match="loss"):
         head.backward_loss()  # once per loss: the logits array is now the gradient
     # a sink receives ∇V's rows instead of grads["V"] (dynamic evaluation steps V with them)
-    head.zero_grad()
-    head.loss(h, targets)
-    received = numpy.zeros_like(head.grads["V"])
-
-    def sink(lo, hi, dV):
-        received[lo:hi] += dV
-
-    dh, pieces = head._backward_loss(defer_weight_grad=True, weight_sink=sink)
-    for piece in pieces:
-        piece()
+    dh, received = weight_grad_through_sink(head, h, targets)
     assert numpy.array_equal(dh, expected["h"]) and not head.grads["V"].any()
     assert numpy.allclose(received, expected["V"], atol=1e-14)
 
