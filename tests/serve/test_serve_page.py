@@ -179,9 +179,12 @@ def test_a_generation_streams_into_the_page(page, server_url, artefacts):
     page.fill("#seed", "7")
     page.fill("#max-tokens", "80")
     page.fill("#temperature", "0.8")
-    # count the text's updates as they come
+    # every text the page writes, as it writes it: each write replaces the text node, and the
+    # records keep each new node, however many writes one observer callback sees (with the server's
+    # events arriving within a millisecond, the callback once saw only the last of 80 writes)
     page.evaluate("""() => { window.updates = [];
-        new MutationObserver(() => window.updates.push(document.querySelector('#sample-out').textContent))
+        new MutationObserver(records => { for (const r of records) for (const n of r.addedNodes)
+                window.updates.push(n.textContent); })
             .observe(document.querySelector('#sample-out'), {childList: true, characterData: true, subtree: true}); }""")
     page.click("#sample-go")
     page.wait_for_selector("#sample-out[data-done='true']", timeout=WAIT_MS)
