@@ -52,13 +52,14 @@ def main():
         for k in range(args.steps + 2):
             t0 = time.perf_counter()
             result = worker.step(pending, 0, k)
-            loss, tokens, dense, sparse = sum_results([result])
-            pending = (dense, sparse, 1.0, opts["lr"])
+            loss, tokens, dense, sparse, factored = sum_results([result])
+            pending = (dense, sparse, factored, 1.0, opts["lr"])
             t1 = time.perf_counter()
             if k >= 2:
-                times.append((t1 - t0, result[4]))
+                times.append((t1 - t0, result[-1]))
                 sent.append({name: int(rows.size) for name, (rows, _) in sparse.items()})
                 sent[-1]["dense_floats"] = int(sum(g.size for g in dense.values()))
+                sent[-1]["factored_floats"] = int(sum(p[1].size + p[2].size for p in factored.values()))
     step = sorted(t for t, _ in times)[len(times) // 2]
     print(json.dumps({
         "vocab": args.vocab, "classes": opts["classes"], "model": f"{args.cell} 1x{args.hidden}",

@@ -34,6 +34,15 @@ def quantile(values, q):
     return statistics.quantiles(values, n=10)[int(q * 10) - 1] if len(values) > 1 else values[0]
 
 
+def nbytes(tree):
+    """The bytes of the arrays in a nest of tuples, lists and dicts (what travels through the object store)."""
+    if isinstance(tree, dict):
+        return sum(nbytes(v) for v in tree.values())
+    if isinstance(tree, (tuple, list)):
+        return sum(nbytes(v) for v in tree)
+    return getattr(tree, "nbytes", 0)
+
+
 def measure(args, n, opts):
     from rnnkit.scale.data_parallel import DataParallelTrainer
 
@@ -45,6 +54,14 @@ def measure(args, n, opts):
         pool_seconds = time.perf_counter() - t0
         try:
             threads = tr.pool.each("blas_threads", [()] * n)
+            step, sent = tr.pool.step, []
+
+            def counted_step(update, *where):  # the bytes each way: the update out, every worker's result back
+                results = step(update, *where)
+                sent.append((nbytes(update), [nbytes(r) for r in results]))
+                return results
+
+            tr.pool.step = counted_step
             tr.optimizer.lr = tr.state["lr"]
             tr._sync()
             load_before = os.getloadavg()[0]
@@ -77,6 +94,8 @@ def measure(args, n, opts):
         "comm_share": round(statistics.median(c / s for c, s in zip(comm, step)), 4),
         "comm_driver_share": round(statistics.median((c + d) / s for c, d, s in zip(comm, driver, step)), 4),
         "tokens_per_s": round(opts["batch"] * opts["bptt"] * args.steps / wall, 1),
+        "update_mb": round(statistics.median(u for u, _ in sent[args.warmup + 1:]) / 1e6, 3),
+        "result_mb": round(statistics.median(max(r) for _, r in sent[args.warmup:]) / 1e6, 3),
         "blas_threads": threads, "pool_start_s": round(pool_seconds, 2),
         "load_before": load_before, "load_after": os.getloadavg()[0],
     }

@@ -11,8 +11,8 @@ def weight_grad_through_sink(layer, h, targets):
     layer.loss(h, targets)
     received = numpy.zeros_like(layer.grads["V"])
 
-    def sink(lo, hi, dV):
-        received[lo:hi] += dV
+    def sink(lo, hi, d, x):
+        received[lo:hi] += d.T @ x
 
     dh, pieces = layer._backward_loss(defer_weight_grad=True, weight_sink=sink)
     for piece in pieces:

@@ -9,7 +9,7 @@ import pytest
 from rnnkit.lm.io import read_tensors
 from rnnkit.lm.train import train
 from rnnkit.scale.data_parallel import sum_results, train_data_parallel
-from rnnkit.scale.replica import join_states, shares, split_state
+from rnnkit.scale.replica import factor_sink, join_states, pack_factors, shares, split_state, unpack_factors, write_grads
 
 # (cell, softmax, lr): an Elman, a GRU and a class-softmax model
 MODELS = [("rnn", "full", 0.5), ("gru", "full", 2.0), ("rnn", "class", 0.5)]
@@ -21,10 +21,10 @@ def quiet(msg):
     pass
 
 
-def small_corpus(tmp_path, lines=60, seed=0):
+def small_corpus(tmp_path, lines=60, seed=0, vocab=40):
     rng = np.random.default_rng(seed)
-    words = [f"w{i}" for i in range(40)]
-    p = 1.0 / np.arange(1, 41)
+    words = [f"w{i}" for i in range(vocab)]
+    p = 1.0 / np.arange(1, vocab + 1)
     p /= p.sum()
 
     def write(path, n):
@@ -61,9 +61,9 @@ def test_shares_and_states():
 
 def test_sparse_gradients_are_summed_by_row():
     dense = lambda v: {"W": np.full((2, 2), v, dtype=np.float32)}  # noqa: E731
-    r1 = (1.0, 3, dense(1), {"E": (np.array([2, 5]), np.array([[1.0], [2.0]], dtype=np.float32))})
-    r2 = (2.0, 3, dense(2), {"E": (np.array([0, 5]), np.array([[4.0], [8.0]], dtype=np.float32))})
-    loss, tokens, d, s = sum_results([r1, r2])
+    r1 = (1.0, 3, dense(1), {"E": (np.array([2, 5]), np.array([[1.0], [2.0]], dtype=np.float32))}, {})
+    r2 = (2.0, 3, dense(2), {"E": (np.array([0, 5]), np.array([[4.0], [8.0]], dtype=np.float32))}, {})
+    loss, tokens, d, s, _ = sum_results([r1, r2])
     assert (loss, tokens) == (3.0, 6) and np.array_equal(d["W"], np.full((2, 2), 3))
     rows, values = s["E"]
     assert rows.tolist() == [0, 2, 5] and values[:, 0].tolist() == [4.0, 1.0, 10.0]
@@ -74,8 +74,8 @@ def test_sparse_sum_adds_each_row_in_worker_order(rng):
     results = []
     for _ in range(3):
         rows = np.sort(rng.choice(50, 30, replace=False))
-        results.append((0.0, 1, {}, {"V": (rows, rng.standard_normal((30, 4)).astype(np.float32))}))
-    _, _, _, s = sum_results(results)
+        results.append((0.0, 1, {}, {"V": (rows, rng.standard_normal((30, 4)).astype(np.float32))}, {}))
+    _, _, _, s, _ = sum_results(results)
     expected = {}
     for r in results:
         for row, value in zip(*r[3]["V"]):
@@ -83,6 +83,67 @@ def test_sparse_sum_adds_each_row_in_worker_order(rng):
     assert s["V"][0].tolist() == sorted(expected)
     assert np.array_equal(s["V"][1], np.array([expected[row] for row in sorted(expected)]))
     assert sum_results(results[:1])[3]["V"][1] is results[0][3]["V"][1]  # one worker: its gradient as it is
+
+
+def test_factors_pack_and_the_sink_keeps_the_smaller_form(rng):
+    pieces = [(0, 6, rng.standard_normal((2, 6)), rng.standard_normal((2, 4))),
+              (6, 7, rng.standard_normal((5, 1)), rng.standard_normal((5, 4)))]
+    back = list(unpack_factors(pack_factors(pieces)))
+    assert [(lo, hi) for lo, hi, _, _ in back] == [(0, 6), (6, 7)]
+    assert all(np.array_equal(a[2], b[2]) and np.array_equal(a[3], b[3]) for a, b in zip(pieces, back))
+    assert pack_factors([]) is None
+    grads, touched = {"V": np.zeros((7, 4))}, []
+    sink, kept = factor_sink(grads, touched.append, "V", 0.5)
+    for piece in pieces:
+        sink(*piece)
+    # rows 0:6 from 2 tokens: 2 x 6 + 2 x 4 numbers against 6 x 4, kept (d weighted); row 6 from 5 tokens: multiplied
+    assert len(kept) == 1 and kept[0][:2] == (0, 6) and np.array_equal(kept[0][2], 0.5 * pieces[0][2])
+    assert np.allclose(grads["V"][6:], pieces[1][2].T @ pieces[1][3]) and not grads["V"][:6].any()
+    assert [t.tolist() for t in touched] == [[6]]
+
+
+def test_factored_sums_are_the_sum_of_the_products(rng):
+    # worker 0 sends rows 0:4 as factors, worker 1 as rows and factors for rows 4:9: the driver's gradient is
+    # every part's sum, and the update carries the stacked factors, not their product
+    from rnnkit.nn import Module
+
+    d0, x0 = rng.standard_normal((3, 4)), rng.standard_normal((3, 2))
+    d1, x1 = rng.standard_normal((2, 5)), rng.standard_normal((2, 2))
+    d2, x2 = rng.standard_normal((1, 5)), rng.standard_normal((1, 2))
+    rows1 = np.array([1, 3])
+    values1 = rng.standard_normal((2, 2))
+    r0 = (0.0, 1, {}, {"V": (np.zeros(0, np.intp), np.zeros((0, 2)))}, {"V": pack_factors([(0, 4, d0, x0),
+                                                                                             (4, 9, d2, x2)])})
+    r1 = (0.0, 1, {}, {"V": (rows1, values1)}, {"V": pack_factors([(4, 9, d1, x1)])})
+    _, _, dense, sparse, factored = sum_results([r0, r1])
+    blocks = list(unpack_factors(factored["V"]))
+    assert [(lo, hi, d.shape[0]) for lo, hi, d, _ in blocks] == [(0, 4, 3), (4, 9, 3)]  # worker 0's tokens first
+
+    model = Module()
+    model.add_param("V", np.zeros((9, 2)))
+    model.sparse_rows("V")
+    rows = write_grads(model, dense, sparse, factored)
+    expected = np.zeros((9, 2))
+    expected[0:4] += d0.T @ x0
+    expected[4:9] += d2.T @ x2 + d1.T @ x1
+    expected[rows1] += values1
+    assert np.allclose(model.grads["V"], expected) and rows["V"].tolist() == list(range(9))
+
+
+def test_a_class_softmax_with_large_classes_sends_factors_and_ends_as_one_process(tmp_path):
+    # 300 words in 3 classes: a window's few tokens per class against a class's ~100 rows, so V's gradient
+    # travels as factors (checked), and the weights are still one process's
+    tr, va = small_corpus(tmp_path, vocab=300)
+    opts = options("gru", "class", 0.5, classes=3)
+    train(tr, va, str(tmp_path / "one"), opts, quiet=True, log=quiet)
+    expected = weights(tmp_path / "one")
+    for n in (2, 3):
+        sent = []
+        out = str(tmp_path / f"n{n}")
+        train_data_parallel(tr, va, out, opts, workers=n, backend="local", quiet=True, log=quiet,
+                            after_step=lambda t: sent.append(bool(t._pending[2])))
+        assert sent and all(sent)
+        assert relative_difference(expected, weights(out)) <= 1e-5, n
 
 
 @pytest.mark.parametrize("more", [{}, DROPOUT], ids=["no-dropout", "dropout"])

@@ -346,9 +346,9 @@ class Adapter:
                 del written[out]
         return written
 
-    def _step_output(self, lo, hi, dV):
-        """The step of rows lo:hi of V from those rows of its gradient, as backward makes them."""
-        self.model.output.params["V"][lo:hi] += self._change(self._out, dV, slice(lo, hi))
+    def _step_output(self, lo, hi, d, x):
+        """The step of rows lo:hi of V from those rows of its gradient d^T x, as backward makes them."""
+        self.model.output.params["V"][lo:hi] += self._change(self._out, d.T @ x, slice(lo, hi))
 
     def _change(self, i, g, rows=slice(None)):
         """The step's change of weight array i in ``rows``, made of their gradient g in place:

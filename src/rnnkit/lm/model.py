@@ -185,9 +185,10 @@ class RNNLM(LanguageNetwork):
     def backward(self, weight_sink=None):
         """BPTT through the window of the last ``loss``: accumulates every parameter's gradient.
 
-        ``weight_sink(lo, hi, dV)``: the output layer's ∇V is handed to it in pieces of rows
-        instead (nn/_fast.py's linear_backward), and not added into grads; with tied weights
-        grads["embedding.E"] then holds the embedding's part only, in the rows of ``ids``.
+        ``weight_sink(lo, hi, d, x)``: the output layer's ∇V is handed to it in pieces of rows,
+        each as the factors of ∇V[lo:hi] = d^T x (nn/_fast.py's linear_backward), and not added
+        into grads; with tied weights grads["embedding.E"] then holds the embedding's part only,
+        in the rows of ``ids``.
         Nothing after the pieces reads V, so the sink may change those rows of V at once.
         """
         # ∇V, the largest product of the step, is needed by nothing below: it runs on

@@ -114,24 +114,28 @@ def linear_backward(x2, d2, V, gV, gc=None, row_scale=None, defer_weight_grad=Fa
     runs (rnnkit.parallel.alongside); d2 must stay as it is until they have run.
     Otherwise pieces is empty.
 
-    ``weight_sink(lo, hi, dV)``: each piece's rows lo:hi of ∇V are handed to it, a
-    fresh array it may change, instead of being added into gV, which stays as it
-    is: dynamic evaluation (rnnkit.lm.adapt) steps those rows of V at once and
-    never stores ∇V.
+    ``weight_sink(lo, hi, d, x)``: each piece's rows lo:hi of ∇V are handed to it
+    as the factors of the product ∇V[lo:hi] = d^T x (d (N, hi - lo), x (N, in);
+    neither is changed afterwards, and the sink must not change them) instead of
+    being added into gV, which stays as it is. Dynamic evaluation
+    (rnnkit.lm.adapt) makes the product and steps those rows of V at once, never
+    storing ∇V; a data-parallel worker (rnnkit.scale.replica) sends the factors
+    when they are smaller than the rows.
     """
     out_features = V.shape[0]
     r = xp.ones(d2.shape[0], dtype=d2.dtype) if row_scale is None else row_scale
     xs = x2 if row_scale is None else x2 * r[:, None]
 
     def weight_grad(lo, hi):
-        piece = d2[:, lo:hi].T @ xs  # ∇V = Σ_t δo_t s_t^T with δo_t = r_t d2_t
+        # ∇V = Σ_t δo_t s_t^T with δo_t = r_t d2_t
         if weight_sink is None:
-            gV[lo:hi] += piece
+            gV[lo:hi] += d2[:, lo:hi].T @ xs
         else:
-            weight_sink(lo, hi, piece)
+            weight_sink(lo, hi, d2[:, lo:hi], xs)
 
     if defer_weight_grad:
-        pieces = [partial(weight_grad, lo, lo + ROWS_PER_PIECE) for lo in range(0, out_features, ROWS_PER_PIECE)]
+        pieces = [partial(weight_grad, lo, min(lo + ROWS_PER_PIECE, out_features))
+                  for lo in range(0, out_features, ROWS_PER_PIECE)]
     else:
         weight_grad(0, out_features)
         pieces = []

@@ -146,8 +146,8 @@ class ClassSoftmax(Module):
         """(dh, pieces of ∇V): with ``defer_weight_grad`` the products for ∇V (one per
         class) are left to the caller (RNNLM.backward runs them beside BPTT), as
         FullSoftmax's are; otherwise they are done and pieces is empty.
-        ``weight_sink(lo, hi, dV)``: each class's rows of ∇V go to it instead of
-        into grads["V"] (see rnnkit.nn._fast.linear_backward)."""
+        ``weight_sink(lo, hi, d, x)``: each class's rows of ∇V go to it, as the factors of
+        ∇V[lo:hi] = d^T x, instead of into grads["V"] (see rnnkit.nn._fast.linear_backward)."""
         h, d_class, word_parts = self._cache
         V, gV = self.params["V"], self.grads["V"]
         self.grads["Vc"] += d_class.T @ h
@@ -158,7 +158,7 @@ class ClassSoftmax(Module):
             if weight_sink is None:
                 gV[lo:hi] += d.T @ h[idx]
             else:
-                weight_sink(lo, hi, d.T @ h[idx])
+                weight_sink(lo, hi, d, h[idx])
 
         pieces = []
         for lo, hi, idx, d in word_parts:

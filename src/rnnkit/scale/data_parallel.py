@@ -27,24 +27,28 @@ from rnnkit.lm.train.options import memory_estimate
 from rnnkit.lm.train.trainer import Diverged, Trainer, available_memory, train
 from rnnkit.nn.optim import clip_scale
 from rnnkit.scale.cluster import LocalPool, RayPool, WorkerDied, connect
-from rnnkit.scale.replica import clear_grads, join_states, shares, split_state, write_grads
+from rnnkit.scale.replica import (clear_grads, join_states, pack_factors, shares, split_state, unpack_factors,
+                                  write_grads)
 
 # A Ray worker process with NumPy and rnnkit imported, before its replica: about this much.
 WORKER_PROCESS_BYTES = 150 << 20
 
 
 def sum_results(results):
-    """(loss sum, tokens, dense sum, sparse sum) of the workers' step results, added in worker order.
+    """(loss sum, tokens, dense sum, sparse sum, factored) of the workers' step results, added in worker order.
 
     A sparse gradient's rows are distinct within each worker (Module.grad_rows), so each worker's values go
     into the union's rows with one fancy ``+=``: a row's sum is worker 0 + worker 1 + ..., left to right like
     the dense sums. (scatter_add_rows over the concatenation, used before, took 36 of the driver's 49 ms a
     step for PTB's class softmax at 2 workers, 2 x 6,226 rows of V; this takes 5.)
+    Factored gradients are not multiplied out: each block's factors are the workers' stacked,
+    d^T x = Σ_w d_w^T x_w, and the update carries them so (a tenth of the rows' bytes for PTB's
+    class softmax; docs/scaling.md).
     """
     loss = sum(r[0] for r in results)
     tokens = sum(r[1] for r in results)
     if len(results) == 1:
-        return loss, tokens, results[0][2], results[0][3]
+        return loss, tokens, results[0][2], results[0][3], results[0][4]
     dense = {k: g.copy() for k, g in results[0][2].items()}
     for r in results[1:]:
         for k, g in r[2].items():
@@ -58,7 +62,17 @@ def sum_results(results):
         for rows, values in parts:
             total[xp.searchsorted(unique, rows)] += values
         sparse[name] = (unique, total)
-    return loss, tokens, dense, sparse
+    factored = {}
+    for name in {name for r in results for name in r[4]}:
+        blocks = {}
+        for r in results:
+            if name in r[4]:
+                for lo, hi, d, x in unpack_factors(r[4][name]):
+                    blocks.setdefault((lo, hi), []).append((d, x))
+        factored[name] = pack_factors([(lo, hi, xp.concatenate([d for d, _ in parts]),
+                                        xp.concatenate([x for _, x in parts]))
+                                       for (lo, hi), parts in sorted(blocks.items())])
+    return loss, tokens, dense, sparse, factored
 
 
 class DataParallelTrainer(Trainer):
@@ -149,10 +163,10 @@ class DataParallelTrainer(Trainer):
         t0 = time.perf_counter()
         results = self.pool.step(self._pending, st["epoch"], st["window"])
         t1 = time.perf_counter()
-        loss, tokens, dense, sparse = sum_results(results)
+        loss, tokens, dense, sparse, factored = sum_results(results)
         if not math.isfinite(loss):  # as train_step: before the weights are touched
             raise Diverged(f"the training loss became {loss / tokens}")
-        rows = write_grads(self.model, dense, sparse)
+        rows = write_grads(self.model, dense, sparse, factored)
         scale = 1.0
         if self.opts["clip"]:
             norm, scale = clip_scale(self.model.grads, self.opts["clip"], rows)
@@ -161,10 +175,10 @@ class DataParallelTrainer(Trainer):
                 raise Diverged(f"the gradient norm became {norm}")
         self.optimizer.step(grad_scale=scale, rows=rows)
         clear_grads(self.model, rows)
-        self._pending = (dense, sparse, scale, self.optimizer.lr)
+        self._pending = (dense, sparse, factored, scale, self.optimizer.lr)
         # (round trip, slowest worker's own time, the driver's sum and step): the rest of the
         # round trip is communication (docs/scaling.md)
-        self.step_seconds = (t1 - t0, max(r[4] for r in results), time.perf_counter() - t1)
+        self.step_seconds = (t1 - t0, max(r[-1] for r in results), time.perf_counter() - t1)
         if self.after_step is not None:
             self.after_step(self)
         return loss / tokens, tokens

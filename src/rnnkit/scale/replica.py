@@ -6,7 +6,9 @@ is cut into N contiguous shares, one per worker. A step:
 1. every worker runs forward and BPTT over its share of the window and returns
    its gradient, weighted by share / B, so that the sum over the workers is the
    gradient of the mean loss over all B streams: the one-process gradient;
-   row-sparse gradients (the embedding's) travel as (rows, values);
+   row-sparse gradients (the embedding's) travel as (rows, values), and the
+   output layer's ∇V, where that is smaller, as the factors of each block of
+   rows, ∇V[lo:hi] = d^T x (``factors``);
 2. the driver sums them, clips the sum and steps its own copy of the model;
 3. every worker applies the same summed gradient with the same clipping factor
    and optimizer: the replicas stay bit-identical to the driver's model.
@@ -18,6 +20,7 @@ wraps it, and the tests run it in-process as well.
 
 import os
 import time
+from functools import partial
 
 from rnnkit.backend import xp
 from rnnkit.lm import io
@@ -52,15 +55,60 @@ def join_states(states):
     return xp.concatenate(states, axis=0)
 
 
-def write_grads(model, dense, sparse):
-    """Put a summed gradient into ``model.grads`` (zero before); returns the rows of the sparse ones."""
+def pack_factors(pieces):
+    """[(lo, hi, d (n, hi - lo), x (n, H))] as three arrays, whatever the number of pieces:
+    (blocks (K, 3) of lo, hi, n; every d's values, one after the other; every x, stacked)."""
+    if not pieces:
+        return None
+    blocks = xp.array([(lo, hi, d.shape[0]) for lo, hi, d, _ in pieces], dtype=xp.int64)
+    return (blocks, xp.concatenate([d.ravel() for _, _, d, _ in pieces]),
+            xp.concatenate([x for _, _, _, x in pieces]))
+
+
+def unpack_factors(packed):
+    """The pieces (lo, hi, d, x) of pack_factors, views into its arrays."""
+    blocks, d_values, x = packed
+    at = row = 0
+    for lo, hi, n in blocks.tolist():
+        yield lo, hi, d_values[at:at + n * (hi - lo)].reshape(n, hi - lo), x[row:row + n]
+        at, row = at + n * (hi - lo), row + n
+
+
+def factor_sink(grads, touched, name, weight):
+    """(sink for RNNLM.backward's ``weight_sink``, the pieces it kept). A piece of ∇V = d^T x is kept
+    as its factors (d weighted) when they are fewer numbers than its rows: for a class softmax,
+    the few tokens of a class against the class's rows, of which there may be thousands. The
+    other pieces are multiplied out into ``grads[name]`` and reported to ``touched``."""
+    kept = []
+
+    def sink(lo, hi, d, x):
+        if d.size + x.size < (hi - lo) * x.shape[1]:
+            kept.append((lo, hi, d * weight, x))
+        else:
+            grads[name][lo:hi] += d.T @ x
+            touched(xp.arange(lo, hi))
+
+    return sink, kept
+
+
+def write_grads(model, dense, sparse, factored):
+    """Put a summed gradient into ``model.grads`` (zero before); returns the rows of the sparse ones.
+    ``factored`` {name: pack_factors(...)}: products added onto the rows that ``sparse`` wrote."""
     model.zero_grad()
+    row_sparse = model.grad_rows().keys()
     for name, g in dense.items():
         model.grads[name][...] = g
     rows = {}
     for name, (r, v) in sparse.items():
         model.grads[name][r] = v
         rows[name] = r
+    for name, packed in factored.items():
+        g, blocks = model.grads[name], []
+        for lo, hi, d, x in unpack_factors(packed):
+            g[lo:hi] += d.T @ x
+            blocks.append(xp.arange(lo, hi))
+        if name in row_sparse:  # (a dense one, V tied to the embedding, is stepped whole)
+            rows[name] = xp.union1d(rows.get(name, blocks[0][:0]), xp.concatenate(blocks))
     return rows
 
 
@@ -74,9 +122,9 @@ def clear_grads(model, rows):
 
 
 def apply_update(model, optimizer, update):
-    """The optimizer step of ``update`` = (dense, sparse, clipping factor, lr): what the driver did."""
-    dense, sparse, scale, lr = update
-    rows = write_grads(model, dense, sparse)
+    """The optimizer step of ``update`` = (dense, sparse, factored, clipping factor, lr): what the driver did."""
+    dense, sparse, factored, scale, lr = update
+    rows = write_grads(model, dense, sparse, factored)
     optimizer.lr = lr
     optimizer.step(grad_scale=scale, rows=rows)
     clear_grads(model, rows)
@@ -106,6 +154,10 @@ class Replica:
         # every replica draws the whole batch's dropout masks from its copy of the driver's generators
         self.model.share_dropout(lo, hi, opts["batch"])
         self.optimizer = make_optimizer(opts["optimizer"], self.model.params, self.model.grads, opts["lr"])
+        # the name of the output layer's V (the embedding's E too, with tied weights): its gradient may
+        # travel as factors
+        V = self.model.output.params["V"]
+        self._v_name = next(k for k, p in self.model.params.items() if p is V)
         self.hidden = None
 
     def pid(self):
@@ -130,21 +182,23 @@ class Replica:
     def step(self, update, epoch, index):
         """Apply the previous step's ``update`` (None: nothing pending), then the gradient of window ``index``:
         (loss summed over its tokens, tokens, dense gradients, sparse gradients as {name: (rows, values)},
-        seconds spent here)."""
+        factored gradients as {name: pack_factors(...)}, seconds spent here)."""
         model = self.model
         t0 = time.perf_counter()
         if update is not None:
             apply_update(model, self.optimizer, update)
         x, y = self.batches.get(epoch, index)
         loss = model.loss(x, y, self.hidden)
-        model.backward()
+        w = model.params[next(iter(model.params))].dtype.type(self.weight)
+        sink, kept = factor_sink(model.grads, partial(model.output.touched, "V"), self._v_name, w)
+        model.backward(weight_sink=sink)
         self.hidden = model.final_state
         rows = model.grad_rows()
-        w = model.params[next(iter(model.params))].dtype.type(self.weight)
         dense = {k: g * w for k, g in model.grads.items() if k not in rows}
         sparse = {k: (r, model.grads[k][r] * w) for k, r in rows.items()}
+        factored = {self._v_name: pack_factors(kept)} if kept else {}
         model.zero_grad()
-        return loss * y.size, int(y.size), dense, sparse, time.perf_counter() - t0
+        return loss * y.size, int(y.size), dense, sparse, factored, time.perf_counter() - t0
 
     def hidden_state(self):
         return self.hidden
