@@ -85,19 +85,32 @@ def start_server(model, extra=()):
     raise SystemExit(f"the server did not start: {p.stderr.read()}")
 
 
+def server_pids(pid):
+    """The server's process and the processes it forked (`rnnkit serve --processes N`)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [pid, *map(int, f.read().split())]
+    except OSError:
+        return [pid]
+
+
 def cpu_seconds(pid):
-    """User + system CPU time of process ``pid`` so far, all its threads."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time of the server so far: every thread of every one of its processes."""
+    total = 0
+    for p in server_pids(pid):
+        with open(f"/proc/{p}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+    """The server's resident memory, its processes' together (forked ones share pages: an upper bound)."""
+    total = 0.0
+    for p in server_pids(pid):
+        with open(f"/proc/{p}/status") as f:
+            total += next((int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS:")), float("nan"))
+    return total
 
 
 def percentile(xs, q):
@@ -326,12 +339,14 @@ def main():
     p.add_argument("--cli-requests", type=int, default=12, help="requests done by spawning the command line")
     p.add_argument("--duration", type=float, default=120.0, help="time cap of each run, seconds")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--processes", type=int, default=1, help="rnnkit serve --processes (default: 1)")
     p.add_argument("--out", help="also write the JSON here")
     args = p.parse_args()
     sentences = read_sentences(args.text)
-    server, url = start_server(args.model)
+    server, url = start_server(args.model, ["--processes", str(args.processes)])
     try:
-        result = {"model": args.model, "clients": args.clients, "cpus": os.cpu_count(), "load_start": load()}
+        result = {"model": args.model, "clients": args.clients, "processes": args.processes, "cpus": os.cpu_count(),
+                  "load_start": load()}
         result["batching"] = batching_phase(url, server.pid, sentences, args)
         reqs, answers, result["mixed"] = mixed_phase(url, server.pid, sentences, args)
         result["cli"] = cli_phase(url, args.model, reqs, answers, args)
@@ -352,7 +367,7 @@ def print_summary(r, out):
     seq = [x["sequential"]["throughput_rps"] for x in b["rounds"]]
     conc = [x["concurrent"]["throughput_rps"] for x in b["rounds"]]
     lines = [
-        f"model {r['model']}, {r['cpus']} CPUs, load {r['load_start']} at the start, {r['load_end']} at the end",
+        f"model {r['model']}, {r.get('processes', 1)} server process(es), {r['cpus']} CPUs, load {r['load_start']} at the start, {r['load_end']} at the end",
         f"batching, {b['requests']} score requests: {r['clients']} concurrent / 1 sequential = "
         f"{', '.join(f'{x:.2f}x' for x in b['ratio'])} (median {b['ratio_median']:.2f}x; requests/s "
         f"{seq} one after another, {conc} at once); server CPU per request, sequential / concurrent: "

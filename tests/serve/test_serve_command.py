@@ -47,12 +47,72 @@ def test_serves_and_stops_cleanly(served_models, sig):
     assert f"stopped ({sig.name})" in err and "Traceback" not in err
 
 
+def children(pid):
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(x) for x in f.read().split()]
+
+
+def gone(pid, seconds=30):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":  # a zombie: exited, not yet reaped
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+needs_proc = pytest.mark.skipif(not os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children"),
+                                reason="needs Linux's /proc/PID/task/PID/children to find the forked processes")
+
+
+@needs_proc
+def test_processes_share_the_port_and_stop_together(served_models):
+    p, url = start(served_models["en"], "--processes", "3")
+    try:
+        forked = children(p.pid)
+        assert len(forked) == 2
+        # many connections, spread by the kernel over the three processes' sockets: every answer the same
+        clients = [httpx.Client(base_url=url, timeout=30) for _ in range(12)]
+        answers = {c.post("v1/score", json={"sentences": ["the teacher said"]}).json()["results"][0]["logprob"]
+                   for c in clients}
+        for c in clients:
+            c.close()
+        assert len(answers) == 1
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0 and "stopped (SIGTERM)" in err and "Traceback" not in err, err
+    assert all(gone(pid) for pid in forked)
+
+
+@needs_proc
+def test_forked_processes_die_with_the_first(served_models):
+    p, url = start(served_models["en"], "--processes", "2")
+    forked = children(p.pid)
+    p.kill()  # SIGKILL: no clean stop, no chance to stop the others
+    p.wait(30)
+    assert len(forked) == 1 and gone(forked[0])
+
+
 def test_a_bad_model_directory_is_one_line(tmp_path):
     r = subprocess.run([sys.executable, "-m", "rnnkit.cli", "serve", str(tmp_path / "missing"), "--port", "0"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 1
     assert r.stderr.startswith("rnnkit serve: error: ") and len(r.stderr.strip().splitlines()) == 1
     assert "missing" in r.stderr
+
+
+@pytest.mark.parametrize("bad", ["0", "65"])
+def test_a_bad_process_count_is_a_usage_error(served_models, bad):
+    r = subprocess.run([sys.executable, "-m", "rnnkit.cli", "serve", served_models["en"], "--processes", bad],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and f"--processes must be in 1..64, got {bad}" in r.stderr, r.stderr
 
 
 def test_a_bad_port_is_a_usage_error(served_models):
