@@ -66,7 +66,7 @@ def test_max_minutes_reports_the_best_completed_epoch(corpus, tmp_path):
     out = tmp_path / "m"
     tr, va = str(corpus[0]), str(corpus[1])
     train(tr, va, str(out), dict(TINY, epochs=1), quiet=True, log=None)
-    result = train(tr, va, str(out), dict(TINY, epochs=50), resume=True, max_minutes=0.0005, quiet=True, log=None)
+    result = train(tr, va, str(out), dict(TINY, epochs=50), resume=True, max_minutes=1e-9, quiet=True, log=None)
     assert result.status == "time"
     best = read_metrics(out)[0]["valid_ppl"]
     assert result.best_valid_ppl == pytest.approx(best, rel=1e-12)
@@ -78,7 +78,7 @@ def test_max_minutes_reports_the_best_completed_epoch(corpus, tmp_path):
 
 def test_max_minutes_before_any_epoch_says_so(corpus, tmp_path):
     out = tmp_path / "m"
-    result = train(str(corpus[0]), str(corpus[1]), str(out), dict(TINY, epochs=50), max_minutes=0.0005, quiet=True,
+    result = train(str(corpus[0]), str(corpus[1]), str(out), dict(TINY, epochs=50), max_minutes=1e-9, quiet=True,
                    log=None)
     assert "no epoch completed" in result.message
     assert LanguageModel.load(str(out)).evaluate(str(corpus[1]))["perplexity"] == pytest.approx(

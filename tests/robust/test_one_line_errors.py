@@ -177,7 +177,7 @@ def test_no_verify_on_serve(model_copy, capsys, monkeypatch):
     err = one_line_error(capsys, ["serve", str(model_copy), "--port", "0"], 1)
     assert "--no-verify accepts it" in err
 
-    def loaded(host, port):
+    def loaded(host, port, **options):
         raise RnnkitError("loaded")
 
     monkeypatch.setattr(serve, "_bind", loaded)
