@@ -19,6 +19,14 @@ and delivers W n / t_step tokens/s. G, the bytes one worker sends, for the One B
              floats + an index, K = HIT_CLASSES calibrated on a measurement (below)
 
 U, the update, is the same size as the sum of the W gradients' rows (at most V rows).
+
+The driver's exchange with V's gradient as factors (what rnnkit.scale sends where it is smaller,
+docs/scaling.md "V's gradient as factors"): a worker sends, for V, d and h of each token instead of
+rows, (V/C + H) floats a token (the class of a token holds V/C words on average, as frequency classes
+give each class an equal share of the tokens); the update carries every worker's, W n tokens' worth.
+Fewer bytes, but the product d^T h for the global batch is made twice in every step, by the driver
+before it steps and by each replica as it applies the update (2 (V/C) H FLOPs a token each, at
+--gemm-gflops), where a worker made only its own n tokens' before.
 """
 
 import argparse
@@ -35,6 +43,27 @@ def bytes_per_worker(n, V=793_471, C=891, H=256, E=256):
     e_rows = min(n, V)  # an upper bound: distinct inputs <= tokens
     v_rows = V * (1 - (1 - 1 / HIT_CLASSES) ** n)
     return 4 * dense + e_rows * (4 * E + 8) + v_rows * (4 * (H + 1) + 8), v_rows
+
+
+def factored_bytes(n, V=793_471, C=891, H=256, E=256):
+    """(G, U) with V's gradient as factors: dense, E rows, and (V/C + H) floats + a block header per token."""
+    dense = 3 * E * H + 3 * H * H + 4 * H + C * H + C
+    per_token = 4 * (V / C + H) + 24
+    return 4 * dense + n * (4 * E + 8) + n * per_token, per_token
+
+
+def predict_factored(machines, rate, bandwidth, n, lam=1e-3, add_rate=5e9, cores=16, gemm=30e9, V=793_471, C=891,
+                     H=256, E=256):
+    """(tokens/s, compute s, exchange s, G bytes, products s) of the driver's exchange with factors."""
+    W = machines * cores
+    g, per_token = factored_bytes(n, V, C, H, E)
+    e_rows = min(W * n, V)
+    u = g - n * (4 * E + 8) + e_rows * (4 * E + 8) + (W - 1) * n * per_token
+    flops_per_token = 2 * (V / C) * H
+    t_compute = n / rate - n * flops_per_token / gemm  # a worker no longer makes its own ∇V product
+    t_products = 2 * W * n * flops_per_token / gemm  # the driver's, then each replica's, for all W n tokens
+    t_exchange = (W * g + machines * u) / bandwidth + W * lam + W * g / add_rate
+    return W * n / (t_compute + t_products + t_exchange), t_compute, t_exchange, g, t_products
 
 
 def predict(machines, rate, bandwidth, n, lam=1e-3, add_rate=5e9, cores=16, ring=False, **model):
@@ -61,7 +90,22 @@ def main():
     ap.add_argument("--bandwidth-gbit", type=float, nargs="+", default=[10, 100])
     ap.add_argument("--streams", type=int, nargs="+", default=[4, 32], help="b: streams per worker")
     ap.add_argument("--bptt", type=int, default=20)
+    ap.add_argument("--gemm-gflops", type=float, default=30.0,
+                    help="one core's rate on the class blocks' products d^T h (small inner dimension)")
+    ap.add_argument("--factored", action="store_true",
+                    help="the driver's exchange with V's gradient as factors instead (rnnkit.scale today)")
     args = ap.parse_args()
+    if args.factored:
+        print("| machines | workers | b | BW Gbit/s | G MB/worker | compute ms | products ms | exchange ms | tokens/s |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for bw in args.bandwidth_gbit:
+            for b in args.streams:
+                n = b * args.bptt
+                for m in (1, 8, 32, 128):
+                    tps, tc, tx, g, tp = predict_factored(m, args.rate, bw * 1e9 / 8, n, gemm=args.gemm_gflops * 1e9)
+                    print(f"| {m} | {16 * m} | {b} | {bw:g} | {g / 1e6:.2f} | {1e3 * tc:.0f} | {1e3 * tp:,.0f} | "
+                          f"{1e3 * tx:,.0f} | {tps:,.0f} |")
+        return
     print("| machines | workers | b | BW Gbit/s | G MB/worker | compute ms | driver: exchange ms | driver: tokens/s |"
           " ring: exchange ms | ring: tokens/s |")
     print("|---|---|---|---|---|---|---|---|---|---|")
