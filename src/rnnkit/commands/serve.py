@@ -17,6 +17,7 @@ import os
 import signal
 import socket
 import sys
+import time
 
 from rnnkit.commands import model_options
 from rnnkit.errors import RnnkitError, UsageError
@@ -172,8 +173,6 @@ def _hold_blas_threads(processes):
 def _stop_children(children):
     """SIGTERM to the forked processes still running (Ctrl-C in a terminal reached them already), and
     wait for them: as long as a clean stop takes, then SIGKILL."""
-    import time
-
     for pid in children:
         try:
             os.kill(pid, signal.SIGTERM)
