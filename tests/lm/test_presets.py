@@ -41,4 +41,4 @@ def test_the_command_line_trains_the_preset_with_its_flags_on_top(corpus, tmp_pa
     assert main(["train", str(train), "--valid", str(valid), "--out", str(out), "--preset", "ptb-20min",
                  "--hidden", "8", "--embed", "8", "--epochs", "1", "--batch", "4", "--quiet"]) == 0
     model = json.loads((out / "config.json").read_text())["model"]
-    assert (model["cell"], model["tie_weights"], model["dropout"], model["hidden"]) == ("gru", True, 0.3, 8)
+    assert (model["cell"], model["tie_weights"], model["dropout"], model["hidden"]) == ("gru", True, 0.4, 8)
