@@ -38,8 +38,19 @@ import argparse
 HIT_CLASSES = 3087
 
 
+def dense_floats(C, H, E):
+    """The GRU's U, W and b and the class layer's Vc and bc: sent whole by every worker."""
+    return 3 * E * H + 3 * H * H + 4 * H + C * H + C
+
+
+def driver_exchange(W, machines, g, u, bandwidth, lam, add_rate):
+    """Seconds of the driver's exchange: W gradients of g bytes in, the update of u bytes out once
+    per machine, a message latency per worker, and the driver's sum."""
+    return (W * g + machines * u) / bandwidth + W * lam + W * g / add_rate
+
+
 def bytes_per_worker(n, V=793_471, C=891, H=256, E=256):
-    dense = 3 * E * H + 3 * H * H + 4 * H + C * H + C
+    dense = dense_floats(C, H, E)
     e_rows = min(n, V)  # an upper bound: distinct inputs <= tokens
     v_rows = V * (1 - (1 - 1 / HIT_CLASSES) ** n)
     return 4 * dense + e_rows * (4 * E + 8) + v_rows * (4 * (H + 1) + 8), v_rows
@@ -47,9 +58,8 @@ def bytes_per_worker(n, V=793_471, C=891, H=256, E=256):
 
 def factored_bytes(n, V=793_471, C=891, H=256, E=256):
     """(G, U) with V's gradient as factors: dense, E rows, and (V/C + H) floats + a block header per token."""
-    dense = 3 * E * H + 3 * H * H + 4 * H + C * H + C
     per_token = 4 * (V / C + H) + 24
-    return 4 * dense + n * (4 * E + 8) + n * per_token, per_token
+    return 4 * dense_floats(C, H, E) + n * (4 * E + 8) + n * per_token, per_token
 
 
 def predict_factored(machines, rate, bandwidth, n, lam=1e-3, add_rate=5e9, cores=16, gemm=30e9, V=793_471, C=891,
@@ -62,7 +72,7 @@ def predict_factored(machines, rate, bandwidth, n, lam=1e-3, add_rate=5e9, cores
     flops_per_token = 2 * (V / C) * H
     t_compute = n / rate - n * flops_per_token / gemm  # a worker no longer makes its own ∇V product
     t_products = 2 * W * n * flops_per_token / gemm  # the driver's, then each replica's, for all W n tokens
-    t_exchange = (W * g + machines * u) / bandwidth + W * lam + W * g / add_rate
+    t_exchange = driver_exchange(W, machines, g, u, bandwidth, lam, add_rate)
     return W * n / (t_compute + t_products + t_exchange), t_compute, t_exchange, g, t_products
 
 
@@ -80,7 +90,7 @@ def predict(machines, rate, bandwidth, n, lam=1e-3, add_rate=5e9, cores=16, ring
     if ring:
         t_exchange = cores * g / add_rate + 2 * (machines - 1) / machines * u / bandwidth + 2 * (machines - 1) * lam
     else:
-        t_exchange = (W * g + machines * u) / bandwidth + W * lam + W * g / add_rate
+        t_exchange = driver_exchange(W, machines, g, u, bandwidth, lam, add_rate)
     return W * n / (t_compute + t_exchange), t_compute, t_exchange, g
 
 

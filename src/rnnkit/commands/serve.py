@@ -25,6 +25,7 @@ from rnnkit.errors import RnnkitError, UsageError
 NAME = "serve"
 HELP = "serve models over HTTP: a JSON API (/v1/) and the article's game as a page (/)"
 GRACE_SECONDS = 5  # how long a stop waits for the requests under way (a long stream is cut after it)
+MAX_PROCESSES = 64  # --processes
 
 
 def add_arguments(p):
@@ -63,6 +64,16 @@ def _bind(host, port, share_port=False):
     except socket.gaierror as exc:
         raise UsageError(f"--host {host}: {exc.strerror}") from None
     family, _, proto, _, address = infos[0]
+    try:
+        sock = _listening(family, proto, address, share_port)
+    except OSError as exc:
+        raise RnnkitError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _listening(family, proto, address, share_port):
+    """A TCP socket listening on ``address`` (closed again if it cannot bind)."""
     # proto from getaddrinfo (IPPROTO_TCP), not 0: asyncio sets TCP_NODELAY only on sockets that say they are TCP,
     # and without it every answer written in two parts (head, body) waited ~40 ms for the client's delayed ACK
     sock = socket.socket(family, socket.SOCK_STREAM, proto)
@@ -71,11 +82,10 @@ def _bind(host, port, share_port=False):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind(address)
-    except OSError as exc:
+    except OSError:
         sock.close()
-        raise RnnkitError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        raise
     sock.listen(128)
-    sock.set_inheritable(True)
     return sock
 
 
@@ -84,11 +94,7 @@ def _rebind(sock):
     ``sock`` itself where the system has no SO_REUSEPORT."""
     if not hasattr(socket, "SO_REUSEPORT"):
         return sock
-    own = socket.socket(sock.family, socket.SOCK_STREAM, sock.proto)
-    own.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    own.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    own.bind(sock.getsockname())
-    own.listen(128)
+    own = _listening(sock.family, sock.proto, sock.getsockname(), share_port=True)
     sock.close()
     return own
 
@@ -130,9 +136,6 @@ def run(args):
     _stop_children(children)
     print(f"rnnkit serve: stopped{f' ({server.stopped_by})' if server.stopped_by else ''}", file=sys.stderr)
     return 0
-
-
-MAX_PROCESSES = 64
 
 
 def _fork(n):
