@@ -52,7 +52,13 @@ def _checked_gradient(model, x, y):
 
 @pytest.mark.parametrize("name", SHAPES)
 @pytest.mark.parametrize("form", ["sgd", "rms"])
-def test_the_first_step_is_the_formula_on_a_finite_difference_checked_gradient(name, form, rng):
+@pytest.mark.parametrize("cut", [False, True])
+def test_the_first_step_is_the_formula_on_a_finite_difference_checked_gradient(name, form, cut, rng, monkeypatch):
+    if cut:  # the output layer's products cut in blocks of 4 rows of V, over two threads (nn/_fast.py)
+        from rnnkit.nn import _fast
+
+        monkeypatch.setattr(_fast, "ROWS_PER_PIECE", 4)
+        monkeypatch.setenv("RNNKIT_NUM_THREADS", "2")
     model = _model(name)
     x, y = rng.integers(0, V, 6).astype(np.int32), rng.integers(0, V, 6).astype(np.int32)
     before = {k: p.copy() for k, p in model.params.items()}
@@ -261,6 +267,41 @@ def test_tuning_finds_settings_at_least_as_good_as_its_start(trained_model, topi
     none, cache, report = adapt.tune(lm.model, ids, eos, None, start_c)
     static = math.exp(-adapt.stream_log_probs(lm.model, ids, eos).mean())
     assert none is None and cache.lam > 0 and cache.theta > 0.02 and report["perplexity"] < 0.9 * static
+
+
+def test_dynamic_evaluation_holds_blas_to_one_thread_until_closed(rng):
+    from threadpoolctl import ThreadpoolController
+
+    def blas_threads():
+        return [lib.num_threads for lib in ThreadpoolController().select(user_api="blas").lib_controllers]
+
+    if not blas_threads():
+        pytest.skip("no BLAS that threadpoolctl can find")
+    model = _model(next(iter(SHAPES)))
+    x, y = rng.integers(0, V, 6).astype(np.int32), rng.integers(0, V, 6).astype(np.int32)
+    with ThreadpoolController().limit(limits=2, user_api="blas"):
+        outside = blas_threads()
+        seen = []
+        with Adapter(model, DynamicEval(bptt=6)) as a:
+            a.step(x, y)
+            seen.append(blas_threads())
+        assert seen == [[1] * len(outside)] and blas_threads() == outside
+        with Adapter(model, None, NeuralCache(10)) as a:  # the cache alone keeps BLAS's threads
+            a.step(x, y)
+            assert blas_threads() == outside
+
+
+def test_tuning_chooses_the_cache_size_up_to_the_one_given(trained_model, topic):
+    model_dir, _, _ = trained_model
+    lm = LanguageModel.load(str(model_dir))
+    ids = encode_file(str(topic), lm.tokenizer, lm.vocab).ids
+    eos = lm.vocab.eos_id
+    _, cache, report = adapt.tune(lm.model, ids, eos, None, NeuralCache(size=300))
+    tried = {t[0]["cache"]["size"]: t[1] for t in report["trials"]}
+    assert sorted(tried) == [100, 250, 300]  # CACHE_SIZES below 300, then 300 itself
+    assert cache.size == min(tried, key=tried.get) and report["perplexity"] == min(tried.values())
+    again = math.exp(-adapt.stream_log_probs(lm.model, ids, eos, None, cache).mean())
+    assert again == pytest.approx(report["perplexity"], rel=1e-9)
 
 
 def test_tuning_rejects_a_step_size_that_diverges_instead_of_failing(trained_model, topic):

@@ -56,10 +56,56 @@ def test_full_softmax_gradients_and_its_deferred_weight_gradient(rng, monkeypatc
     assert numpy.allclose(head.grads["V"], expected["V"], atol=1e-14)
     with pytest.raises(RuntimeError, match="loss"):
         head.backward_loss()  # once per loss: the logits array is now the gradient
-    # a sink receives ∇V's rows instead of grads["V"] (dynamic evaluation steps V with them)
+    # a sink receives ∇V's rows instead of grads["V"] (dynamic evaluation steps V with them);
+    # dh is then summed block by block of V's rows: equal up to rounding
     dh, received = weight_grad_through_sink(head, h, targets)
-    assert numpy.array_equal(dh, expected["h"]) and not head.grads["V"].any()
+    assert numpy.allclose(dh, expected["h"], rtol=1e-12, atol=1e-15) and not head.grads["V"].any()
     assert numpy.allclose(received, expected["V"], atol=1e-14)
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_a_weight_sink_may_change_its_rows_of_V(rng, monkeypatch, threads):
+    """The sink gets each block of V's rows after that block's share of dh is made: a sink that
+    changes the rows it is handed (dynamic evaluation's step) leaves dh as it was, and every row
+    reaches it once, whichever thread runs the block."""
+    monkeypatch.setattr(_fast, "ROWS_PER_PIECE", 8)  # 40 rows of V: five blocks
+    monkeypatch.setenv("RNNKIT_NUM_THREADS", threads)
+    head, h, targets = _head(rng)
+    head.zero_grad()
+    head.loss(h, targets)
+    expected_dh = head.backward_loss()
+    V0 = head.params["V"].copy()
+    seen = []
+
+    def sink(lo, hi, d, x):
+        seen.append((lo, hi))
+        head.params["V"][lo:hi] = 1e6  # what a step would do, far larger
+
+    head.loss(h, targets)
+    dh, pieces = head._backward_loss(defer_weight_grad=True, weight_sink=sink)
+    assert pieces == [] and sorted(seen) == [(0, 8), (8, 16), (16, 24), (24, 32), (32, 40)]
+    assert numpy.allclose(dh, expected_dh, rtol=1e-12, atol=1e-15)
+    assert (head.params["V"] == 1e6).all() and not numpy.array_equal(V0, head.params["V"])
+
+
+@pytest.mark.parametrize("threads", ["1", "2", "3"])
+@pytest.mark.parametrize("rows", [1, 20, 70])  # cut over the threads below FEW_ROWS, BLAS's above
+def test_the_output_product_of_few_rows_cut_over_threads_is_the_product(rng, monkeypatch, threads, rows):
+    monkeypatch.setattr(_fast, "ROWS_PER_PIECE", 8)  # 40 rows of V: enough to cut
+    monkeypatch.setenv("RNNKIT_NUM_THREADS", threads)
+    cut = []
+    monkeypatch.setattr(_fast, "product_map", lambda fn, items: cut.append(len(items)) or [fn(i) for i in items])
+    for dtype in (numpy.float64, numpy.float32):
+        x, V = rng.standard_normal((rows, 5)).astype(dtype), rng.standard_normal((40, 5)).astype(dtype)
+        out = _fast.times_transpose(x, V)
+        assert cut == ([int(threads)] if threads != "1" and rows < _fast.FEW_ROWS else [])
+        cut.clear()
+        assert out.shape == (rows, 40) and out.dtype == dtype and out.flags.c_contiguous
+        assert numpy.allclose(out, x @ V.T, rtol=1e-5 if dtype == numpy.float32 else 1e-12, atol=1e-6)
+    head, h, targets = _head(rng)
+    assert numpy.allclose(head.log_probs(h[:rows]), log_softmax(h[:rows] @ head.params["V"].T + head.params["c"]))
+    assert numpy.allclose(head.token_log_probs(h[:rows], targets[:rows]),
+                          head.log_probs(h[:rows])[numpy.arange(rows), targets[:rows]], atol=1e-13)
 
 
 def test_full_softmax_rejects_bad_input(rng):

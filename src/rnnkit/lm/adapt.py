@@ -49,6 +49,7 @@ from rnnkit.errors import OptionError
 from rnnkit.lm.data import with_start
 from rnnkit.lm.evaluate import EVAL_WINDOW, summary
 from rnnkit.lm.vocab import Vocab
+from rnnkit.parallel import one_blas_thread
 
 FORMS = ("sgd", "rms")
 STATS_DENSE, STATS_EVERY = 20, 100  # segments whose gradient feeds MS: the first 20, then every 100th
@@ -199,7 +200,8 @@ class Adapter:
             logp, state = a.score(x, y, state)     # score only (an n-best candidate)
 
     x, y: the segment's input and target ids (T,); logp: log p(y_t) (T,) float64,
-    the cache mixed in. ``dynamic`` and ``cache`` may each be None.
+    the cache mixed in. ``dynamic`` and ``cache`` may each be None. With ``dynamic``,
+    BLAS is held to one thread until it is closed.
     """
 
     def __init__(self, model, dynamic=None, cache=None):
@@ -209,6 +211,7 @@ class Adapter:
         model.eval()
         self._names = list(model.params)  # every array once, a tied one included
         self._trained = None
+        self._blas = None
         self.steps = 0
         if dynamic is not None:
             self._trained = [model.params[k].copy() for k in self._names]
@@ -223,6 +226,12 @@ class Adapter:
             embedding = getattr(model, "embedding", None)
             self._tied = embedding is not None and embedding.params["E"] is V
             model.zero_grad()
+            # A segment's products have its few rows, which BLAS's own threads do not speed up;
+            # the output layer's are cut over the cores by rnnkit's threads instead (nn/_fast.py).
+            # BLAS is held to one thread for the whole evaluation: switching its threads around
+            # each product cost more than the threads saved (docs/adapt.md, "What it costs").
+            self._blas = one_blas_thread()
+            self._blas.__enter__()
 
     def __enter__(self):
         return self
@@ -237,6 +246,9 @@ class Adapter:
                 self.model.params[k][...] = p0
             self.model.zero_grad()
             self._trained = None
+        if self._blas is not None:
+            self._blas.__exit__(None, None, None)
+            self._blas = None
         self.model.train(self._was_training)
 
     # --- per segment ---------------------------------------------------------------
@@ -458,6 +470,9 @@ def evaluate_adaptive(model, encoded, eos_id, dynamic=None, cache=None):
 # --- choosing the settings on validation text ----------------------------------------------------
 
 THETAS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5)
+# The cache's sizes tried, up to the one given: on PTB the best was 500-1000 states, not
+# Grave et al.'s 2000 (docs/results.md), and a smaller cache is also a cheaper one.
+CACHE_SIZES = (100, 250, 500, 1000, 2000, 5000, 10_000)
 LAMBDAS = tuple(i / 100 for i in range(0, 61, 2))
 DECAYS = (0.0, 0.001, 0.003, 0.01, 0.03, 0.1)
 
@@ -473,10 +488,11 @@ def tune(model, ids, eos_id, dynamic=None, cache=None, log=None):
     """The settings with the lowest perplexity on ``ids`` (validation text, never the test text).
 
     ``dynamic`` and ``cache`` are the starting points and say what to tune (None: not used);
-    their form, segment length and cache size are kept. The learning rate is searched on a
-    log scale (steps of 3, then of √3) around the starting one, then the decay over DECAYS;
-    then θ over THETAS and λ over LAMBDAS for the cache, on the states of the chosen dynamic
-    evaluation (the cache does not change them, so one more pass serves every θ and λ).
+    their form and segment length are kept, and the cache's size is the largest it may be. The
+    learning rate is searched on a log scale (steps of 3, then of √3) around the starting one,
+    then the decay over DECAYS; then, for the cache, its size over CACHE_SIZES up to the one
+    given, θ over THETAS and λ over LAMBDAS, on the states of the chosen dynamic evaluation
+    (the cache does not change them, so one more pass serves every size, θ and λ).
     Returns (dynamic, cache, {"perplexity": on ids, "trials": [(settings, perplexity)]}).
     """
     say = log or (lambda *_: None)
@@ -501,15 +517,20 @@ def tune(model, ids, eos_id, dynamic=None, cache=None, log=None):
     if cache is not None:
         _, states, model_logp = stream_log_probs(model, ids, eos_id, dynamic, keep_states=True)
         best = (best_ppl, None)
-        for theta in THETAS:
-            p, has = cache_target_probs(states, ids, NeuralCache(cache.size, theta, 0.0))
-            for lam in LAMBDAS:
-                value = _perplexity(mix_log_probs(model_logp, p, has, lam))
-                if value < best[0]:
-                    best = (value, NeuralCache(cache.size, theta, lam))
+        for size in [n for n in CACHE_SIZES if n < cache.size] + [cache.size]:
+            at_size = (math.inf, NeuralCache(size, cache.theta, 0.0))
+            for theta in THETAS:
+                p, has = cache_target_probs(states, ids, NeuralCache(size, theta, 0.0))
+                for lam in LAMBDAS:
+                    value = _perplexity(mix_log_probs(model_logp, p, has, lam))
+                    if value < at_size[0]:
+                        at_size = (value, NeuralCache(size, theta, lam))
+            trials.append(({"cache": asdict(at_size[1])}, at_size[0]))
+            say(f"  cache size {size} theta {at_size[1].theta:g} lambda {at_size[1].lam:g}: "
+                f"perplexity {at_size[0]:.2f}")
+            if at_size[0] < best[0]:
+                best = at_size
         best_ppl, cache = best[0], best[1] or NeuralCache(cache.size, cache.theta, 0.0)
-        trials.append(({"cache": asdict(cache)}, best_ppl))
-        say(f"  cache size {cache.size} theta {cache.theta:g} lambda {cache.lam:g}: perplexity {best_ppl:.2f}")
     return dynamic, cache, {"perplexity": best_ppl, "trials": trials}
 
 

@@ -21,7 +21,7 @@ tests compare them); only the number of passes over memory differs.
 from functools import partial
 
 from rnnkit.backend import xp
-from rnnkit.parallel import parallel_map
+from rnnkit.parallel import num_threads, parallel_map, product_map
 
 ROWS_PER_BLOCK = 32  # 32 x 10,000 float32 = 1.3 MB: fits in L2 on current CPUs
 # softmax(x) = softmax(x - a) for any a per row; a is there only so that e^x
@@ -30,7 +30,8 @@ ROWS_PER_BLOCK = 32  # 32 x 10,000 float32 = 1.3 MB: fits in L2 on current CPUs
 # and an e^x that underflows (x < -87) belongs to a probability below
 # e^(-87+20) ~ 1e-29. Other rows are shifted by m.
 SHIFT_FREE = (-20.0, 60.0)
-ROWS_PER_PIECE = 1024  # of ∇V, when deferred: 1,024 x N x in multiply-adds a piece
+ROWS_PER_PIECE = 1024  # of ∇V, deferred or handed to a sink: 1,024 x N x in multiply-adds a piece
+FEW_ROWS = 64  # a product with fewer rows than this is cut over the cores by times_transpose
 
 
 def xent_rows(work, targets, bias=None, extra=None):
@@ -120,33 +121,85 @@ def linear_backward(x2, d2, V, gV, gc=None, row_scale=None, defer_weight_grad=Fa
     being added into gV, which stays as it is. Dynamic evaluation
     (rnnkit.lm.adapt) makes the product and steps those rows of V at once, never
     storing ∇V; a data-parallel worker (rnnkit.scale.replica) sends the factors
-    when they are smaller than the rows.
+    when they are smaller than the rows. With a sink, the pieces are not deferred
+    but run here, each beside its rows' share of dx (``_through_sink``), and the
+    sink may change its rows of V: nothing reads them afterwards.
     """
     out_features = V.shape[0]
     r = xp.ones(d2.shape[0], dtype=d2.dtype) if row_scale is None else row_scale
     xs = x2 if row_scale is None else x2 * r[:, None]
-
-    def weight_grad(lo, hi):
-        # ∇V = Σ_t δo_t s_t^T with δo_t = r_t d2_t
-        if weight_sink is None:
-            gV[lo:hi] += d2[:, lo:hi].T @ xs
-        else:
-            weight_sink(lo, hi, d2[:, lo:hi], xs)
-
-    if defer_weight_grad:
-        pieces = [partial(weight_grad, lo, min(lo + ROWS_PER_PIECE, out_features))
-                  for lo in range(0, out_features, ROWS_PER_PIECE)]
-    else:
-        weight_grad(0, out_features)
-        pieces = []
     if gc is not None:
         # ∇c = Σ_t δo_t as a matrix-vector product: BLAS reads the (N, out) array
         # once on every core, where sum(axis=0) makes a slower single-core pass.
         gc += r @ d2  # ∇c = Σ_t δo_t
+    if weight_sink is not None:
+        dx = _through_sink(d2, V, xs, weight_sink)
+        if row_scale is not None:
+            dx *= r[:, None]
+        return dx, []
+
+    def weight_grad(lo, hi):
+        # ∇V = Σ_t δo_t s_t^T with δo_t = r_t d2_t
+        gV[lo:hi] += d2[:, lo:hi].T @ xs
+
+    if defer_weight_grad:
+        pieces = [partial(weight_grad, lo, hi) for lo, hi in blocks(out_features, ROWS_PER_PIECE)]
+    else:
+        weight_grad(0, out_features)
+        pieces = []
     dx = d2 @ V  # ∂E/∂s_t = V^T δo_t
     if row_scale is not None:
         dx *= r[:, None]
     return dx, pieces
+
+
+def _through_sink(d2, V, xs, weight_sink):
+    """dx = d2 V (N, in), with ∇V's pieces handed to the sink on the way.
+
+    Block by block of V's rows: the block's share of dx is made first, then the block
+    goes to the sink, which may change it (dynamic evaluation steps it). So each block
+    of V is read while it is still in cache from the other product, instead of both
+    products and the sink's step each making a pass over the whole of V, which for a
+    segment of 20 tokens is more than the arithmetic. The blocks are spread over the
+    cores; their shares of dx are added in block order, the same sum however many
+    threads ran them.
+    """
+    def block(span):
+        lo, hi = span
+        share = d2[:, lo:hi] @ V[lo:hi]  # before the sink may change these rows
+        weight_sink(lo, hi, d2[:, lo:hi], xs)
+        return share
+
+    shares = product_map(block, blocks(V.shape[0], ROWS_PER_PIECE))
+    dx = shares[0]
+    for share in shares[1:]:
+        dx += share
+    return dx
+
+
+def times_transpose(x2, V):
+    """x2 V^T: (N, out) for x2 (N, in) and V (out, in), the output layer's product.
+
+    A product of few rows (dynamic evaluation's 20-token segment, a short request) gained
+    nothing from BLAS's own threads here; it is cut into blocks of V's rows spread over the
+    cores instead (rnnkit.parallel.product_map), each block's columns of the result written
+    in place. A product of many rows is left to BLAS.
+    """
+    if x2.shape[0] >= FEW_ROWS or num_threads() == 1 or V.shape[0] < 2 * ROWS_PER_PIECE:
+        return x2 @ V.T
+    out = xp.empty((x2.shape[0], V.shape[0]), dtype=xp.result_type(x2, V))
+
+    def block(span):
+        lo, hi = span
+        xp.matmul(x2, V[lo:hi].T, out=out[:, lo:hi])
+
+    product_map(block, blocks(V.shape[0], V.shape[0] // num_threads() + 1))
+    return out
+
+
+def blocks(n, block):
+    """[lo, hi) ranges of ``block`` rows (the last shorter) covering 0..n."""
+    return [(lo, min(lo + block, n)) for lo in range(0, n, block)]
 
 
 def spans(n, block):

@@ -69,6 +69,6 @@ class FullSoftmax(Linear):
         V = self.params["V"]
         check_array("h", h, 2, (None, self.in_features))
         check_float("h", h, V.dtype)
-        logits = h @ V.T
+        logits = _fast.times_transpose(h, V)
         check_logits(logits, targets)
         return logits
