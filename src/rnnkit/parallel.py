@@ -99,26 +99,33 @@ def _helped(work, helpers):
 
 
 def product_map(fn, items):
-    """parallel_map for matrix products cut in blocks: BLAS is held to one thread meanwhile,
-    so that each of rnnkit's threads runs its own block instead of queueing for BLAS's threads.
+    """[fn(item) for item in items] for matrix products cut in blocks: shared among rnnkit's
+    threads (parallel_map) while BLAS is held to one thread (shares_products), otherwise run
+    here one after another, each product on BLAS's own threads.
 
     Made for products of few rows (a 20-token segment against a 10,000-word output layer):
     OpenBLAS ran such a product no faster on two threads than on one (measured here, 2.4 ms
-    either way), where two blocks of it on two threads took 1.0-1.2 ms. With one thread, or
-    where no BLAS can be limited, it is parallel_map.
+    either way), where two blocks of it on two threads took 1.0-1.2 ms. BLAS's threads are
+    not changed here: changing them around each product cost more than the second core gave,
+    so it is the caller that holds BLAS, for all of its work (rnnkit.lm.adapt.Adapter).
     """
-    items = list(items)
-    if num_threads() == 1 or len(items) == 1:
+    if shares_products():
         return parallel_map(fn, items)
-    with one_blas_thread():
-        return parallel_map(fn, items)
+    return [fn(item) for item in items]
+
+
+def shares_products():
+    """Whether product_map shares the blocks among threads: more than one thread allowed
+    (num_threads) and BLAS held to one (so the threads do not queue for BLAS's)."""
+    if num_threads() == 1:
+        return False
+    blas = _blas_controller()
+    return blas is not None and blas.get_num_threads() == 1
 
 
 def one_blas_thread():
     """A context manager that holds BLAS to one thread while it is open (threadpoolctl); one
-    that does nothing where no BLAS can be limited. Opened when BLAS is already held, it costs
-    nothing; changing BLAS's threads does (see rnnkit.lm.adapt.Adapter, which holds it for a
-    whole evaluation instead of around each product)."""
+    that does nothing where no BLAS can be limited."""
     return _one_blas_thread() or nullcontext()
 
 

@@ -63,6 +63,17 @@ def test_full_softmax_gradients_and_its_deferred_weight_gradient(rng, monkeypatc
     assert numpy.allclose(received, expected["V"], atol=1e-14)
 
 
+def _blas_threads(n):
+    """BLAS held to n threads: 1 is what dynamic evaluation holds it to, and what product_map shares under."""
+    from threadpoolctl import ThreadpoolController
+
+    from rnnkit import parallel
+
+    if parallel._blas_controller() is None:
+        pytest.skip("needs a BLAS that threadpoolctl can limit")
+    return ThreadpoolController().limit(limits=n, user_api="blas")
+
+
 @pytest.mark.parametrize("threads", ["1", "2"])
 def test_a_weight_sink_may_change_its_rows_of_V(rng, monkeypatch, threads):
     """The sink gets each block of V's rows after that block's share of dh is made: a sink that
@@ -70,6 +81,11 @@ def test_a_weight_sink_may_change_its_rows_of_V(rng, monkeypatch, threads):
     reaches it once, whichever thread runs the block."""
     monkeypatch.setattr(_fast, "ROWS_PER_PIECE", 8)  # 40 rows of V: five blocks
     monkeypatch.setenv("RNNKIT_NUM_THREADS", threads)
+    with _blas_threads(1):
+        _sink_changes_its_rows(rng)
+
+
+def _sink_changes_its_rows(rng):
     head, h, targets = _head(rng)
     head.zero_grad()
     head.loss(h, targets)
@@ -89,16 +105,25 @@ def test_a_weight_sink_may_change_its_rows_of_V(rng, monkeypatch, threads):
 
 
 @pytest.mark.parametrize("threads", ["1", "2", "3"])
+@pytest.mark.parametrize("held", [True, False])
 @pytest.mark.parametrize("rows", [1, 20, 70])  # cut over the threads below FEW_ROWS, BLAS's above
-def test_the_output_product_of_few_rows_cut_over_threads_is_the_product(rng, monkeypatch, threads, rows):
+def test_the_output_product_of_few_rows_cut_over_threads_is_the_product(rng, monkeypatch, threads, held, rows):
+    """Cut only with threads to share it and BLAS held to one thread: a BLAS left free keeps it."""
     monkeypatch.setattr(_fast, "ROWS_PER_PIECE", 8)  # 40 rows of V: enough to cut
     monkeypatch.setenv("RNNKIT_NUM_THREADS", threads)
+    with _blas_threads(1 if held else 2):
+        _product_of_few_rows(rng, monkeypatch, rows, cuts=threads != "1" and held and rows < _fast.FEW_ROWS)
+
+
+def _product_of_few_rows(rng, monkeypatch, rows, cuts):
+    from rnnkit import parallel
+
     cut = []
-    monkeypatch.setattr(_fast, "product_map", lambda fn, items: cut.append(len(items)) or [fn(i) for i in items])
+    monkeypatch.setattr(_fast, "product_map", lambda fn, items: cut.append(len(items)) or parallel.product_map(fn, items))
     for dtype in (numpy.float64, numpy.float32):
         x, V = rng.standard_normal((rows, 5)).astype(dtype), rng.standard_normal((40, 5)).astype(dtype)
         out = _fast.times_transpose(x, V)
-        assert cut == ([int(threads)] if threads != "1" and rows < _fast.FEW_ROWS else [])
+        assert cut == ([parallel.num_threads()] if cuts else [])
         cut.clear()
         assert out.shape == (rows, 40) and out.dtype == dtype and out.flags.c_contiguous
         assert numpy.allclose(out, x @ V.T, rtol=1e-5 if dtype == numpy.float32 else 1e-12, atol=1e-6)

@@ -27,7 +27,8 @@ def add_arguments(p, tune=True):
     if tune:
         g.add_argument("--tune", metavar="VALID_TEXT",
                        help="choose R, D, T and L (and --lambda with --mix) on this validation text "
-                            "before scoring FILE; what --dynamic-*/--cache-* give is where the search starts")
+                            "before scoring FILE; what --dynamic-*/--cache-* give is where the search starts, "
+                            "and the cache's N is the largest it tries")
 
 
 def settings(args):

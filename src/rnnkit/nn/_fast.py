@@ -21,7 +21,7 @@ tests compare them); only the number of passes over memory differs.
 from functools import partial
 
 from rnnkit.backend import xp
-from rnnkit.parallel import num_threads, parallel_map, product_map
+from rnnkit.parallel import num_threads, parallel_map, product_map, shares_products
 
 ROWS_PER_BLOCK = 32  # 32 x 10,000 float32 = 1.3 MB: fits in L2 on current CPUs
 # softmax(x) = softmax(x - a) for any a per row; a is there only so that e^x
@@ -160,9 +160,9 @@ def _through_sink(d2, V, xs, weight_sink):
     goes to the sink, which may change it (dynamic evaluation steps it). So each block
     of V is read while it is still in cache from the other product, instead of both
     products and the sink's step each making a pass over the whole of V, which for a
-    segment of 20 tokens is more than the arithmetic. The blocks are spread over the
-    cores; their shares of dx are added in block order, the same sum however many
-    threads ran them.
+    segment of 20 tokens is more than the arithmetic. The blocks are shared among the
+    threads when BLAS is held to one (product_map); their shares of dx are added in
+    block order, the same sum however many threads ran them.
     """
     def block(span):
         lo, hi = span
@@ -180,12 +180,12 @@ def _through_sink(d2, V, xs, weight_sink):
 def times_transpose(x2, V):
     """x2 V^T: (N, out) for x2 (N, in) and V (out, in), the output layer's product.
 
-    A product of few rows (dynamic evaluation's 20-token segment, a short request) gained
-    nothing from BLAS's own threads here; it is cut into blocks of V's rows spread over the
-    cores instead (rnnkit.parallel.product_map), each block's columns of the result written
-    in place. A product of many rows is left to BLAS.
+    A product of few rows (dynamic evaluation's 20-token segment) gains nothing from BLAS's
+    own threads; while BLAS is held to one thread it is cut into blocks of V's rows that
+    rnnkit's threads share instead (rnnkit.parallel.product_map), each block's columns of the
+    result written in place. A product of many rows is left to BLAS.
     """
-    if x2.shape[0] >= FEW_ROWS or num_threads() == 1 or V.shape[0] < 2 * ROWS_PER_PIECE:
+    if x2.shape[0] >= FEW_ROWS or V.shape[0] < 2 * ROWS_PER_PIECE or not shares_products():
         return x2 @ V.T
     out = xp.empty((x2.shape[0], V.shape[0]), dtype=xp.result_type(x2, V))
 
