@@ -1,10 +1,12 @@
 """How rnnkit's own work shares the cores, beside the threads BLAS runs itself.
 
-Two ways: parallel_map (a softmax's row blocks over every core, NumPy releasing
-the GIL inside each ufunc) and alongside (the output layer's ∇V on a second core
-beside BPTT, BLAS held to one thread each through threadpoolctl). Both are
-speed machinery only: with one thread they run the same work in the calling
-thread, and the results are the same.
+Three ways: parallel_map (a softmax's row blocks over every core, NumPy releasing
+the GIL inside each ufunc), product_map (a product of few rows cut in blocks,
+shared among the threads while BLAS is held to one thread: dynamic evaluation)
+and alongside (the output layer's ∇V on a second core beside BPTT, BLAS held to
+one thread each through threadpoolctl). All are speed machinery only: with one
+thread they run the same work in the calling thread, and the results are the
+same.
 """
 
 import functools
