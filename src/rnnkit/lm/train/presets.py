@@ -20,7 +20,8 @@ PRESETS = {
     # --max-minutes 20, which stopped it in epoch 9. A 1x300 converged in 8 epochs and 16.1 minutes at
     # 104.19; a 1x400 (dropout 0.5) reached only epoch 7, at 109.18. On a slower core (an AVX2 EPYC) the
     # 1x200 recipe fits instead: --hidden 200 --dropout 0.3 --anneal-from 3 --epochs 8, test
-    # 107.36-107.99 in 8 epochs (docs/results.md, "The presets' figures").
+    # 107.36-107.99 in 8 epochs; there this 1x350 got 5 epochs into the 20 minutes, test 123.14
+    # (docs/results.md, "The presets' figures").
     "ptb-20min": dict(cell="gru", hidden=350, dropout=0.4, tie_weights=True, softmax="full", lr=20.0, clip=0.25,
                       bptt=20, anneal_from=5, epochs=10),
 }
