@@ -188,7 +188,8 @@ class RNNLM(LanguageNetwork):
         ``weight_sink(lo, hi, d, x)``: the output layer's ∇V is handed to it in pieces of rows,
         each as the factors of ∇V[lo:hi] = d^T x (nn/_fast.py's linear_backward), and not added
         into grads; with tied weights grads["embedding.E"] then holds the embedding's part only,
-        in the rows of ``ids``.
+        in the rows of ``ids``. The full softmax hands them over in its own backward, block by
+        block with its dh, before BPTT; the class softmax's go beside BPTT, as without a sink.
         Nothing after the pieces reads V, so the sink may change those rows of V at once.
         """
         # ∇V, the largest product of the step, is needed by nothing below: it runs on
