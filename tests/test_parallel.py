@@ -184,3 +184,27 @@ def test_measured_blas_threads_tries_both_per_size_and_keeps_the_faster(monkeypa
         with parallel.measured_blas_threads("test", 50):
             1 / 0
     assert blas.get_num_threads() == top
+
+
+def test_products_are_shared_only_inside_shared_products(monkeypatch):
+    from rnnkit import parallel
+
+    monkeypatch.setenv("RNNKIT_NUM_THREADS", "2")
+    assert not parallel.shares_products()
+    with parallel.shared_products():
+        assert parallel.shares_products()
+        with parallel.shared_products():
+            assert parallel.shares_products()
+        assert parallel.shares_products()  # the inner one closing leaves the outer one open
+        monkeypatch.setenv("RNNKIT_NUM_THREADS", "1")
+        assert not parallel.shares_products()  # one thread: nothing to share with
+        assert parallel.product_map(lambda i: i * i, range(5)) == [0, 1, 4, 9, 16]
+        monkeypatch.setenv("RNNKIT_NUM_THREADS", "2")
+        assert parallel.product_map(lambda i: i * i, range(5)) == [0, 1, 4, 9, 16]
+    assert not parallel.shares_products()
+    try:
+        with parallel.shared_products():
+            raise KeyError("x")
+    except KeyError:
+        pass
+    assert not parallel.shares_products()  # closed by an error too

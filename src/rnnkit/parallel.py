@@ -2,7 +2,8 @@
 
 Three ways: parallel_map (a softmax's row blocks over every core, NumPy releasing
 the GIL inside each ufunc), product_map (a product of few rows cut in blocks,
-shared among the threads while BLAS is held to one thread: dynamic evaluation)
+shared among the threads inside shared_products, BLAS held to one thread:
+dynamic evaluation)
 and alongside (the output layer's ∇V on a second core beside BPTT, BLAS held to
 one thread each through threadpoolctl). All are speed machinery only: with one
 thread they run the same work in the calling thread, and the results are the
@@ -102,27 +103,42 @@ def _helped(work, helpers):
 
 def product_map(fn, items):
     """[fn(item) for item in items] for matrix products cut in blocks: shared among rnnkit's
-    threads (parallel_map) while BLAS is held to one thread (shares_products), otherwise run
-    here one after another, each product on BLAS's own threads.
+    threads (parallel_map) inside ``shared_products``, otherwise run here one after another,
+    each product on BLAS's own threads.
 
     Made for products of few rows (a 20-token segment against a 10,000-word output layer):
     OpenBLAS ran such a product no faster on two threads than on one (measured here, 2.4 ms
-    either way), where two blocks of it on two threads took 1.0-1.2 ms. BLAS's threads are
-    not changed here: changing them around each product cost more than the second core gave,
-    so it is the caller that holds BLAS, for all of its work (rnnkit.lm.adapt.Adapter).
+    either way), where two blocks of it on two threads took 1.0-1.2 ms.
     """
     if shares_products():
         return parallel_map(fn, items)
     return [fn(item) for item in items]
 
 
+_sharing = [0]  # how many shared_products bodies are open
+
+
+@contextmanager
+def shared_products():
+    """For the body: BLAS held to one thread, and product_map sharing its blocks among
+    rnnkit's threads (when num_threads() allows more than one).
+
+    Opened once around a whole job made of few-row products (dynamic evaluation, through
+    rnnkit.lm.adapt.Adapter), not around each product: changing BLAS's threads costs more
+    than the second core gives to one 20-row product. Elsewhere BLAS keeps its threads and
+    products their usual path, so a server's or a training run's work is as it was.
+    """
+    with one_blas_thread():
+        _sharing[0] += 1
+        try:
+            yield
+        finally:
+            _sharing[0] -= 1
+
+
 def shares_products():
-    """Whether product_map shares the blocks among threads: more than one thread allowed
-    (num_threads) and BLAS held to one (so the threads do not queue for BLAS's)."""
-    if num_threads() == 1:
-        return False
-    blas = _blas_controller()
-    return blas is not None and blas.get_num_threads() == 1
+    """Whether product_map shares the blocks among threads now (see shared_products)."""
+    return _sharing[0] > 0 and num_threads() > 1
 
 
 def one_blas_thread():

@@ -63,15 +63,13 @@ def test_full_softmax_gradients_and_its_deferred_weight_gradient(rng, monkeypatc
     assert numpy.allclose(received, expected["V"], atol=1e-14)
 
 
-def _blas_threads(n):
-    """BLAS held to n threads: 1 is what dynamic evaluation holds it to, and what product_map shares under."""
-    from threadpoolctl import ThreadpoolController
+def _sharing(on):
+    """product_map sharing its blocks among threads, as in dynamic evaluation, or not."""
+    from contextlib import nullcontext
 
     from rnnkit import parallel
 
-    if parallel._blas_controller() is None:
-        pytest.skip("needs a BLAS that threadpoolctl can limit")
-    return ThreadpoolController().limit(limits=n, user_api="blas")
+    return parallel.shared_products() if on else nullcontext()
 
 
 @pytest.mark.parametrize("threads", ["1", "2"])
@@ -81,7 +79,7 @@ def test_a_weight_sink_may_change_its_rows_of_V(rng, monkeypatch, threads):
     reaches it once, whichever thread runs the block."""
     monkeypatch.setattr(_fast, "ROWS_PER_PIECE", 8)  # 40 rows of V: five blocks
     monkeypatch.setenv("RNNKIT_NUM_THREADS", threads)
-    with _blas_threads(1):
+    with _sharing(True):
         _sink_changes_its_rows(rng)
 
 
@@ -105,14 +103,14 @@ def _sink_changes_its_rows(rng):
 
 
 @pytest.mark.parametrize("threads", ["1", "2", "3"])
-@pytest.mark.parametrize("held", [True, False])
+@pytest.mark.parametrize("shared", [True, False])
 @pytest.mark.parametrize("rows", [1, 20, 70])  # cut over the threads below FEW_ROWS, BLAS's above
-def test_the_output_product_of_few_rows_cut_over_threads_is_the_product(rng, monkeypatch, threads, held, rows):
-    """Cut only with threads to share it and BLAS held to one thread: a BLAS left free keeps it."""
+def test_the_output_product_of_few_rows_cut_over_threads_is_the_product(rng, monkeypatch, threads, shared, rows):
+    """Cut only with threads to share it, inside shared_products: elsewhere BLAS keeps it."""
     monkeypatch.setattr(_fast, "ROWS_PER_PIECE", 8)  # 40 rows of V: enough to cut
     monkeypatch.setenv("RNNKIT_NUM_THREADS", threads)
-    with _blas_threads(1 if held else 2):
-        _product_of_few_rows(rng, monkeypatch, rows, cuts=threads != "1" and held and rows < _fast.FEW_ROWS)
+    with _sharing(shared):
+        _product_of_few_rows(rng, monkeypatch, rows, cuts=threads != "1" and shared and rows < _fast.FEW_ROWS)
 
 
 def _product_of_few_rows(rng, monkeypatch, rows, cuts):

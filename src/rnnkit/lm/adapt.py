@@ -49,7 +49,7 @@ from rnnkit.errors import OptionError
 from rnnkit.lm.data import with_start
 from rnnkit.lm.evaluate import EVAL_WINDOW, summary
 from rnnkit.lm.vocab import Vocab
-from rnnkit.parallel import one_blas_thread
+from rnnkit.parallel import shared_products
 
 FORMS = ("sgd", "rms")
 STATS_DENSE, STATS_EVERY = 20, 100  # segments whose gradient feeds MS: the first 20, then every 100th
@@ -230,7 +230,7 @@ class Adapter:
             # the output layer's are cut over the cores by rnnkit's threads instead (nn/_fast.py).
             # BLAS is held to one thread for the whole evaluation: switching its threads around
             # each product cost more than the threads saved (docs/adapt.md, "What it costs").
-            self._blas = one_blas_thread()
+            self._blas = shared_products()
             self._blas.__enter__()
 
     def __enter__(self):

@@ -161,8 +161,8 @@ def _through_sink(d2, V, xs, weight_sink):
     of V is read while it is still in cache from the other product, instead of both
     products and the sink's step each making a pass over the whole of V, which for a
     segment of 20 tokens is more than the arithmetic. The blocks are shared among the
-    threads when BLAS is held to one (product_map); their shares of dx are added in
-    block order, the same sum however many threads ran them.
+    threads inside rnnkit.parallel.shared_products (product_map); their shares of dx are
+    added in block order, the same sum however many threads ran them.
     """
     def block(span):
         lo, hi = span
@@ -181,9 +181,9 @@ def times_transpose(x2, V):
     """x2 V^T: (N, out) for x2 (N, in) and V (out, in), the output layer's product.
 
     A product of few rows (dynamic evaluation's 20-token segment) gains nothing from BLAS's
-    own threads; while BLAS is held to one thread it is cut into blocks of V's rows that
-    rnnkit's threads share instead (rnnkit.parallel.product_map), each block's columns of the
-    result written in place. A product of many rows is left to BLAS.
+    own threads; inside rnnkit.parallel.shared_products it is cut into blocks of V's rows that
+    rnnkit's threads share instead (product_map), each block's columns of the result written
+    in place. Otherwise, and for many rows, it is BLAS's.
     """
     if x2.shape[0] >= FEW_ROWS or V.shape[0] < 2 * ROWS_PER_PIECE or not shares_products():
         return x2 @ V.T
