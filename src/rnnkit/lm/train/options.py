@@ -141,7 +141,8 @@ OPTIONS = (
     Option("seed", int, 1, "random seed: same seed, same run (default: {default})", low=0, high=2**32 - 1,
            expect="an integer from 0 to 4294967295"),
     Option("preset", str, None, "start from a recipe: " + ", ".join(PRESETS) + " (docs/results.md); the options "
-           "given change it", choices=tuple(PRESETS), optional=True, metavar="NAME"),
+           "given change it; with --max-minutes, ptb-20min first measures which of its widths fits the minutes here",
+           choices=tuple(PRESETS), optional=True, metavar="NAME"),
     Option("task", str, "lm", "lm: left-to-right language model (default); cloze: bidirectional model that fills a "
            "blank from both sides (rnnkit fill), lines read whole, --bptt = longest piece (default 100)",
            choices=tuple(TASKS)),

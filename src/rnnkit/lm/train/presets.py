@@ -21,10 +21,37 @@ PRESETS = {
     # 104.19; a 1x400 (dropout 0.5) reached only epoch 7, at 109.18. On a slower core (an AVX2 EPYC) the
     # 1x200 recipe fits instead: --hidden 200 --dropout 0.3 --anneal-from 3 --epochs 8, test
     # 107.36-107.99 in 8 epochs; there this 1x350 got 5 epochs into the 20 minutes, test 123.14
-    # (docs/results.md, "The presets' figures").
+    # (docs/results.md, "The presets' figures"). So under --max-minutes the preset measures which
+    # of these fits (FITS, below).
     "ptb-20min": dict(cell="gru", hidden=350, dropout=0.4, tie_weights=True, softmax="full", lr=20.0, clip=0.25,
                       bptt=20, anneal_from=5, epochs=10),
 }
+
+
+# Recipes that a preset chooses among by the speed measured on the machine, when it runs under
+# --max-minutes and none of the options they set was typed: (epochs it needs, the recipe),
+# widest first. The first whose epochs fit the minutes is kept, else the last (Trainer._fit).
+# Which width fits 20 minutes is the core's: an AVX2 EPYC ran the 1x350 at 4,696 tokens/s
+# (5 epochs, test 123.14), an AVX-512 Xeon at 7,046 (8 epochs, 101.92).
+FITS = {
+    "ptb-20min": [
+        (8, dict(hidden=350, dropout=0.4, anneal_from=5, epochs=10)),  # 101.92, its 8th epoch best (second machine)
+        (8, dict(hidden=300, dropout=0.4, anneal_from=5, epochs=10)),  # 104.19, converged in 8 (second machine)
+        (8, dict(hidden=200, dropout=0.3, anneal_from=3, epochs=8)),   # 107.36-107.99 in 8 (first machine)
+    ],
+}
+
+
+def fit_choices(given, max_minutes):
+    """FITS' recipes for the preset ``given`` names, or None: none to choose among, no budget
+    to fit, or an option they set typed (then the recipe with what was typed is kept as it is)."""
+    recipes = FITS.get(given.get("preset"))
+    if recipes is None or max_minutes is None:
+        return None
+    chosen_here = {"embed"}.union(*(recipe for _, recipe in recipes))
+    if any(given.get(key) is not None for key in chosen_here):
+        return None
+    return recipes
 
 
 def with_preset(given):

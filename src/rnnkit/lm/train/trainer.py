@@ -24,6 +24,7 @@ from rnnkit.lm.train.log import RunLog
 from rnnkit.lm.train.options import (
     DEFAULTS, OPTIONS, check_known, memory_estimate, resolve_options, settle_softmax,
 )
+from rnnkit.lm.train.presets import fit_choices
 from rnnkit.lm.train.progress import Progress
 from rnnkit.lm.train.schedule import Schedule
 from rnnkit.nn.optim import clip_scale, make_optimizer
@@ -40,6 +41,9 @@ RESUME_FREE = ("epochs", "log_interval")
 # MAX_DIVERGENCES such restarts in a row it stops, keeping the best model.
 DIVERGE_FACTOR = 2.0
 MAX_DIVERGENCES = 5
+# Windows a preset's recipe trains on to measure its speed (Trainer._fit): 25 of PTB's
+# 20 x 20 tokens take 1-3 s on a two-core machine.
+PROBE_WINDOWS = 25
 
 
 class Diverged(RnnkitError):
@@ -178,7 +182,8 @@ class Trainer:
         self.corpus, self.valid_path, self.out, self.opts = corpus, valid, out, opts
         self.log, self.quiet, self.max_minutes = log, quiet, max_minutes
         self.checkpoint_path = os.path.join(out, io.CHECKPOINT)
-        self._t0 = None  # when run() was first called: --max-minutes counts from there
+        self._t0 = None  # when run() was first called, or _fit began: --max-minutes counts from there
+        self.fit = None  # a preset's recipes to choose among by measured speed (presets.FITS)
 
     # --- setting up ------------------------------------------------------------
 
@@ -236,9 +241,11 @@ class Trainer:
         self.state = checkpoint.new_state(opts["lr"])
 
     def start(self):
-        opts = self.opts
         self._load_data()
-        settle_softmax(opts, len(self.vocab))
+        settle_softmax(self.opts, len(self.vocab))
+        if self.fit:
+            self.opts = self._fit(self.fit)
+        opts = self.opts
         self._build()
         self.log(
             f"corpus {self.corpus}: {self.train_ids.size:,} tokens, vocabulary {len(self.vocab):,}; "
@@ -251,6 +258,41 @@ class Trainer:
             f"{self.model.num_params():,} parameters; {opts['optimizer']} lr {opts['lr']:g}, "
             f"batch {opts['batch']}, {window}"
         )
+
+    def _fit(self, recipes):
+        """The options of the first recipe (epochs, changes) whose epochs fit --max-minutes at the
+        speed a fresh model of it trains here, measured over PROBE_WINDOWS windows; else the last's.
+        The measuring counts against the minutes. A validation token is counted as a third of a
+        training token (forward only)."""
+        self._t0 = time.monotonic()
+        tokens_per_epoch = self.train_ids.size + self.valid_ids.size / 3
+        for i, (epochs, changes) in enumerate(recipes):
+            opts = {**self.opts, **changes, "embed": changes.get("hidden", self.opts["embed"])}
+            rate = self._probe(opts)
+            left = self.max_minutes * 60 - (time.monotonic() - self._t0)
+            needed = epochs * tokens_per_epoch / rate
+            fits = needed <= left
+            self.log(f"preset {opts['preset']}: {opts['cell']} 1x{opts['hidden']} trains at {rate:,.0f} tokens/s "
+                     f"here; its {epochs} epochs need {needed / 60:.1f} of the {left / 60:.1f} minutes left"
+                     + ("" if fits or i + 1 < len(recipes) else "; the last choice, kept"))
+            if fits or i + 1 == len(recipes):
+                return opts
+
+    def _probe(self, opts):
+        """Tokens/s of training a fresh model with ``opts`` on the first windows (the first one unmeasured)."""
+        model = build_model(self.vocab, opts)
+        model.train()
+        optimizer = make_optimizer(opts["optimizer"], model.params, model.grads, opts["lr"])
+        hidden, tokens, t0 = None, 0, None
+        for window in range(min(PROBE_WINDOWS + 1, self.windows)):
+            x, y = self.batches.get(0, window)
+            train_step(model, optimizer, x, y, hidden, opts["clip"])
+            hidden = model.final_state
+            if t0 is None:
+                t0 = time.perf_counter()  # after the first window: its allocations are a one-off
+            else:
+                tokens += int(y.size)
+        return tokens / max(time.perf_counter() - t0, 1e-9) if tokens else float("inf")
 
     # --- checkpoints -------------------------------------------------------------
 
@@ -542,6 +584,8 @@ def _train(corpus, valid, out, options, resume, force, max_minutes, quiet, log, 
         with DirLock(out):  # one process per MODEL_DIR: a second one is refused, naming the first
             io.remove_stale_temporaries(out)
             trainer = make_trainer(corpus, valid, out, opts, log=log, quiet=quiet, max_minutes=max_minutes)
+            if make_trainer is Trainer and not resume:  # speed on this machine, one process (not rnnkit.scale's)
+                trainer.fit = fit_choices(given, max_minutes)
             if resume:
                 trainer.resume(given)
                 log.open(out, append=True)
