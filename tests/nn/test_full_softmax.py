@@ -117,7 +117,11 @@ def _product_of_few_rows(rng, monkeypatch, rows, cuts):
     from rnnkit import parallel
 
     cut = []
-    monkeypatch.setattr(_fast, "product_map", lambda fn, items: cut.append(len(items)) or parallel.product_map(fn, items))
+    def counted(fn, items):
+        cut.append(len(items))
+        return parallel.product_map(fn, items)
+
+    monkeypatch.setattr(_fast, "product_map", counted)
     for dtype in (numpy.float64, numpy.float32):
         x, V = rng.standard_normal((rows, 5)).astype(dtype), rng.standard_normal((40, 5)).astype(dtype)
         out = _fast.times_transpose(x, V)

@@ -272,8 +272,9 @@ class Trainer:
             left = self.max_minutes * 60 - (time.monotonic() - self._t0)
             needed = epochs * tokens_per_epoch / rate
             fits = needed <= left
-            self.log(f"preset {opts['preset']}: {opts['cell']} {opts['layers']}x{opts['hidden']} trains at {rate:,.0f} tokens/s "
-                     f"here; its {epochs} epochs need {needed / 60:.1f} of the {left / 60:.1f} minutes left"
+            self.log(f"preset {opts['preset']}: {opts['cell']} {opts['layers']}x{opts['hidden']} trains at "
+                     f"{rate:,.0f} tokens/s here; its {epochs} epochs need {needed / 60:.1f} of the "
+                     f"{left / 60:.1f} minutes left"
                      + ("" if fits or i + 1 < len(recipes) else "; the last choice, kept"))
             if fits or i + 1 == len(recipes):
                 return opts
