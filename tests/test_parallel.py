@@ -202,9 +202,7 @@ def test_products_are_shared_only_inside_shared_products(monkeypatch):
         monkeypatch.setenv("RNNKIT_NUM_THREADS", "2")
         assert parallel.product_map(lambda i: i * i, range(5)) == [0, 1, 4, 9, 16]
     assert not parallel.shares_products()
-    try:
+    with pytest.raises(KeyError):
         with parallel.shared_products():
             raise KeyError("x")
-    except KeyError:
-        pass
     assert not parallel.shares_products()  # closed by an error too

@@ -3,11 +3,10 @@
 Three ways: parallel_map (a softmax's row blocks over every core, NumPy releasing
 the GIL inside each ufunc), product_map (a product of few rows cut in blocks,
 shared among the threads inside shared_products, BLAS held to one thread:
-dynamic evaluation)
-and alongside (the output layer's ∇V on a second core beside BPTT, BLAS held to
-one thread each through threadpoolctl). All are speed machinery only: with one
-thread they run the same work in the calling thread, and the results are the
-same.
+dynamic evaluation) and alongside (the output layer's ∇V on a second core
+beside BPTT, BLAS held to one thread each through threadpoolctl). All are speed
+machinery only: with one thread they run the same work in the calling thread,
+and the results are the same.
 """
 
 import functools
@@ -128,7 +127,7 @@ def shared_products():
     than the second core gives to one 20-row product. Elsewhere BLAS keeps its threads and
     products their usual path, so a server's or a training run's work is as it was.
     """
-    with one_blas_thread():
+    with _one_blas_thread() or nullcontext():  # nothing to hold where no BLAS can be limited
         _sharing[0] += 1
         try:
             yield
@@ -139,12 +138,6 @@ def shared_products():
 def shares_products():
     """Whether product_map shares the blocks among threads now (see shared_products)."""
     return _sharing[0] > 0 and num_threads() > 1
-
-
-def one_blas_thread():
-    """A context manager that holds BLAS to one thread while it is open (threadpoolctl); one
-    that does nothing where no BLAS can be limited."""
-    return _one_blas_thread() or nullcontext()
 
 
 _blas = None

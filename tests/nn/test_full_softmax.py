@@ -117,6 +117,7 @@ def _product_of_few_rows(rng, monkeypatch, rows, cuts):
     from rnnkit import parallel
 
     cut = []
+
     def counted(fn, items):
         cut.append(len(items))
         return parallel.product_map(fn, items)

@@ -211,7 +211,7 @@ class Adapter:
         model.eval()
         self._names = list(model.params)  # every array once, a tied one included
         self._trained = None
-        self._blas = None
+        self._sharing = None
         self.steps = 0
         if dynamic is not None:
             self._trained = [model.params[k].copy() for k in self._names]
@@ -230,8 +230,8 @@ class Adapter:
             # the output layer's are cut over the cores by rnnkit's threads instead (nn/_fast.py).
             # BLAS is held to one thread for the whole evaluation: switching its threads around
             # each product cost more than the threads saved (docs/adapt.md, "What it costs").
-            self._blas = shared_products()
-            self._blas.__enter__()
+            self._sharing = shared_products()
+            self._sharing.__enter__()
 
     def __enter__(self):
         return self
@@ -246,9 +246,9 @@ class Adapter:
                 self.model.params[k][...] = p0
             self.model.zero_grad()
             self._trained = None
-        if self._blas is not None:
-            self._blas.__exit__(None, None, None)
-            self._blas = None
+        if self._sharing is not None:
+            self._sharing.__exit__(None, None, None)
+            self._sharing = None
         self.model.train(self._was_training)
 
     # --- per segment ---------------------------------------------------------------
