@@ -20,6 +20,7 @@ from rnnkit.lm.lock import DirLock
 from rnnkit.lm.prepared import Prepared, is_prepared
 from rnnkit.lm.task import get_task
 from rnnkit.lm.train import state as checkpoint
+from rnnkit.lm.train.average import EVERY as AVERAGE_EVERY, WeightAverage
 from rnnkit.lm.train.log import RunLog
 from rnnkit.lm.train.options import (
     DEFAULTS, OPTIONS, check_known, memory_estimate, resolve_options, settle_softmax,
@@ -184,6 +185,9 @@ class Trainer:
         self.checkpoint_path = os.path.join(out, io.CHECKPOINT)
         self._t0 = None  # when run() was first called, or _fit began: --max-minutes counts from there
         self.fit = None  # a preset's recipes to choose among by measured speed (presets.FITS)
+        # Seconds the last validation took: --max-minutes stops training early enough to validate the
+        # unfinished epoch's weights (and their mean, with --average) inside the minutes.
+        self._validation_seconds = 0.0
 
     # --- setting up ------------------------------------------------------------
 
@@ -239,6 +243,7 @@ class Trainer:
         self.best_params = None
         self.hidden = None
         self.state = checkpoint.new_state(opts["lr"])
+        self.average = WeightAverage(self.model.params) if opts["average"] else None
 
     def start(self):
         self._load_data()
@@ -300,7 +305,7 @@ class Trainer:
     def save_checkpoint(self):
         checkpoint.save(self.checkpoint_path, model=self.model, best_params=self.best_params,
                         optimizer=self.optimizer, hidden=self.hidden, opts=self.opts, vocab=self.vocab,
-                        digests=self.digests, state=self.state)
+                        digests=self.digests, state=self.state, average=self.average)
 
     def resume(self, given):
         """Load the checkpoint of ``self.out``; ``given`` are the options typed on this command line."""
@@ -337,7 +342,7 @@ class Trainer:
         self.state = saved.state
         if self.state["finished"] == "epochs" and self.opts["epochs"] > self.state["epoch"]:
             self.state["finished"] = None  # more epochs were asked for
-        self.best_params, self.hidden = saved.restore(self.model, self.optimizer)
+        self.best_params, self.hidden = saved.restore(self.model, self.optimizer, self.average)
         st = self.state
         self.log(f"resuming {self.out}: epoch {st['epoch'] + 1}, window {st['window']}/{self.windows}, lr {st['lr']:g}")
 
@@ -368,7 +373,10 @@ class Trainer:
             return self._finish("epochs")
 
     def _out_of_time(self):
-        return self.max_minutes is not None and time.monotonic() - self._t0 >= self.max_minutes * 60
+        if self.max_minutes is None:
+            return False
+        judging = 2 if self.average is not None and self.average.count else 1
+        return time.monotonic() - self._t0 >= self.max_minutes * 60 - judging * self._validation_seconds
 
     def _train_epoch(self, stop):
         opts, st = self.opts, self.state
@@ -387,6 +395,8 @@ class Trainer:
                     self._why = f"{exc} at epoch {st['epoch'] + 1}, window {st['window']}"
                     return "diverged"
                 st["window"] += 1
+                if self.average is not None and st["annealing"] and st["window"] % AVERAGE_EVERY == 0:
+                    self.average.add(self.model.params)
                 st["epoch_nll"] += loss * tokens
                 st["epoch_tokens"] += tokens
                 st["epoch_seconds"] = seconds_before + time.monotonic() - t_start
@@ -413,7 +423,25 @@ class Trainer:
         """Called after each window's bookkeeping (rnnkit.scale: a checkpoint every few minutes)."""
 
     def _validate(self):
-        return self.task.validation_loss(self.model, self.valid_ids, self.vocab, self.opts)
+        t0 = time.monotonic()
+        loss = self.task.validation_loss(self.model, self.valid_ids, self.vocab, self.opts)
+        self._validation_seconds = time.monotonic() - t0
+        return loss
+
+    def _judge(self):
+        """The validation loss of the epoch's weights: with --average, of their mean when it beats the
+        last weights (then the mean stays in the model). Returns (loss, the last weights' loss or None)."""
+        loss, last = self._validate(), None
+        if self.average is not None and self.average.count:
+            kept = {k: v.copy() for k, v in self.model.params.items()}
+            self.average.put_into(self.model.params)
+            mean_loss = self._validate()
+            if mean_loss < loss:
+                loss, last = mean_loss, loss
+            else:
+                io.copy_into(self.model.params, kept)
+            self.average.reset()
+        return loss, last
 
     def _save_best(self, loss, epoch):
         self.best_params = {k: v.copy() for k, v in self.model.params.items()}
@@ -425,7 +453,7 @@ class Trainer:
     def _end_of_epoch(self):
         """Validation, the schedule's decision and the files. Returns a stop reason or None."""
         st = self.state
-        loss = self._validate()
+        loss, last_loss = self._judge()
         reference = st.get("first_loss") or math.log(len(self.vocab))
         if not math.isfinite(loss) or loss > DIVERGE_FACTOR * reference:
             why = f"validation perplexity {_ppl(loss):.4g} after epoch {st['epoch'] + 1}"
@@ -450,6 +478,8 @@ class Trainer:
             "seconds": st["epoch_seconds"],
             "best": decision.improved,
         }
+        if last_loss is not None:  # --average: the mean was kept; what the last weights gave
+            row["valid_ppl_last"] = _ppl(last_loss)
         st["metrics"].append(row)
         st.update(window=0, epoch_nll=0.0, epoch_tokens=0, epoch_seconds=0.0)
         self.hidden = None  # every epoch starts from the zero state
@@ -458,6 +488,8 @@ class Trainer:
         self._write_metrics()
         self.save_checkpoint()
         note = "saved best" if decision.improved else "worse: best weights restored"
+        if last_loss is not None:
+            note = f"the epoch's mean weights (last: {_ppl(last_loss):.2f}); {note}"
         self.log(
             f"epoch {row['epoch']:3d}  train ppl {row['train_ppl']:8.2f}  valid ppl {row['valid_ppl']:8.2f}  "
             f"lr {decision.lr_used:<8g} {row['tokens_per_s']:7,.0f} tok/s {row['seconds']:7.1f} s  {note}"
@@ -471,6 +503,8 @@ class Trainer:
         self._why = why
         if st["divergences"] > MAX_DIVERGENCES:
             return True
+        if self.average is not None:
+            self.average.reset()  # the weights it sampled led to the divergence
         if self.best_params is not None:
             io.copy_into(self.model.params, self.best_params)
         else:  # no epoch has finished well yet: the run's own initial weights (same seed, same weights)
@@ -511,19 +545,22 @@ class Trainer:
             result.exit_code = 128 + int(stop.signal)
             return result
         stopped = f"stopped after {{max_minutes}} {self.max_minutes:g} at {where}"
-        if st["best_loss"] is not None:
-            # MODEL_DIR keeps the best completed epoch, and that is the figure
-            # reported: the one metrics.jsonl shows and `rnnkit eval` measures.
+        # The unfinished epoch's weights (or their mean) are kept when they validate better than the best
+        # completed epoch: the last minutes of a budget are not thrown away. In the model files only: the
+        # checkpoint (saved above) keeps the uninterrupted run's state, so --resume still reproduces it.
+        loss, last_loss = self._judge()
+        if st["best_loss"] is not None and not loss < st["best_loss"]:
             return self._result("time", f"{stopped}; best valid ppl {_ppl(st['best_loss']):.2f} (epoch "
                                         f"{st['best_epoch']}) kept in {self.out}", ("max_minutes",))
-        # No epoch finished: the unfinished one's weights are all there is. Recorded
-        # in the model files only: the checkpoint (saved above) keeps the schedule of
-        # the uninterrupted run, so --resume still reproduces it.
-        loss = self._validate()
-        self._save_best(loss, round(st["epoch"] + st["window"] / self.windows, 3))
-        return self._result("time", f"{stopped}; no epoch completed: valid ppl {_ppl(loss):.2f} of the "
-                                    f"unfinished epoch's weights kept in {self.out}",
-                            ("max_minutes",), best_loss=loss)
+        epoch = round(st["epoch"] + st["window"] / self.windows, 3)
+        self._save_best(loss, epoch)
+        weights = "the unfinished epoch's mean weights" if last_loss is not None else "the unfinished epoch's weights"
+        if st["best_loss"] is None:
+            judged = "no epoch completed"
+        else:
+            judged = f"better than epoch {st['best_epoch']}'s {_ppl(st['best_loss']):.2f}"
+        return self._result("time", f"{stopped}; {judged}: valid ppl {_ppl(loss):.2f} of {weights} "
+                                    f"(epoch {epoch:g}) kept in {self.out}", ("max_minutes",), best_loss=loss)
 
     def _finish(self, reason):
         st = self.state
