@@ -324,25 +324,3 @@ def test_max_minutes_counts_the_time_before_a_worker_restart(tmp_path, monkeypat
     assert died and any("worker 1 died (killed by the test): restarting 2 worker(s)" in line for line in lines)
     assert result.status == "time" and clock[0] == 15.0
     assert result.cli_message().startswith("stopped after --max-minutes 0.25 at epoch 1, window 6/")
-
-
-def test_average_on_workers_equals_one_process_across_a_restart(tmp_path):
-    # --average samples the driver's weights; a worker lost inside an averaged epoch restarts the run from the
-    # checkpoint at the epoch's start, and the samples taken since must go with it
-    from rnnkit.scale.cluster import WorkerDied
-
-    tr, va = small_corpus(tmp_path)
-    opts = options("gru", "full", 2.0, epochs=3, average=True, anneal_from=1, min_improvement=1.0)
-    train(tr, va, str(tmp_path / "one"), opts, quiet=True, log=quiet)
-    died = []
-
-    def die_once(trainer):
-        if trainer.state["epoch"] == 1 and trainer.state["window"] == 9 and not died:
-            assert trainer.average.count == 2  # windows 4 and 8 of the averaged epoch 2
-            died.append(1)
-            raise WorkerDied(1, "killed by the test")
-
-    train_data_parallel(tr, va, str(tmp_path / "n2"), opts, workers=2, backend="local", quiet=True, log=quiet,
-                        after_step=die_once)
-    assert died
-    assert relative_difference(weights(tmp_path / "one"), weights(tmp_path / "n2")) <= 1e-5

@@ -14,8 +14,8 @@ GROUPS = {
     "data": ("tokenizer", "min_count", "max_vocab", "vocab"),
     "model": ("task", "form", "cell", "activation", "init", "embed", "hidden", "layers", "dropout", "tie_weights",
               "softmax", "classes"),
-    "training": ("preset", "batch", "bptt", "epochs", "optimizer", "lr", "clip", "anneal", "anneal_from", "average",
-                 "valid_without_unk", "min_improvement", "seed"),
+    "training": ("preset", "batch", "bptt", "epochs", "optimizer", "lr", "clip", "anneal", "anneal_from", "valid_without_unk",
+                 "min_improvement", "seed"),
     "run": ("log_interval",),
 }
 # Switches that are on or off only (no --no- form).

@@ -198,7 +198,7 @@ class DataParallelTrainer(Trainer):
     def _restore(self):
         saved = checkpoint.Checkpoint(self.checkpoint_path)
         self.state = saved.state
-        self.best_params, self.hidden = saved.restore(self.model, self.optimizer, self.average)
+        self.best_params, self.hidden = saved.restore(self.model, self.optimizer)
 
     def run(self):
         self._saved_at = time.monotonic()

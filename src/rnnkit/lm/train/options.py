@@ -132,9 +132,6 @@ OPTIONS = (
            expect="a positive epoch number", optional=True, metavar="N"),
     Option("min_improvement", float, 1.003, "validation loss ratio counted as progress (default: {default})",
            low=1.0, expect="at least 1.0", metavar="R"),
-    Option("average", bool, False,
-           "in each epoch at an annealed rate, also judge the mean of the weights it went through, and keep it "
-           "when it validates better than the last weights (tail averaging; default: {default})"),
     Option("valid_without_unk", bool, False,
            "judge epochs by the validation perplexity without the <unk> targets (rnnkit eval's second figure): "
            "for a large dictionary whose <unk> the training text never shows"),

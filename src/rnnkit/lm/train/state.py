@@ -56,12 +56,10 @@ def set_schedule_state(state, schedule):
     state.update(asdict(schedule))
 
 
-def save(path, *, model, best_params, optimizer, hidden, opts, vocab, digests, state, average=None):
+def save(path, *, model, best_params, optimizer, hidden, opts, vocab, digests, state):
     arrays = {f"model/{k}": v for k, v in model.params.items()}
     if best_params is not None:
         arrays.update({f"best/{k}": v for k, v in best_params.items()})
-    if average is not None and average.count:  # --average, stopped inside an annealed epoch
-        arrays.update({f"average/{k}": v for k, v in average.sums.items()})
     opt_state = optimizer.state_dict()
     arrays.update({f"optim/{k}": v for k, v in opt_state["arrays"].items()})
     leaves, structure = flatten_state(hidden)
@@ -74,7 +72,6 @@ def save(path, *, model, best_params, optimizer, hidden, opts, vocab, digests, s
         "digests": digests,
         "state": state,
         "optimizer": {"lr": opt_state["lr"], "step_count": opt_state["step_count"]},
-        "average_count": average.count if average is not None else 0,
         "hidden": structure,
         "generators": [g.bit_generator.state for g in model.generators()],
     }
@@ -122,26 +119,14 @@ class Checkpoint:
     def _prefixed(self, prefix):
         return {k[len(prefix):]: v for k, v in self.arrays.items() if k.startswith(prefix)}
 
-    def restore(self, model, optimizer, average=None):
-        """Put the weights, optimizer buffers, generators and ``average``'s sums (--average) back;
-        returns (best params or None, hidden state)."""
+    def restore(self, model, optimizer):
+        """Put the weights, optimizer buffers and generators back; returns (best params or None, hidden state)."""
         model_arrays = self._prefixed("model/")
         io.check_arrays(self.path, model.params, model_arrays)
         io.copy_into(model.params, model_arrays)
         best = self._prefixed("best/") or None
         if best is not None:
             io.check_arrays(self.path, model.params, best)
-        sums = self._prefixed("average/")
-        if average is not None and not sums:
-            average.reset()  # none sampled yet when the checkpoint was written
-        elif average is not None:
-            io.check_arrays(self.path, model.params, sums)
-            count = self.meta.get("average_count")
-            if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-                raise RnnkitError(f"{self.path}: the checkpoint's weight average is damaged "
-                                  f"(average_count {count!r:.40})")
-            io.copy_into(average.sums, sums)
-            average.count = count
         try:
             optimizer.load_state_dict({**self.meta["optimizer"], "arrays": self._prefixed("optim/")})
             leaves = [self.arrays[f"hidden/{i}"] for i in range(sum(k.startswith("hidden/") for k in self.arrays))]

@@ -20,7 +20,6 @@ from rnnkit.lm.lock import DirLock
 from rnnkit.lm.prepared import Prepared, is_prepared
 from rnnkit.lm.task import get_task
 from rnnkit.lm.train import state as checkpoint
-from rnnkit.lm.train.average import EVERY as AVERAGE_EVERY, WeightAverage
 from rnnkit.lm.train.log import RunLog
 from rnnkit.lm.train.options import (
     DEFAULTS, OPTIONS, check_known, memory_estimate, resolve_options, settle_softmax,
@@ -186,7 +185,7 @@ class Trainer:
         self._t0 = None  # when run() was first called, or _fit began: --max-minutes counts from there
         self.fit = None  # a preset's recipes to choose among by measured speed (presets.FITS)
         # Seconds the last validation took: --max-minutes stops training early enough to validate the
-        # unfinished epoch's weights (and their mean, with --average) inside the minutes.
+        # unfinished epoch's weights inside the minutes.
         self._validation_seconds = 0.0
 
     # --- setting up ------------------------------------------------------------
@@ -243,7 +242,6 @@ class Trainer:
         self.best_params = None
         self.hidden = None
         self.state = checkpoint.new_state(opts["lr"])
-        self.average = WeightAverage(self.model.params) if opts["average"] else None
 
     def start(self):
         self._load_data()
@@ -305,7 +303,7 @@ class Trainer:
     def save_checkpoint(self):
         checkpoint.save(self.checkpoint_path, model=self.model, best_params=self.best_params,
                         optimizer=self.optimizer, hidden=self.hidden, opts=self.opts, vocab=self.vocab,
-                        digests=self.digests, state=self.state, average=self.average)
+                        digests=self.digests, state=self.state)
 
     def resume(self, given):
         """Load the checkpoint of ``self.out``; ``given`` are the options typed on this command line."""
@@ -342,7 +340,7 @@ class Trainer:
         self.state = saved.state
         if self.state["finished"] == "epochs" and self.opts["epochs"] > self.state["epoch"]:
             self.state["finished"] = None  # more epochs were asked for
-        self.best_params, self.hidden = saved.restore(self.model, self.optimizer, self.average)
+        self.best_params, self.hidden = saved.restore(self.model, self.optimizer)
         st = self.state
         self.log(f"resuming {self.out}: epoch {st['epoch'] + 1}, window {st['window']}/{self.windows}, lr {st['lr']:g}")
 
@@ -373,10 +371,8 @@ class Trainer:
             return self._finish("epochs")
 
     def _out_of_time(self):
-        if self.max_minutes is None:
-            return False
-        judging = 2 if self.average is not None and self.average.count else 1
-        return time.monotonic() - self._t0 >= self.max_minutes * 60 - judging * self._validation_seconds
+        return (self.max_minutes is not None
+                and time.monotonic() - self._t0 >= self.max_minutes * 60 - self._validation_seconds)
 
     def _train_epoch(self, stop):
         opts, st = self.opts, self.state
@@ -395,8 +391,6 @@ class Trainer:
                     self._why = f"{exc} at epoch {st['epoch'] + 1}, window {st['window']}"
                     return "diverged"
                 st["window"] += 1
-                if self.average is not None and st["annealing"] and st["window"] % AVERAGE_EVERY == 0:
-                    self.average.add(self.model.params)
                 st["epoch_nll"] += loss * tokens
                 st["epoch_tokens"] += tokens
                 st["epoch_seconds"] = seconds_before + time.monotonic() - t_start
@@ -428,21 +422,6 @@ class Trainer:
         self._validation_seconds = time.monotonic() - t0
         return loss
 
-    def _judge(self):
-        """The validation loss of the epoch's weights: with --average, of their mean when it beats the
-        last weights (then the mean stays in the model). Returns (loss, the last weights' loss or None)."""
-        loss, last = self._validate(), None
-        if self.average is not None and self.average.count:
-            kept = {k: v.copy() for k, v in self.model.params.items()}
-            self.average.put_into(self.model.params)
-            mean_loss = self._validate()
-            if mean_loss < loss:
-                loss, last = mean_loss, loss
-            else:
-                io.copy_into(self.model.params, kept)
-            self.average.reset()
-        return loss, last
-
     def _save_best(self, loss, epoch):
         self.best_params = {k: v.copy() for k, v in self.model.params.items()}
         cfg = model_config(self.model, self.opts, self.vocab, {
@@ -453,7 +432,7 @@ class Trainer:
     def _end_of_epoch(self):
         """Validation, the schedule's decision and the files. Returns a stop reason or None."""
         st = self.state
-        loss, last_loss = self._judge()
+        loss = self._validate()
         reference = st.get("first_loss") or math.log(len(self.vocab))
         if not math.isfinite(loss) or loss > DIVERGE_FACTOR * reference:
             why = f"validation perplexity {_ppl(loss):.4g} after epoch {st['epoch'] + 1}"
@@ -478,8 +457,6 @@ class Trainer:
             "seconds": st["epoch_seconds"],
             "best": decision.improved,
         }
-        if last_loss is not None:  # --average: the mean was kept; what the last weights gave
-            row["valid_ppl_last"] = _ppl(last_loss)
         st["metrics"].append(row)
         st.update(window=0, epoch_nll=0.0, epoch_tokens=0, epoch_seconds=0.0)
         self.hidden = None  # every epoch starts from the zero state
@@ -488,8 +465,6 @@ class Trainer:
         self._write_metrics()
         self.save_checkpoint()
         note = "saved best" if decision.improved else "worse: best weights restored"
-        if last_loss is not None:
-            note = f"the epoch's mean weights (last: {_ppl(last_loss):.2f}); {note}"
         self.log(
             f"epoch {row['epoch']:3d}  train ppl {row['train_ppl']:8.2f}  valid ppl {row['valid_ppl']:8.2f}  "
             f"lr {decision.lr_used:<8g} {row['tokens_per_s']:7,.0f} tok/s {row['seconds']:7.1f} s  {note}"
@@ -503,8 +478,6 @@ class Trainer:
         self._why = why
         if st["divergences"] > MAX_DIVERGENCES:
             return True
-        if self.average is not None:
-            self.average.reset()  # the weights it sampled led to the divergence
         if self.best_params is not None:
             io.copy_into(self.model.params, self.best_params)
         else:  # no epoch has finished well yet: the run's own initial weights (same seed, same weights)
@@ -545,22 +518,21 @@ class Trainer:
             result.exit_code = 128 + int(stop.signal)
             return result
         stopped = f"stopped after {{max_minutes}} {self.max_minutes:g} at {where}"
-        # The unfinished epoch's weights (or their mean) are kept when they validate better than the best
-        # completed epoch: the last minutes of a budget are not thrown away. In the model files only: the
+        # The unfinished epoch's weights are kept when they validate better than the best completed
+        # epoch: the last minutes of a budget are not thrown away. In the model files only: the
         # checkpoint (saved above) keeps the uninterrupted run's state, so --resume still reproduces it.
-        loss, last_loss = self._judge()
+        loss = self._validate()
         if st["best_loss"] is not None and not loss < st["best_loss"]:
             return self._result("time", f"{stopped}; best valid ppl {_ppl(st['best_loss']):.2f} (epoch "
                                         f"{st['best_epoch']}) kept in {self.out}", ("max_minutes",))
         epoch = round(st["epoch"] + st["window"] / self.windows, 3)
         self._save_best(loss, epoch)
-        weights = "the unfinished epoch's mean weights" if last_loss is not None else "the unfinished epoch's weights"
         if st["best_loss"] is None:
             judged = "no epoch completed"
         else:
             judged = f"better than epoch {st['best_epoch']}'s {_ppl(st['best_loss']):.2f}"
-        return self._result("time", f"{stopped}; {judged}: valid ppl {_ppl(loss):.2f} of {weights} "
-                                    f"(epoch {epoch:g}) kept in {self.out}", ("max_minutes",), best_loss=loss)
+        return self._result("time", f"{stopped}; {judged}: valid ppl {_ppl(loss):.2f} of the unfinished epoch's "
+                                    f"weights (epoch {epoch:g}) kept in {self.out}", ("max_minutes",), best_loss=loss)
 
     def _finish(self, reason):
         st = self.state
