@@ -32,7 +32,8 @@ PRESETS = {
 # --max-minutes and none of the options they set was typed: (epochs it needs, the recipe),
 # widest first. The first whose epochs fit the minutes is kept, else the last (Trainer._fit).
 # Which width fits 20 minutes is the core's: an AVX2 EPYC ran the 1x350 at 4,696 tokens/s
-# (5 epochs, test 123.14), an AVX-512 Xeon at 7,046 (8 epochs, 101.92).
+# (5 epochs, test 123.14), an AVX-512 Xeon at 7,046 (8 epochs, 101.92). Another AVX-512 Xeon
+# ran it at 3,300-5,100 and kept the 1x200 (test 107.50 in 16.1 minutes).
 FITS = {
     "ptb-20min": [
         (8, dict(hidden=350, dropout=0.4, anneal_from=5, epochs=10)),  # 101.92, its 8th epoch best (second machine)
