@@ -1,5 +1,6 @@
 """Helpers shared by the language-model and command tests (imported by conftest.py and the tests)."""
 
+import json
 import random
 
 WORDS = "the a cat dog sat ran on under mat rug big small red blue quickly slowly".split()
@@ -40,3 +41,15 @@ def cli(capsys, *argv):
     code = main([str(a) for a in argv])
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def quiet_train(corpus, out, options, **kw):
+    """rnnkit.lm.train.train on the ``corpus`` fixture's (train, valid) into ``out``, printing nothing."""
+    from rnnkit.lm.train import train
+
+    return train(str(corpus[0]), str(corpus[1]), str(out), options, quiet=True, log=lambda *_: None, **kw)
+
+
+def read_metrics(out):
+    """MODEL_DIR ``out``'s metrics.jsonl rows."""
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]

@@ -15,15 +15,7 @@ from rnnkit.lm import io
 from rnnkit.lm.api import LanguageModel
 from rnnkit.lm.train import Trainer, resolve_options, train
 
-from lm_helpers import TINY, make_corpus
-
-
-def quiet_train(corpus, out, options, **kw):
-    return train(str(corpus[0]), str(corpus[1]), str(out), options, quiet=True, log=lambda *_: None, **kw)
-
-
-def read_metrics(out):
-    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+from lm_helpers import TINY, make_corpus, quiet_train, read_metrics
 
 
 def checkpoint_arrays(out):

@@ -8,18 +8,10 @@ import pytest
 from rnnkit.lm import io
 from rnnkit.lm.api import LanguageModel
 from rnnkit.lm.task import get_task
-from rnnkit.lm.train import Trainer, train
+from rnnkit.lm.train import Trainer
 from rnnkit.lm.train import trainer as trainer_module
 
-from lm_helpers import TINY
-
-
-def quiet_train(corpus, out, options, **kw):
-    return train(str(corpus[0]), str(corpus[1]), str(out), options, quiet=True, log=lambda *_: None, **kw)
-
-
-def read_metrics(out):
-    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+from lm_helpers import TINY, quiet_train, read_metrics
 
 
 class Clock:

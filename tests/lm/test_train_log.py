@@ -11,11 +11,7 @@ from rnnkit.lm.api import LanguageModel
 from rnnkit.lm.train import train
 from rnnkit.lm.train.log import LOG_FILE
 
-from lm_helpers import TINY
-
-
-def read_metrics(out):
-    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+from lm_helpers import TINY, read_metrics
 
 
 def test_train_log_holds_every_line_and_the_result(corpus, tmp_path):

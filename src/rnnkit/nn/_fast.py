@@ -208,4 +208,4 @@ def spans(n, block):
     four blocks, where threads cost more than they save."""
     if n < 4 * block:
         return [(0, n)]
-    return [(lo, min(lo + block, n)) for lo in range(0, n, block)]
+    return blocks(n, block)
