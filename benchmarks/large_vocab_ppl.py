@@ -3,7 +3,7 @@
 Not a test: about 25 minutes on 2 cores. On fortunes-zh cut into words by jieba
 (the files of `benchmarks/fortunes_zh.py`), it trains the same network twice
 with `rnnkit train`, once with the full softmax and once with the class
-softmax, every other option equal, then evaluates both on the test file and
+softmax (``--softmax head:N``: the class softmax with a head of N words), every other option equal, then evaluates both on the test file and
 prints one JSON object per model. The training text is fortunes-zh's `chinese`
 training file with the package's two poetry files (tang300, song100) added:
 the first alone has 37,810 distinct words, with the poems 43,041; every one of
@@ -46,7 +46,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help="directory with zh.train.txt, zh.valid.txt, zh.test.txt")
     p.add_argument("--work", required=True, help="directory for the training text and the two models")
-    p.add_argument("--softmax", default="full,class", help="which runs, in order (default: full,class)")
+    p.add_argument("--softmax", default="full,class", help="which runs, in order (default: full,class); "
+                   "head:N is the class softmax with a head of the N most frequent words (--head N)")
     p.add_argument("--threads", type=int, help="BLAS threads (OPENBLAS_NUM_THREADS)")
     p.add_argument("extra", nargs="*", help="more `rnnkit train` options (after --), the same for both runs")
     args = p.parse_args()
@@ -59,8 +60,10 @@ def main():
         env.update(OPENBLAS_NUM_THREADS=str(args.threads), OMP_NUM_THREADS=str(args.threads))
     runner = [sys.executable, "-m", "rnnkit.cli"]
     for softmax in args.softmax.split(","):
-        model = os.path.join(args.work, softmax)
-        cmd = ["train", train_text, "--valid", valid, "--out", model, "--tokenizer", "jieba", "--softmax", softmax,
+        model = os.path.join(args.work, softmax.replace(":", "-"))
+        layer = ["--softmax", "class", "--head", softmax.split(":")[1]] if softmax.startswith("head:") \
+            else ["--softmax", softmax]
+        cmd = ["train", train_text, "--valid", valid, "--out", model, "--tokenizer", "jieba", *layer,
                "--quiet", *args.extra]
         if os.path.exists(os.path.join(model, "checkpoint.safetensors")):
             cmd.append("--resume")

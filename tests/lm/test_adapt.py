@@ -22,6 +22,7 @@ V = 9
 SHAPES = {
     "gru-full-tied": dict(embed=4, hidden=4, cell="gru", tie_weights=True),
     "lstm-class": dict(embed=3, hidden=4, cell="lstm", layers=2, softmax="class", classes=3),
+    "gru-class-head-tied": dict(embed=4, hidden=4, cell="gru", tie_weights=True, softmax="class", classes=2, head=3),
     "rnn-onehot": dict(embed=0, hidden=5),
 }
 
@@ -29,7 +30,7 @@ SHAPES = {
 def _model(name, seed=1):
     kw = dict(SHAPES[name])
     if kw.get("softmax") == "class":
-        kw["word_class"] = frequency_classes(np.arange(V, 0, -1), kw["classes"])
+        kw["word_class"] = frequency_classes(np.arange(V, 0, -1), kw["classes"], head=kw.get("head", 0))
     return RNNLM(V, seed=seed, dtype=np.float64, **kw)
 
 

@@ -35,6 +35,8 @@ CASES = {
     "sigmoid-3-layers": dict(embed=3, hidden=4, layers=3, activation="sigmoid"),
     "class-softmax": dict(embed=4, hidden=5, softmax="class", classes=3),
     "class-softmax-tied-dropout": dict(embed=5, hidden=5, softmax="class", classes=4, tie_weights=True, dropout=0.2),
+    "class-softmax-head-tied-gru": dict(embed=5, hidden=5, softmax="class", classes=2, head=3, tie_weights=True,
+                                        cell="gru", dropout=0.2),
     "lstm": dict(embed=4, hidden=5, layers=2, cell="lstm", dropout=0.2),
     "gru": dict(embed=0, hidden=5, cell="gru"),
 }
@@ -44,7 +46,7 @@ CASES = {
 def test_gradient_of_the_loss_wrt_every_parameter(name, rng):
     kw = dict(CASES[name])
     if kw.get("softmax") == "class":
-        kw["word_class"] = frequency_classes(np.arange(V, 0, -1), kw["classes"])
+        kw["word_class"] = frequency_classes(np.arange(V, 0, -1), kw["classes"], head=kw.get("head", 0))
     m = RNNLM(V, seed=1, dtype=np.float64, **kw)
     _freeze_dropout(m)
     ids, targets = _data(rng)

@@ -16,14 +16,17 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "rnnkit"
 
 
 @pytest.mark.parametrize("name", sorted(TASKS))
-@pytest.mark.parametrize("softmax", ["full", "class"])
+@pytest.mark.parametrize("softmax", ["full", "class", "head"])
 def test_every_task_builds_trains_saves_and_loads_through_one_interface(name, softmax, corpus, tmp_path):
     task = get_task(name)
-    opts = resolve_options(dict(task=name, hidden=6, embed=4, batch=3, bptt=8, softmax=softmax, seed=2))
+    # "head": the class softmax with the 3 most frequent words scored directly (--head implies --softmax class)
+    output = dict(head=3) if softmax == "head" else dict(softmax=softmax)
+    opts = resolve_options(dict(task=name, hidden=6, embed=4, batch=3, bptt=8, seed=2, **output))
     vocab, train = build_vocab_and_encode(str(corpus[0]), "word")
     settle_softmax(opts, len(vocab))
     model = task.build(vocab, opts)
-    assert model.config()["softmax"] == softmax
+    assert model.config()["softmax"] == ("class" if softmax == "head" else softmax)
+    assert model.config().get("head", 0) == (3 if softmax == "head" else 0)
     batches = task.batches(train.ids, vocab, opts)
     assert len(batches) > 0 and batches.tokens > 0
     x, y = batches.get(0, 0)
@@ -95,3 +98,16 @@ def test_the_train_flags_are_the_option_table():
             assert action.type is o.kind
         if o.choices is not None and o.cli_choices:
             assert tuple(action.choices) == o.choices
+
+
+def test_a_head_and_its_classes_must_fit_the_vocabulary():
+    opts = resolve_options(dict(head=5, preset="ptb-20min"))  # the preset's full softmax gives way to the head
+    assert opts["softmax"] == "class"
+    settle_softmax(opts, 30)
+    assert opts["classes"] == 5  # the square root of the 25 words after the head
+    with pytest.raises(UsageError, match="option 'head' 30 leaves none of the 30 words"):
+        settle_softmax(resolve_options(dict(head=30)), 30)
+    with pytest.raises(UsageError, match="option 'classes' 26 is more than the 25 words after the head"):
+        settle_softmax(resolve_options(dict(head=5, classes=26)), 30)
+    with pytest.raises(UsageError, match="option 'head' is part of the class softmax"):
+        resolve_options(dict(head=5, softmax="full"))

@@ -186,6 +186,8 @@ def test_max_minutes_stops_and_keeps_best(corpus, tmp_path, monkeypatch):
     (dict(layers=True), "option 'layers' must be a positive integer, got True"),
     (dict(embed=-1), "option 'embed' must be 0 .no embedding layer. or positive"),
     (dict(classes=0), "option 'classes' must be a positive integer"),
+    (dict(head=-1), r"option 'head' must be 0 \(no head\) or positive"),
+    (dict(head=5, softmax="full"), "option 'head' is part of the class softmax"),
     (dict(min_improvement=0.999), "option 'min_improvement' must be at least 1.0"),
     (dict(lr=float("inf")), "option 'lr' must be a positive number"),
     (dict(seed=1.5), "option 'seed' must be an integer"),

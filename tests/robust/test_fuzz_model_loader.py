@@ -53,7 +53,7 @@ def _with_hashes(files, config):
 
 
 PATHS = [("model", "hidden"), ("model", "vocab_size"), ("model", "layers"), ("model", "embed"), ("model", "cell"),
-         ("model", "classes"), ("model", "softmax"), ("model", "tie_weights"), ("model", "dropout"),
+         ("model", "classes"), ("model", "head"), ("model", "softmax"), ("model", "tie_weights"), ("model", "dropout"),
          ("model",), ("tokenizer",), ("task",), ("format_version",), ("files",), ("vocab_size",), ("training",)]
 
 

@@ -13,7 +13,7 @@ HELP = "train a recurrent language model on a text file (one sentence per line)"
 GROUPS = {
     "data": ("tokenizer", "min_count", "max_vocab", "vocab"),
     "model": ("task", "form", "cell", "activation", "init", "embed", "hidden", "layers", "dropout", "tie_weights",
-              "softmax", "classes"),
+              "softmax", "classes", "head"),
     "training": ("preset", "batch", "bptt", "epochs", "optimizer", "lr", "clip", "anneal", "anneal_from", "valid_without_unk",
                  "min_improvement", "seed"),
     "run": ("log_interval",),

@@ -87,10 +87,10 @@ class ClozeModel(LanguageNetwork):
     """
 
     def __init__(self, vocab_size, embed=200, hidden=200, layers=1, cell="rnn", activation="tanh", init="xavier",
-                 dropout=0.0, form=DEFAULT_FORM, softmax="full", classes=None, max_len=DEFAULT_MAX_LEN,
+                 dropout=0.0, form=DEFAULT_FORM, softmax="full", classes=None, head=0, max_len=DEFAULT_MAX_LEN,
                  word_class=None, seed=None, dtype=None, allow_leak=False):
         super().__init__()
-        self._check(cell, softmax, word_class)
+        self._check(cell, softmax, word_class, head)
         if form not in FORMS:
             raise ValueError(f"unknown deep form {form!r}; expected one of {', '.join(FORMS)}")
         if form == "concat" and layers > 1 and not allow_leak:
@@ -100,7 +100,7 @@ class ClozeModel(LanguageNetwork):
         dtype = as_dtype(dtype)
         self.cfg = dict(vocab_size=vocab_size, embed=embed, hidden=hidden, layers=layers, cell=cell,
                         activation=activation, init=init, dropout=dropout, form=form, softmax=softmax,
-                        classes=classes, max_len=max_len)
+                        classes=classes, **self._head_entry(head), max_len=max_len)
         rng = make_rng(seed)
         self.hidden_size = hidden
         self.max_len = max_len

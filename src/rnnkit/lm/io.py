@@ -343,16 +343,17 @@ def _check_sizes(config_path, model_cfg, arrays):
     allocating what it asks for.
     """
     sizes = {}
-    for key in ("vocab_size", "hidden", "layers", "embed", "classes"):
+    for key in ("vocab_size", "hidden", "layers", "embed", "classes", "head"):
         value = model_cfg.get(key)
-        if value is None and key in ("embed", "classes"):
+        if value is None and key in ("embed", "classes", "head"):
             continue
-        if isinstance(value, bool) or not isinstance(value, int) or value < (0 if key == "embed" else 1):
+        if isinstance(value, bool) or not isinstance(value, int) or value < (0 if key in ("embed", "head") else 1):
             raise RnnkitError(f"{config_path}: model {key} must be a positive integer, got {value!r:.40}")
         sizes[key] = value
     held = sum(a.size for a in arrays.values())
-    if sizes.get("classes", 0) > sizes["vocab_size"]:
-        raise RnnkitError(f"{config_path}: {sizes['classes']} classes for {sizes['vocab_size']} words")
+    if sizes.get("classes", 0) + sizes.get("head", 0) > sizes["vocab_size"]:
+        head = f" and a head of {sizes['head']}" if sizes.get("head") else ""
+        raise RnnkitError(f"{config_path}: {sizes.get('classes', 0)} classes{head} for {sizes['vocab_size']} words")
     needed = (sizes["layers"] * sizes["hidden"] ** 2
               + sizes["vocab_size"] * max(sizes["hidden"], sizes.get("embed", 0)))
     if needed > held:

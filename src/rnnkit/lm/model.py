@@ -18,8 +18,9 @@ last layer's output before V.
 The output layer is one object with ``loss`` / ``backward_loss`` /
 ``token_log_probs`` / ``log_probs``, so the full softmax and the engine's
 class-based softmax (Mikolov et al. 2011: P(w|h) = P(c(w)|h) P(w|c(w),h),
-exact, about ten times cheaper to train on a 10k vocabulary) are
-interchangeable, and a sampled one could join them. The cell is the engine's:
+exact, about ten times cheaper to train on a 10k vocabulary; with ``head``
+the most frequent words skip the factorisation, Grave et al.'s adaptive
+softmax) are interchangeable, and a sampled one could join them. The cell is the engine's:
 "rnn" (Elman), "lstm" or "gru".
 """
 
@@ -43,13 +44,20 @@ class LanguageNetwork(Module):
     restores. A subclass sets ``self.cfg`` and calls ``_build_parts``.
     """
 
-    def _check(self, cell, softmax, word_class):
+    def _check(self, cell, softmax, word_class, head):
         if cell not in CELLS:
             raise ValueError(f"unknown cell {cell!r}; expected one of {', '.join(CELLS)}")
         if softmax not in SOFTMAXES:
             raise ValueError(f"unknown softmax {softmax!r}; expected one of {', '.join(SOFTMAXES)}")
         if softmax == "class" and word_class is None:
             raise ValueError("the class softmax needs word_class (see rnnkit.nn.class_softmax.frequency_classes)")
+        if head and softmax != "class":
+            raise ValueError(f"a head of {head} words is part of the class softmax, not of softmax {softmax!r}")
+
+    @staticmethod
+    def _head_entry(head):
+        """The config's "head" entry: left out when 0, so a model without one has the config older versions read."""
+        return {"head": head} if head else {}
 
     def _build_parts(self, rng, dtype, word_class, **stack_options):
         """Embedding, recurrent stack (``stack_options``: its form) and output layer, in this order."""
@@ -64,7 +72,8 @@ class LanguageNetwork(Module):
             embed or vocab_size, cfg["hidden"], num_layers=cfg["layers"], cell=cfg["cell"], dropout=dropout,
             seed=rng, dtype=dtype, **cell_kwargs, **stack_options))
         if cfg["softmax"] == "class":
-            self.output = ClassSoftmax(self.rnn.output_size, vocab_size, word_class, seed=rng, dtype=dtype)
+            self.output = ClassSoftmax(self.rnn.output_size, vocab_size, word_class, seed=rng, dtype=dtype,
+                                       head=cfg.get("head", 0))
         else:
             self.output = FullSoftmax(self.rnn.output_size, vocab_size, seed=rng, dtype=dtype)
 
@@ -135,10 +144,10 @@ class RNNLM(LanguageNetwork):
     """
 
     def __init__(self, vocab_size, embed=200, hidden=200, layers=1, cell="rnn", activation="tanh",
-                 init="xavier", dropout=0.0, tie_weights=False, softmax="full", classes=None, word_class=None,
-                 seed=None, dtype=None):
+                 init="xavier", dropout=0.0, tie_weights=False, softmax="full", classes=None, head=0,
+                 word_class=None, seed=None, dtype=None):
         super().__init__()
-        self._check(cell, softmax, word_class)
+        self._check(cell, softmax, word_class, head)
         if tie_weights and embed != hidden:
             raise ValueError(f"tied weights need embed == hidden, got embed {embed} and hidden {hidden}")
         if tie_weights and softmax == "class" and word_class is not None and (xp.diff(word_class) < 0).any():
@@ -149,7 +158,7 @@ class RNNLM(LanguageNetwork):
         dtype = as_dtype(dtype)
         self.cfg = dict(vocab_size=vocab_size, embed=embed, hidden=hidden, layers=layers, cell=cell,
                         activation=activation, init=init, dropout=dropout, tie_weights=tie_weights,
-                        softmax=softmax, classes=classes)
+                        softmax=softmax, classes=classes, **self._head_entry(head))
         rng = make_rng(seed)
         self._build_parts(rng, dtype, word_class)
         if tie_weights:

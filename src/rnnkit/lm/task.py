@@ -27,7 +27,7 @@ from rnnkit.lm.model import RNNLM
 from rnnkit.nn.class_softmax import frequency_classes
 
 # The options that shape the network (the rest shape its training).
-NETWORK_OPTIONS = ("embed", "hidden", "layers", "cell", "activation", "init", "dropout", "softmax", "classes")
+NETWORK_OPTIONS = ("embed", "hidden", "layers", "cell", "activation", "init", "dropout", "softmax", "classes", "head")
 
 
 class Task:
@@ -48,7 +48,8 @@ class Task:
 
     def build(self, vocab, opts, dtype=None):
         """A new network for ``vocab`` with the options ``opts``, initialised from opts["seed"]."""
-        word_class = frequency_classes(vocab.counts, opts["classes"]) if opts["softmax"] == "class" else None
+        word_class = (frequency_classes(vocab.counts, opts["classes"], head=opts["head"])
+                      if opts["softmax"] == "class" else None)
         return self.model_class(len(vocab), seed=opts["seed"], dtype=dtype, word_class=word_class,
                                 **self.network_options(opts))
 

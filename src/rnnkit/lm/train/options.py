@@ -113,8 +113,11 @@ OPTIONS = (
            "share the embedding with the output layer V (needs --embed = --hidden; default: {default})"),
     Option("softmax", str, "auto", "full, class (Mikolov's class-based softmax: exact, much faster on large "
            "vocabularies) or auto: class from 4096 tokens on (default: auto)", choices=("auto", "full", "class")),
-    _positive("classes", None, "word classes for the class softmax (default: the square root of the vocabulary size)",
-              metavar="C", optional=True),
+    _positive("classes", None, "word classes for the class softmax (default: the square root of the vocabulary size "
+              "after the head)", metavar="C", optional=True),
+    Option("head", int, 0, "the class softmax's head: the N most frequent words are scored in its first softmax "
+           "beside the classes, the rest share the classes (Grave et al. 2017's adaptive softmax); implies "
+           "--softmax class (default: 0, none)", low=0, expect="0 (no head) or positive", metavar="N"),
     _positive("batch", 20, "parallel streams (default: {default})", metavar="B"),
     _positive("bptt", 35, "truncated BPTT window (default: {default})", metavar="T"),
     _positive("epochs", 40, "at most this many epochs (default: {default})"),
@@ -166,6 +169,8 @@ def check_known(given):
 def resolve_options(given):
     """The full option dict: defaults filled in, every value checked (OptionError)."""
     check_known(given)
+    if given.get("head") and given.get("softmax") is None:
+        given = {**given, "softmax": "class"}  # a head is the class softmax's, whatever a preset says
     given = with_preset(given)
     opts = dict(DEFAULTS)
     opts.update({k: v for k, v in given.items() if v is not None})
@@ -182,6 +187,9 @@ def resolve_options(given):
     if opts["vocab"] is not None and (opts["min_count"] != 1 or opts["max_vocab"] is not None):
         raise OptionError("{vocab} fixes the dictionary; {min_count} and {max_vocab} cut one built from the "
                           "corpus: give one or the other", "vocab", "min_count", "max_vocab")
+    if opts["head"] and opts["softmax"] == "full":
+        raise OptionError("{head} is part of the class softmax; the full softmax scores every word directly",
+                          "head", "softmax")
     if opts["tie_weights"] and opts["embed"] != opts["hidden"]:
         if opts["embed"] == 0:
             raise OptionError("{tie_weights} needs an embedding layer: {embed} must equal {hidden}, not 0",
@@ -199,12 +207,19 @@ def resolve_options(given):
 def settle_softmax(opts, vocab_size):
     """Decide softmax "auto" and the number of classes from the vocabulary size (in place)."""
     if opts["softmax"] == "auto":
-        opts["softmax"] = "class" if vocab_size >= AUTO_CLASS_VOCAB else "full"
-    if opts["softmax"] == "class" and opts["classes"] is None:
-        opts["classes"] = max(1, round(math.sqrt(vocab_size)))  # Mikolov's rule of thumb
-    if opts["softmax"] == "class" and opts["classes"] > vocab_size:
-        raise OptionError(f"{{classes}} {opts['classes']} is more than the {vocab_size:,} words of the vocabulary; "
-                          "each class needs at least one word", "classes")
+        opts["softmax"] = "class" if vocab_size >= AUTO_CLASS_VOCAB or opts["head"] else "full"
+    if opts["softmax"] != "class":
+        return
+    if opts["head"] >= vocab_size:
+        raise OptionError(f"{{head}} {opts['head']:,} leaves none of the {vocab_size:,} words of the vocabulary "
+                          "for the classes", "head")
+    rest = vocab_size - opts["head"]
+    if opts["classes"] is None:
+        opts["classes"] = max(1, round(math.sqrt(rest)))  # Mikolov's rule of thumb
+    if opts["classes"] > rest:
+        words = f"the {rest:,} words after the head" if opts["head"] else f"the {vocab_size:,} words of the vocabulary"
+        raise OptionError(f"{{classes}} {opts['classes']} is more than {words}; each class needs at least one word",
+                          "classes")
 
 
 # Bytes per parameter while training: the weights, their gradient, two
@@ -230,6 +245,6 @@ def memory_estimate(opts, vocab_size, itemsize=4):
     output = V * (sides * H + 1) + (opts["classes"] or 0) * (sides * H + 1)
     params = V * E + cells + output
     positions = opts["bptt"] * opts["batch"]
-    scores = positions * (V if opts["softmax"] != "class" else 2 * int(math.sqrt(V)) + 1)
+    scores = positions * (V if opts["softmax"] != "class" else opts["head"] + 2 * int(math.sqrt(V)) + 1)
     states = positions * L * sides * H * (gates + 2)
     return (params * COPIES_PER_PARAMETER + 3 * scores + 2 * states) * itemsize, params

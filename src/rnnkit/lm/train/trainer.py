@@ -254,7 +254,10 @@ class Trainer:
             f"corpus {self.corpus}: {self.train_ids.size:,} tokens, vocabulary {len(self.vocab):,}; "
             f"valid {self.valid_path}: {self.valid_ids.size:,} tokens"
         )
-        softmax = f"class softmax ({opts['classes']} classes)" if opts["softmax"] == "class" else "full softmax"
+        softmax = "full softmax"
+        if opts["softmax"] == "class":
+            head = f"a head of {opts['head']:,} words and " if opts["head"] else ""
+            softmax = f"class softmax ({head}{opts['classes']} classes)"
         kind, window = self.task.describe(opts)
         self.log(
             f"model: {kind}{opts['cell']} {opts['layers']}x{opts['hidden']}, embed {opts['embed']}, {softmax}, "
