@@ -146,6 +146,23 @@ def test_a_class_softmax_with_large_classes_sends_factors_and_ends_as_one_proces
         assert relative_difference(expected, weights(out)) <= 1e-5, n
 
 
+def test_replicas_in_this_process_give_blas_its_threads_back(tmp_path):
+    # Each replica holds BLAS to one thread, as a Ray actor's process does; in the driver's process
+    # that hold must end with training, or everything after it (an evaluation) runs on one thread.
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def threads():
+        return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+
+    with threadpool_limits(2, user_api="blas"):
+        if set(threads()) != {2}:
+            pytest.skip("needs a BLAS that threadpoolctl can set to two threads")
+        tr, va = small_corpus(tmp_path)
+        train_data_parallel(tr, va, str(tmp_path / "dp"), options("gru", "full", 2.0), workers=2, backend="local",
+                            quiet=True, log=quiet)
+        assert set(threads()) == {2}
+
+
 @pytest.mark.parametrize("more", [{}, DROPOUT], ids=["no-dropout", "dropout"])
 @pytest.mark.parametrize("cell,softmax,lr", MODELS)
 def test_same_weights_as_one_process(tmp_path, cell, softmax, lr, more):

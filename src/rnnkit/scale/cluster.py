@@ -34,7 +34,8 @@ class LocalPool:
 
     def __init__(self, make_args):
         self.make_args = make_args
-        self.workers = [Replica(*args) for args in make_args]
+        self.workers = []
+        self.restart()
 
     def each(self, method, args_per_worker):
         return [getattr(w, method)(*args) for w, args in zip(self.workers, args_per_worker)]
@@ -43,9 +44,19 @@ class LocalPool:
         return [w.step(update, epoch, index) for w in self.workers]
 
     def restart(self):
-        self.workers = [Replica(*args) for args in self.make_args]
+        self.shutdown()
+        try:
+            for args in self.make_args:
+                self.workers.append(Replica(*args))
+        except BaseException:
+            self.shutdown()  # the replicas built so far give their hold on BLAS back
+            raise
 
     def shutdown(self):
+        # Each replica held BLAS to one thread over what it found, the first over the driver's own
+        # setting: undone in reverse order, the last restore gives the driver its threads back.
+        for worker in reversed(self.workers):
+            worker.close()
         self.workers = []
 
 

@@ -142,7 +142,6 @@ class Replica:
 
         from rnnkit.lm.vocab import Vocab
 
-        self._blas = threadpool_limits(blas_threads)  # held for the actor's life: one core, one thread
         self.opts, self.lo, self.hi = opts, lo, hi
         vocab = Vocab.from_json(vocab_json)
         ids = Prepared(data).ids if isinstance(data, str) and is_prepared(data) else data
@@ -159,6 +158,13 @@ class Replica:
         V = self.model.output.params["V"]
         self._v_name = next(k for k, p in self.model.params.items() if p is V)
         self.hidden = None
+        # last, so that a replica that failed to build holds nothing
+        self._blas = threadpool_limits(blas_threads)  # held for the actor's life (close): one core, one thread
+
+    def close(self):
+        """Give BLAS back its threads. An actor's process ends with it; a replica of this process
+        (cluster.LocalPool) must, or the driver computes on one thread after training."""
+        self._blas.restore_original_limits()
 
     def pid(self):
         return os.getpid()
