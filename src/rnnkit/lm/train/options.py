@@ -169,7 +169,7 @@ def check_known(given):
 def resolve_options(given):
     """The full option dict: defaults filled in, every value checked (OptionError)."""
     check_known(given)
-    if given.get("head") and given.get("softmax") is None:
+    if given.get("head") and given.get("softmax") in (None, "auto"):
         given = {**given, "softmax": "class"}  # a head is the class softmax's, whatever a preset says
     given = with_preset(given)
     opts = dict(DEFAULTS)
@@ -207,7 +207,7 @@ def resolve_options(given):
 def settle_softmax(opts, vocab_size):
     """Decide softmax "auto" and the number of classes from the vocabulary size (in place)."""
     if opts["softmax"] == "auto":
-        opts["softmax"] = "class" if vocab_size >= AUTO_CLASS_VOCAB or opts["head"] else "full"
+        opts["softmax"] = "class" if vocab_size >= AUTO_CLASS_VOCAB else "full"
     if opts["softmax"] != "class":
         return
     if opts["head"] >= vocab_size:
